@@ -1,0 +1,111 @@
+"""Typed decisions: accepted, or refused with a reason code and a bilingual message.
+
+Every refusal names what the person at the counter should do next. Messages
+are English source strings translated through the gettext catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from card.i18n import N_, translate
+
+__all__ = ["Reason", "Decision"]
+
+
+class Reason(str, Enum):
+    """Refusal reason codes, each with its English message template."""
+
+    QR_TEXT_INVALID = "qr_text_invalid"
+    CREDENTIAL_MALFORMED = "credential_malformed"
+    UNKNOWN_ISSUER = "unknown_issuer"
+    ISSUER_KEY_NOT_VALID = "issuer_key_not_valid"
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_PROFILE = "wrong_profile"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    CARD_NOT_GENUINE = "card_not_genuine"
+    NOT_KARTU_BAHAGIA = "not_kartu_bahagia"
+    CARD_READ_FAILED = "card_read_failed"
+    NOT_ENTITLED = "not_entitled"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    NO_ENTITLEMENTS = "no_entitlements"
+
+    @property
+    def template(self) -> str:
+        return _TEMPLATES[self]
+
+
+_TEMPLATES = {
+    Reason.QR_TEXT_INVALID: N_(
+        "The QR code is not a Kartu Bahagia code ({detail}). Scan the QR code on the back of the card again."
+    ),
+    Reason.CREDENTIAL_MALFORMED: N_(
+        "The card data is damaged ({detail}). Do not serve this card; send the holder to Dinas Sosial for a new card."
+    ),
+    Reason.UNKNOWN_ISSUER: N_(
+        "The card was signed by an issuer this terminal does not trust. Sync the terminal and tap again; if it is still refused, do not serve the card."
+    ),
+    Reason.ISSUER_KEY_NOT_VALID: N_(
+        "The card was signed by an issuer key that was not valid on {issued}. Do not serve the card; report its number to Dinas Sosial."
+    ),
+    Reason.BAD_SIGNATURE: N_(
+        "The card's signature is invalid: the data was changed or forged. Do not serve the card; report its number to Dinas Sosial."
+    ),
+    Reason.WRONG_PROFILE: N_(
+        "This credential is meant for the {expected} path, not the {actual} path. Use the chip reader for a chip card and the scanner for a QR code."
+    ),
+    Reason.NOT_YET_VALID: N_(
+        "The card is valid only from {issued}. Check the terminal's date and time; if they are right, ask the holder to come back then."
+    ),
+    Reason.EXPIRED: N_(
+        "The card expired on {expires}. Send the holder to Dinas Sosial to renew the card."
+    ),
+    Reason.CARD_NOT_GENUINE: N_(
+        "The chip did not prove it is the card that was issued: it may be a copy. Do not serve the card; keep it and report its number to Dinas Sosial."
+    ),
+    Reason.NOT_KARTU_BAHAGIA: N_(
+        "This is not a Kartu Bahagia card ({detail}). Ask the holder for their Kartu Bahagia."
+    ),
+    Reason.CARD_READ_FAILED: N_(
+        "The card could not be read ({detail}). Hold the card still on the reader and tap again."
+    ),
+    Reason.NOT_ENTITLED: N_(
+        "This household is not entitled to {program}. Nothing was recorded; the holder can ask Dinas Sosial about their eligibility."
+    ),
+    Reason.QUOTA_EXCEEDED: N_(
+        "This household has used its {program} quota for {period}: {used} of {quota} {unit}. Nothing was recorded; the next quota starts next month."
+    ),
+    Reason.NO_ENTITLEMENTS: N_(
+        "This terminal has no entitlement list for {program}. Sync the terminal, then tap again."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    accepted: bool
+    reason: Reason | None = None
+    params: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def accept(cls) -> "Decision":
+        return cls(accepted=True)
+
+    @classmethod
+    def refuse(cls, reason: Reason, **params: object) -> "Decision":
+        return cls(accepted=False, reason=reason, params=params)
+
+    def message(self, language: str = "id") -> str:
+        if self.accepted:
+            return translate(N_("Accepted."), language)
+        return translate(self.reason.template, language, **self.params)
+
+    @property
+    def message_id(self) -> str:
+        return self.message("id")
+
+    @property
+    def message_en(self) -> str:
+        return self.message("en")

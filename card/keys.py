@@ -1,0 +1,197 @@
+"""ECDSA P-256 keys: key ids, key files and the file-key signer.
+
+A key is named by its kid, the first 8 bytes of the SHA-256 of its
+SubjectPublicKeyInfo (DER). Private key files are PKCS#8 PEM with mode 0600;
+loading one that group or others can read raises KeyFileError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    Prehashed,
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+__all__ = [
+    "KeyFileError",
+    "FileSigner",
+    "generate_private_key",
+    "kid_of",
+    "compress_point",
+    "decompress_point",
+    "raw_to_der",
+    "der_to_raw",
+    "verify_raw",
+    "verify_der_prehashed",
+    "save_private_key",
+    "load_private_key",
+    "save_public_key",
+    "load_public_key",
+    "public_key_from_spki",
+    "spki_of",
+]
+
+CURVE = ec.SECP256R1()
+COORDINATE_SIZE = 32
+
+
+class KeyFileError(Exception):
+    """A key file is missing, unreadable, malformed or has unsafe permissions."""
+
+
+def generate_private_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(CURVE)
+
+
+def spki_of(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_key_from_spki(der: bytes) -> ec.EllipticCurvePublicKey:
+    """Load a P-256 public key from SubjectPublicKeyInfo DER; raise ValueError otherwise."""
+    key = serialization.load_der_public_key(der)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != CURVE.name:
+        raise ValueError("public key is not an ECDSA P-256 key")
+    return key
+
+
+def kid_of(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    return hashlib.sha256(spki_of(public_key)).digest()[:8]
+
+
+def compress_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+    )
+
+
+def decompress_point(point: bytes) -> ec.EllipticCurvePublicKey:
+    """Load a P-256 public key from an X9.62 point; raise ValueError if it is not on the curve."""
+    return ec.EllipticCurvePublicKey.from_encoded_point(CURVE, point)
+
+
+def raw_to_der(signature: bytes) -> bytes:
+    if len(signature) != 2 * COORDINATE_SIZE:
+        raise ValueError(f"raw ECDSA signature must be 64 bytes, got {len(signature)}")
+    r = int.from_bytes(signature[:COORDINATE_SIZE], "big")
+    s = int.from_bytes(signature[COORDINATE_SIZE:], "big")
+    return encode_dss_signature(r, s)
+
+
+def der_to_raw(signature: bytes) -> bytes:
+    r, s = decode_dss_signature(signature)
+    return r.to_bytes(COORDINATE_SIZE, "big") + s.to_bytes(COORDINATE_SIZE, "big")
+
+
+def verify_raw(public_key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
+    """Verify a raw r||s ES256 signature over data; any malformed input gives False."""
+    try:
+        public_key.verify(raw_to_der(signature), data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify_der_prehashed(public_key: ec.EllipticCurvePublicKey, signature: bytes, digest: bytes) -> bool:
+    """Verify a DER ECDSA signature over a SHA-256 digest, as a PIV card returns it."""
+    if len(digest) != 32:
+        return False
+    try:
+        public_key.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+class FileSigner:
+    """ES256 signer over a private key loaded from a 0600 key file."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey):
+        self._private_key = private_key
+        self.public_key = private_key.public_key()
+        self.kid = kid_of(self.public_key)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "FileSigner":
+        return cls(load_private_key(path))
+
+    def sign(self, data: bytes) -> bytes:
+        """Sign data with ES256 and return the raw r||s signature (64 bytes)."""
+        der = self._private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return der_to_raw(der)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def save_private_key(private_key: ec.EllipticCurvePrivateKey, path: str | os.PathLike) -> None:
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write_private(Path(path), pem)
+
+
+def load_private_key(path: str | os.PathLike) -> ec.EllipticCurvePrivateKey:
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"key file {path} has mode {stat.S_IMODE(mode):04o}; "
+            f"restrict it with 'chmod 600 {path}' and try again"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise KeyFileError(f"key file {path} is not an unencrypted PKCS#8 PEM private key") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != CURVE.name:
+        raise KeyFileError(f"key file {path} does not contain an ECDSA P-256 key")
+    return key
+
+
+def save_public_key(public_key: ec.EllipticCurvePublicKey, path: str | os.PathLike) -> None:
+    pem = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    Path(path).write_bytes(pem)
+
+
+def load_public_key(path: str | os.PathLike) -> ec.EllipticCurvePublicKey:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read public key file {path}: {exc.strerror}") from None
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise KeyFileError(f"public key file {path} is not a PEM SubjectPublicKeyInfo") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != CURVE.name:
+        raise KeyFileError(f"public key file {path} does not contain an ECDSA P-256 key")
+    return key

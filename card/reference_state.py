@@ -1,0 +1,107 @@
+"""Persistent state of a reference card: serial, management key, data objects and private keys.
+
+The state is a JSON file written with mode 0600 and replaced atomically after
+every change, so a card survives a restart of its emulator, as a real card
+keeps its memory when it leaves the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from card.piv import DEFAULT_MANAGEMENT_KEY
+
+__all__ = ["CardState", "CardStateError"]
+
+FORMAT = "kartu-reference-card/1"
+
+
+class CardStateError(Exception):
+    """A card state file is unreadable or malformed."""
+
+
+@dataclass
+class CardState:
+    path: Path | None
+    serial: bytes
+    management_key: bytes = DEFAULT_MANAGEMENT_KEY
+    objects: dict[str, bytes] = field(default_factory=dict)
+    keys: dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def blank(cls, path: Path | None = None) -> "CardState":
+        state = cls(path=path, serial=os.urandom(8))
+        state.save()
+        return state
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "CardState":
+        """Load the card at path, or create a blank card there when the file does not exist."""
+        path = Path(path)
+        if not path.exists():
+            return cls.blank(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if raw.get("format") != FORMAT:
+                raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
+            return cls(
+                path=path,
+                serial=bytes.fromhex(raw["serial"]),
+                management_key=bytes.fromhex(raw["management_key"]),
+                objects={k: bytes.fromhex(v) for k, v in raw["objects"].items()},
+                keys={k: v.encode("ascii") for k, v in raw["keys"].items()},
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CardStateError(
+                f"card state file {path} is unreadable or malformed ({exc}); "
+                "remove it to start from a blank card"
+            ) from None
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        raw = {
+            "format": FORMAT,
+            "serial": self.serial.hex(),
+            "management_key": self.management_key.hex(),
+            "objects": {k: v.hex() for k, v in self.objects.items()},
+            "keys": {k: v.decode("ascii") for k, v in self.keys.items()},
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(raw, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    def put_object(self, object_id: str, value: bytes) -> None:
+        if value:
+            self.objects[object_id] = value
+        else:
+            self.objects.pop(object_id, None)
+        self.save()
+
+    def generate_key(self, slot: int) -> bytes:
+        """Create a P-256 key in slot, replacing any earlier one; return the uncompressed point."""
+        private_key = ec.generate_private_key(ec.SECP256R1())
+        self.keys[f"{slot:02x}"] = private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        self.save()
+        return private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+
+    def private_key(self, slot: int) -> ec.EllipticCurvePrivateKey | None:
+        pem = self.keys.get(f"{slot:02x}")
+        if pem is None:
+            return None
+        return serialization.load_pem_private_key(pem, password=None)

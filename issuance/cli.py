@@ -1,0 +1,76 @@
+"""`kartu issuance`: issue a resident's card from the register, generate synthetic registers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from card.apdu import ApduError
+from card.piv import ManagementKeyError
+from hardware.pcsc import PcscContext, ReaderError
+from issuance import synth
+from issuance.issue import issue_resident
+from issuance.personalise import PersonalisationError
+from issuance.register import ResidentNotFoundError, find_resident, read_register
+from issuance.server_client import RegistrationError
+from issuance.station import Station, StationError
+
+__all__ = ["add_commands", "read_admin_token"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("issuance", help="issuance station")
+    commands = parser.add_subparsers(dest="issuance_command", required=True)
+    issue = commands.add_parser("issue", help="issue one resident's card onto the card in the reader")
+    issue.add_argument("--station", type=Path, required=True, help="station directory (from 'kartu keys create')")
+    issue.add_argument("--register", type=Path, required=True, help="register CSV")
+    issue.add_argument("--nik", required=True, help="NIK of the resident to issue")
+    issue.add_argument("--faces", type=Path, help="directory for the card-face PNGs (default: STATION/faces)")
+    issue.add_argument("--reader", help="PC/SC reader name or prefix (default: the first reader)")
+    issue.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a blank card (default 30)")
+    issue.add_argument("--qr-only", action="store_true", help="issue a QR-only card: no chip is written")
+    issue.add_argument("--server", help="server URL to register the card with, e.g. http://127.0.0.1:8470")
+    issue.add_argument("--admin-token-file", type=Path, help="file holding the server's administrator token")
+    issue.set_defaults(handler=_issue)
+    synth.add_commands(commands)
+
+
+def read_admin_token(path: Path) -> str:
+    token = path.read_text(encoding="utf-8").strip()
+    if not token:
+        raise ValueError(f"administrator token file {path} is empty")
+    return token
+
+
+def _issue(args: argparse.Namespace) -> int:
+    if (args.server is None) != (args.admin_token_file is None):
+        print("give --server and --admin-token-file together, or neither", file=sys.stderr)
+        return 2
+    result = read_register(args.register)
+    try:
+        resident = find_resident(result.residents, args.nik)
+        token = read_admin_token(args.admin_token_file) if args.admin_token_file else None
+        station = Station(args.station)
+    except (ResidentNotFoundError, StationError, OSError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    faces = args.faces or args.station / "faces"
+    try:
+        if args.qr_only:
+            issued = issue_resident(station, resident, None, date.today(), faces, args.server, token)
+        else:
+            with PcscContext() as context:
+                reader = context.choose_reader(args.reader)
+                context.wait_for_card(reader, args.timeout)
+                with context.connect(reader) as connection:
+                    issued = issue_resident(station, resident, connection, date.today(), faces, args.server, token)
+    except ReaderError as exc:
+        print(exc.message(args.lang), file=sys.stderr)
+        return 2
+    except (ApduError, ManagementKeyError, PersonalisationError, RegistrationError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{issued.card.card_number} {issued.card.assurance} {issued.front} {issued.back}")
+    return 0

@@ -1,0 +1,1 @@
+"""The `kartu` command line: one entry point over issuance, terminal, server and the reference card."""

@@ -1,0 +1,5 @@
+import sys
+
+from kartu.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP routers of the central server, one module per resource, all under /api/v1."""

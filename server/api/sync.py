@@ -1,0 +1,132 @@
+"""Terminal sync: pushing redemption records and pulling entitlements.
+
+Both routes need a signed terminal request (see card.request_auth).
+
+POST /api/v1/sync/redemptions
+  {records: [base64 COSE_Sign1 record]}, at most 1000 records
+  -> 200 {accepted: [record_id], duplicates: [record_id],
+          rejected: [{index, record_id or null, reason}]}
+  A terminal marks a record done when it is accepted or a duplicate, and
+  keeps a rejected one for an operator to look at. Sending a batch again,
+  in any order, changes nothing.
+
+GET /api/v1/sync/entitlements?program=CODE
+  -> 200 {program, period: "YYYY-MM" (WIB), quota, unit,
+          households: [{household_id: hex, used}]}
+  Only for a programme offered at the terminal's service point, else 403.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from server.auth import CurrentTerminal
+from server.db import SessionDep
+from server.entitlements import household_use
+from server.fields import ProgrammeCode
+from server.intake import BatchResult, store_batch
+from server.models import Programme
+from server.periods import period_of, wib_date
+from server.settings import SettingsDep
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+
+
+class PushIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[StrictStr]
+
+
+class RejectionOut(BaseModel):
+    index: int
+    record_id: str | None
+    reason: str
+
+
+class PushOut(BaseModel):
+    accepted: list[str]
+    duplicates: list[str]
+    rejected: list[RejectionOut]
+
+
+class HouseholdOut(BaseModel):
+    household_id: str
+    used: int
+
+
+class EntitlementsOut(BaseModel):
+    program: str
+    period: str
+    quota: int
+    unit: str
+    households: list[HouseholdOut]
+
+
+def _log_batch(terminal_id: str, total: int, result: BatchResult) -> None:
+    logger.info(
+        "terminal %s pushed %d records: %d accepted, %d duplicates, %d rejected",
+        terminal_id, total, len(result.accepted), len(result.duplicates), len(result.rejected),
+    )
+    if result.rejected:
+        first = result.rejected[0]
+        logger.warning(
+            "terminal %s: %d records rejected; first at index %d, record %s: %s",
+            terminal_id, len(result.rejected), first.index, first.record_id, first.reason,
+        )
+
+
+@router.post("/redemptions", response_model=PushOut)
+def push_redemptions(
+    payload: PushIn, terminal: CurrentTerminal, session: SessionDep, settings: SettingsDep
+) -> PushOut:
+    limit = settings.max_batch_records
+    if len(payload.records) > limit:
+        raise HTTPException(
+            413,
+            detail=f"batch has {len(payload.records)} records; the limit is {limit}, so split it and send the parts",
+        )
+    result = store_batch(session, terminal, payload.records, settings.clock(), settings.max_record_bytes)
+    _log_batch(terminal.terminal_id, len(payload.records), result)
+    return PushOut(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[RejectionOut(index=r.index, record_id=r.record_id, reason=r.reason) for r in result.rejected],
+    )
+
+
+@router.get("/entitlements", response_model=EntitlementsOut)
+def get_entitlements(
+    program: Annotated[ProgrammeCode, Query(description="programme code, such as 'lpg'")],
+    terminal: CurrentTerminal,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> EntitlementsOut:
+    if program not in terminal.service_point.programme_codes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=(
+                f"programme '{program}' is not offered at service point {terminal.service_point_id} "
+                f"of terminal '{terminal.terminal_id}'"
+            ),
+        )
+    programme = session.get(Programme, program)
+    now = settings.clock()
+    period = period_of(now)
+    households = household_use(session, programme, period, wib_date(now))
+    logger.info("terminal %s pulled %d %s entitlements for %s", terminal.terminal_id, len(households), program, period)
+    return EntitlementsOut(
+        program=programme.code,
+        period=period,
+        quota=programme.quota,
+        unit=programme.unit,
+        households=[HouseholdOut(household_id=h.household_id.hex(), used=h.used) for h in households],
+    )

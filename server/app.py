@@ -1,0 +1,72 @@
+"""The central server application.
+
+create_app(database_url, admin_token) connects to the database, runs the
+migrations up to the latest revision and returns the FastAPI app. Every
+route sits under /api/v1 and checks its caller (see server.auth). The
+interactive docs and the OpenAPI document are not served, so no route
+answers an anonymous caller; app.openapi() still builds the schema in code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from server.api import cards, service_points, stats, sync, terminals
+from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
+from server.errors import install_error_handlers
+from server.limits import BodySizeLimit
+from server.periods import Clock
+from server.settings import Settings
+
+__all__ = ["create_app", "API_PREFIX", "MAX_BODY_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+# A full batch of 1000 records of at most 1024 bytes is about 1.4 MB of base64 JSON.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+def _api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (cards, service_points, terminals, sync, stats):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(database_url: str, admin_token: str, *, clock: Clock = time.time) -> FastAPI:
+    """Build the app over database_url, migrating the database first.
+
+    clock returns the current Unix time; tests pass a controllable one.
+    Raises ValueError when the admin token is shorter than 32 characters.
+    """
+    settings = Settings(admin_token=admin_token, clock=clock)
+    engine = create_db_engine(database_url)
+    upgrade_database(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+        logger.info("closed database %s", redacted_url(engine.url))
+
+    app = FastAPI(
+        title="Kartu Bahagia central server",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    install_error_handlers(app)
+    app.include_router(_api_router())
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    return app

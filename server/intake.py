@@ -1,0 +1,228 @@
+"""Verification and storage of redemption records pushed by a terminal.
+
+Each record is checked on its own and the verdicts are returned per index,
+so one bad record never blocks the rest of the batch. A record is accepted
+only when:
+
+- its COSE_Sign1 signature verifies with the pushing terminal's key and it
+  names that terminal;
+- its record id is a canonical lower-case UUID and its period is the WIB
+  month of its tap time;
+- its programme is offered at the terminal's service point;
+- its card is registered and its household id is the card's;
+- for a chip record, the card is a chip card and the card signature over
+  tap_digest() verifies with the registered card key.
+
+Over-quota and revoked-card records are stored: they are evidence for
+reconciliation, and the hand-over has already happened.
+
+A record id is stored once. Identical bytes under a stored id are reported as
+a duplicate; different bytes under a stored id are rejected. The whole batch
+is one transaction. When a concurrent push stores one of the same ids first,
+the insert fails on the primary key and the batch is processed again, so
+that record then shows up as a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from card import cose
+from card.keys import decompress_point, public_key_from_spki, verify_der_prehashed
+from card.records import Assurance, RecordError, decode_record, verify_signed_record
+from card.records import Redemption as RedemptionRecord
+from server.fields import decode_base64
+from server.models import Card, Redemption, Terminal
+from server.periods import PERIOD_PATTERN, period_of, utc_datetime
+
+__all__ = ["Rejection", "BatchResult", "store_batch", "MAX_QUANTITY"]
+
+logger = logging.getLogger(__name__)
+
+# Far above any programme quota; it also keeps the value inside a 32-bit integer column.
+MAX_QUANTITY = 10_000
+_MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    record_id: str | None
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, record_id: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.record_id = record_id
+
+
+@dataclass(frozen=True)
+class _Verified:
+    index: int
+    data: bytes
+    record: RedemptionRecord
+
+
+def _claimed_record_id(data: bytes) -> str | None:
+    """Return the record id inside a record that failed verification, for the terminal's report only."""
+    try:
+        return decode_record(cose.decode_sign1(data).payload).record_id
+    except (cose.COSEError, RecordError):
+        return None
+
+
+def _verify_signed(text: str, terminal_key: ec.EllipticCurvePublicKey, max_bytes: int) -> tuple[bytes, RedemptionRecord]:
+    try:
+        data = decode_base64(text)
+    except ValueError as exc:
+        raise _Rejected(f"record {exc}") from None
+    if len(data) > max_bytes:
+        raise _Rejected(f"record is {len(data)} bytes; the limit is {max_bytes}")
+    try:
+        return data, verify_signed_record(data, terminal_key)
+    except RecordError as exc:
+        raise _Rejected(str(exc), _claimed_record_id(data)) from None
+
+
+def _check_fields(record: RedemptionRecord, terminal: Terminal, programmes: set[str]) -> None:
+    if record.terminal_id != terminal.terminal_id:
+        raise _Rejected(f"record names terminal '{record.terminal_id}' but was pushed by '{terminal.terminal_id}'")
+    try:
+        canonical = str(uuid.UUID(record.record_id))
+    except ValueError:
+        canonical = None
+    if canonical != record.record_id:
+        raise _Rejected("record id is not a canonical lower-case UUID")
+    if record.program not in programmes:
+        raise _Rejected(
+            f"programme '{record.program}' is not offered at service point {terminal.service_point_id}"
+        )
+    if not 1 <= record.quantity <= MAX_QUANTITY:
+        raise _Rejected(f"quantity {record.quantity} is outside 1..{MAX_QUANTITY}")
+    try:
+        expected_period = period_of(record.tapped_at)
+    except (OverflowError, ValueError, OSError):
+        raise _Rejected(f"tapped_at {record.tapped_at} is not a usable Unix time") from None
+    if not PERIOD_PATTERN.match(record.period) or record.period != expected_period:
+        raise _Rejected(
+            f"period '{record.period}' is not the WIB month {expected_period} of tapped_at {record.tapped_at}"
+        )
+
+
+def _check_card(record: RedemptionRecord, card: Card | None) -> None:
+    if card is None:
+        raise _Rejected(f"card {record.card_number} is not registered")
+    if record.household_id != card.household_id:
+        raise _Rejected(f"household id does not match the registration of card {record.card_number}")
+    if record.assurance is not Assurance.CHIP:
+        return
+    if card.card_key is None:
+        raise _Rejected(f"record claims a chip tap but card {record.card_number} is QR-only")
+    if not verify_der_prehashed(decompress_point(card.card_key), record.card_signature, record.digest()):
+        raise _Rejected(f"card signature does not verify with the registered key of card {record.card_number}")
+
+
+def _row_of(item: _Verified, received_at) -> Redemption:
+    record = item.record
+    return Redemption(
+        record_id=record.record_id,
+        terminal_id=record.terminal_id,
+        card_number=record.card_number,
+        household_id=record.household_id,
+        program=record.program,
+        quantity=record.quantity,
+        period=record.period,
+        tapped_at=utc_datetime(record.tapped_at),
+        assurance=record.assurance.value,
+        card_signature=record.card_signature,
+        signed_record=item.data,
+        received_at=received_at,
+    )
+
+
+def _process_once(
+    session: Session, terminal: Terminal, records: list[str], now: float, max_bytes: int
+) -> BatchResult:
+    result = BatchResult()
+    terminal_key = public_key_from_spki(terminal.public_key)
+    verified: list[_Verified] = []
+    for index, text in enumerate(records):
+        try:
+            data, record = _verify_signed(text, terminal_key, max_bytes)
+        except _Rejected as exc:
+            result.rejected.append(Rejection(index, exc.record_id, exc.reason))
+            continue
+        verified.append(_Verified(index, data, record))
+
+    card_numbers = {item.record.card_number for item in verified}
+    record_ids = {item.record.record_id for item in verified}
+    cards = {card.card_number: card for card in session.scalars(select(Card).where(Card.card_number.in_(card_numbers)))}
+    stored = dict(
+        session.execute(
+            select(Redemption.record_id, Redemption.signed_record).where(Redemption.record_id.in_(record_ids))
+        ).all()
+    )
+
+    programmes = set(terminal.service_point.programme_codes)
+    received_at = utc_datetime(now)
+    for item in verified:
+        record_id = item.record.record_id
+        if record_id in stored:
+            if stored[record_id] == item.data:
+                result.duplicates.append(record_id)
+            else:
+                result.rejected.append(
+                    Rejection(item.index, record_id, "record id is already stored with different content")
+                )
+            continue
+        try:
+            _check_fields(item.record, terminal, programmes)
+            _check_card(item.record, cards.get(item.record.card_number))
+        except _Rejected as exc:
+            result.rejected.append(Rejection(item.index, record_id, exc.reason))
+            continue
+        session.add(_row_of(item, received_at))
+        stored[record_id] = item.data
+        result.accepted.append(record_id)
+    session.flush()
+    return result
+
+
+def _commit_batch(
+    session: Session, terminal: Terminal, records: list[str], now: float, max_record_bytes: int
+) -> BatchResult:
+    result = _process_once(session, terminal, records, now, max_record_bytes)
+    session.commit()
+    return result
+
+
+def store_batch(
+    session: Session, terminal: Terminal, records: list[str], now: float, max_record_bytes: int
+) -> BatchResult:
+    """Verify and store one batch in one transaction and return the verdict for each record."""
+    for attempt in range(1, _MAX_ATTEMPTS):
+        try:
+            return _commit_batch(session, terminal, records, now, max_record_bytes)
+        except IntegrityError:
+            session.rollback()
+            logger.info(
+                "batch from terminal %s collided with a concurrent push (attempt %d); processing it again",
+                terminal.terminal_id, attempt,
+            )
+    return _commit_batch(session, terminal, records, now, max_record_bytes)

@@ -1,0 +1,146 @@
+"""`kartu terminal`: enrol, tap, sync and status for a service-point terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from card.i18n import N_, translate
+from hardware.pcsc import PcscContext, ReaderError
+from hardware.qrimage import QRImageError, decode_qr_image
+from terminal.enrol import EnrolmentError, enrol_terminal, open_terminal
+from terminal.store import StoreError
+from terminal.sync import SyncClient, SyncError
+from terminal.tap import TapOutcome, TapService
+
+__all__ = ["add_commands"]
+
+EXIT_ACCEPTED, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("terminal", help="service-point terminal")
+    commands = parser.add_subparsers(dest="terminal_command", required=True)
+
+    enrol = commands.add_parser("enrol", help="enrol this terminal with the server once")
+    enrol.add_argument("--dir", type=Path, required=True, help="terminal directory to create")
+    enrol.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8470")
+    enrol.add_argument("--code", required=True, help="one-time enrolment code from the administrator")
+    enrol.add_argument("--issuer-key", type=Path, action="append", default=[], help="issuer public key PEM (repeatable)")
+    enrol.add_argument("--name", default="terminal", help="name shown to administrators")
+    enrol.set_defaults(handler=_enrol)
+
+    tap = commands.add_parser("tap", help="serve one card: tap on the reader, or scan its QR code")
+    tap.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
+    tap.add_argument("--program", required=True, help="programme code, e.g. lpg")
+    tap.add_argument("--quantity", type=int, default=1, help="units handed over (default 1)")
+    tap.add_argument("--reader", help="PC/SC reader name or prefix (default: the first reader)")
+    tap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a card (default 30)")
+    source = tap.add_mutually_exclusive_group()
+    source.add_argument("--qr-image", type=Path, help="decode the QR code from this image instead of the chip")
+    source.add_argument("--qr-text", help="QR text (KB1:...) read by a scanner, instead of the chip")
+    tap.add_argument("--json", action="store_true", help="print the decision as JSON")
+    tap.set_defaults(handler=_tap)
+
+    sync = commands.add_parser("sync", help="push recorded hand-overs and pull entitlements")
+    sync.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
+    sync.set_defaults(handler=_sync)
+
+    status = commands.add_parser("status", help="show records waiting to be sent")
+    status.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
+    status.set_defaults(handler=_status)
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    try:
+        store = enrol_terminal(args.dir, args.server, args.code, args.issuer_key, args.name)
+    except (EnrolmentError, OSError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"{store.terminal_id} {' '.join(store.programmes)}")
+    return EXIT_ACCEPTED
+
+
+def _read_outcome(service: TapService, args: argparse.Namespace) -> TapOutcome:
+    now = datetime.now(timezone.utc)
+    if args.qr_text is not None or args.qr_image is not None:
+        text = args.qr_text if args.qr_text is not None else decode_qr_image(args.qr_image)
+        return service.scan_qr(text, args.program, now, args.quantity)
+    with PcscContext() as context:
+        reader = context.choose_reader(args.reader)
+        context.wait_for_card(reader, args.timeout)
+        with context.connect(reader) as connection:
+            return service.tap_card(connection, args.program, datetime.now(timezone.utc), args.quantity)
+
+
+def _tap(args: argparse.Namespace) -> int:
+    language = args.lang
+    if args.quantity < 1:
+        return _fail(f"--quantity must be 1 or more, got {args.quantity}")
+    try:
+        store, signer = open_terminal(args.dir)
+        if args.program not in store.programmes:
+            return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
+        outcome = _read_outcome(TapService(store, signer), args)
+    except ReaderError as exc:
+        return _fail(exc.message(language))
+    except (QRImageError, EnrolmentError, StoreError, OSError) as exc:
+        return _fail(str(exc))
+    _print_outcome(outcome, language, args.json)
+    # Flushed only after the record is committed: a reader of this line can rely on it.
+    sys.stdout.flush()
+    return EXIT_ACCEPTED if outcome.decision.accepted else EXIT_REFUSED
+
+
+def _print_outcome(outcome: TapOutcome, language: str, as_json: bool) -> None:
+    decision = outcome.decision
+    if as_json:
+        print(json.dumps({
+            "accepted": decision.accepted,
+            "reason": decision.reason.value if decision.reason else None,
+            "message_id": decision.message_id,
+            "message_en": decision.message_en,
+            "card_number": outcome.credential.card_number if outcome.credential else None,
+            "record_id": outcome.record_id,
+            "remaining": outcome.remaining,
+        }))
+        return
+    word = translate(N_("ACCEPTED") if decision.accepted else N_("REFUSED"), language)
+    print(word)
+    if outcome.credential:
+        print(f"{outcome.credential.holder.name} · {outcome.credential.card_number}")
+    print(decision.message(language))
+    if decision.accepted and outcome.remaining is not None:
+        print(translate(N_("Remaining this month: {remaining} {unit}"), language, remaining=outcome.remaining, unit=outcome.unit))
+
+
+def _sync(args: argparse.Namespace) -> int:
+    try:
+        store, signer = open_terminal(args.dir)
+        client = SyncClient(store, signer, store.require_meta("server_url"))
+        try:
+            report = client.sync()
+        finally:
+            client.close()
+    except (SyncError, EnrolmentError, StoreError) as exc:
+        return _fail(str(exc))
+    print(f"pushed={report.pushed} duplicates={report.duplicates} rejected={len(report.rejected)} "
+          f"pulled={','.join(report.programmes_pulled)}")
+    return EXIT_ACCEPTED if not report.rejected else EXIT_REFUSED
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        store, _signer = open_terminal(args.dir)
+    except (EnrolmentError, StoreError) as exc:
+        return _fail(str(exc))
+    counts = store.count_by_status()
+    print(json.dumps({"terminal_id": store.terminal_id, "programmes": store.programmes, "records": counts}))
+    return EXIT_ACCEPTED

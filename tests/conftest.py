@@ -1,0 +1,83 @@
+"""Shared fixtures: issuer keys, credentials, and reference cards in the real vpcd reader."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from card.cardnumber import make_card_number
+from card.credential import Credential, Holder, Profile
+from card.keys import FileSigner, compress_point, generate_private_key
+from card.verify import IssuerKey, TrustStore
+
+READER = "Virtual PCD 00 00"
+SECOND_READER = "Virtual PCD 00 01"
+
+
+@pytest.fixture
+def issuer() -> FileSigner:
+    return FileSigner(generate_private_key())
+
+
+@pytest.fixture
+def trust(issuer: FileSigner) -> TrustStore:
+    return TrustStore.of(IssuerKey(issuer.public_key))
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
+
+
+def make_credential(profile: Profile = Profile.QR, **changes) -> Credential:
+    fields = dict(
+        profile=profile,
+        card_number=make_card_number(1_000_000_042),
+        holder=Holder("SITI NURHALIZA BINTI AHMAD", date(1984, 3, 17), "P", "1571011001"),
+        household_id=bytes.fromhex("0011223344556677"),
+        issued=date(2026, 12, 1),
+        expires=date(2031, 12, 1),
+    )
+    if profile is Profile.CHIP:
+        fields["photo_digest"] = bytes(32)
+        fields["card_key"] = compress_point(generate_private_key().public_key())
+    fields.update(changes)
+    return Credential(**fields)
+
+
+def pcscd_running() -> bool:
+    return subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def pcsc_available() -> None:
+    if not pcscd_running():
+        pytest.fail("pcscd is not running; start the tests with 'make test', which starts it")
+
+
+class EmulatedCard:
+    """A `kartu card emulate` process holding one state file in a vpcd reader."""
+
+    def __init__(self, state_file: Path, port: int = 35963):
+        self.state_file = state_file
+        self.port = port
+        self.process: subprocess.Popen | None = None
+
+    def insert(self) -> "EmulatedCard":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kartu", "card", "emulate", "--state", str(self.state_file), "--port", str(self.port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.process.stdout.readline()
+        return self
+
+    def remove(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
