@@ -50,6 +50,9 @@ def _field_name(location: Iterable[Any]) -> str:
 
 
 def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        position = error.get("loc", ("body", "?"))[-1]
+        return f"is not valid JSON: {error.get('ctx', {}).get('error', 'decode error')} at character {position}"
     if error.get("type") == "value_error" and "error" in error.get("ctx", {}):
         return str(error["ctx"]["error"])
     return str(error.get("msg", "invalid value"))
@@ -73,7 +76,8 @@ def invalid_input_response(items: list[tuple[str, str, Any, bool]]) -> JSONRespo
 async def _request_validation_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:
     items = []
     for error in exc.errors():
-        field = _field_name(error.get("loc", ()))
+        location = ("body",) if error.get("type") == "json_invalid" else error.get("loc", ())
+        field = _field_name(location)
         show_value = error.get("type") not in ("missing", "json_invalid")
         items.append((field, _message(error), error.get("input"), show_value))
     return invalid_input_response(items)

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from card.i18n import translate
 from issuance.register import (
     COLUMNS,
     ResidentNotFoundError,
@@ -13,6 +14,7 @@ from issuance.register import (
     household_id,
     read_register,
 )
+from issuance.register_messages import TEMPLATES
 
 # Three members of one synthetic household in Kenali Asam Bawah, Kota Baru.
 WIFE = {
@@ -146,6 +148,21 @@ def test_error_messages_name_value_in_both_languages(tmp_path, column, value, co
     if value and code != "name_too_long":
         assert value in error.message_id
         assert value in error.message_en
+
+
+def test_error_message_wording_in_both_languages(tmp_path):
+    error = read_register(write_csv(tmp_path, [{**HEAD, "DESIL": "0"}])).errors[0]
+
+    assert error.message_id == 'DESIL "0" tidak valid. Isi angka 1 sampai 10 sesuai DTSEN.'
+    assert error.message_en == 'Invalid DESIL "0". Enter a whole number from 1 to 10, as in DTSEN.'
+
+
+@pytest.mark.parametrize("code", sorted(TEMPLATES))
+def test_every_message_template_translated(code):
+    template = TEMPLATES[code]
+
+    assert translate(template, "id") != template
+    assert translate(template, "en") == template
 
 
 def test_duplicate_nik_reported_on_second_line(tmp_path):
@@ -342,6 +359,7 @@ def test_find_resident_unknown_nik_raises(tmp_path):
     assert error.code == "resident_not_found"
     assert "1571010101800009" in error.message_id
     assert "1571010101800009" in error.message_en
+    assert error.message_id.startswith("Penduduk dengan NIK 1571010101800009 tidak ada di register.")
     assert str(error) == error.message_en
 
 

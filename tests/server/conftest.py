@@ -297,7 +297,7 @@ class Kit:
             household_id=card.household_id,
             program=program,
             quantity=quantity,
-            period=period_of(tapped_at),
+            period=fields.pop("period") if "period" in fields else period_of(tapped_at),
             tapped_at=tapped_at,
             nonce=secrets.token_bytes(16),
             assurance=Assurance(card.assurance),
