@@ -5,9 +5,9 @@ the canonical request
 
     METHOD "\\n" PATH_WITH_QUERY "\\n" TIMESTAMP "\\n" hex(SHA-256(body))
 
-where METHOD is upper case, PATH_WITH_QUERY is the request target exactly as
-sent on the wire (percent-encoded path, then "?" and the raw query if there is
-one), TIMESTAMP is Unix seconds in decimal and body is the raw request body
+METHOD is upper case. PATH_WITH_QUERY is the request target exactly as sent
+on the wire: the percent-encoded path, then "?" and the raw query if there is
+one. TIMESTAMP is Unix seconds in decimal, and body is the raw request body
 (empty for GET). The request carries three headers:
 
     X-Kartu-Terminal   the terminal id
@@ -43,7 +43,7 @@ __all__ = [
     "HEADER_SIGNATURE",
     "DEFAULT_MAX_SKEW",
     "RequestAuthError",
-    "MissingHeaderError",
+    "InvalidHeaderError",
     "ClockSkewError",
     "BadSignatureError",
     "canonical_request",
@@ -67,7 +67,7 @@ class RequestAuthError(ValueError):
     """A terminal request is not authentic or not fresh."""
 
 
-class MissingHeaderError(RequestAuthError):
+class InvalidHeaderError(RequestAuthError):
     """A signature header is missing or malformed."""
 
 
@@ -106,31 +106,31 @@ def sign_request(
     }
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    wanted = name.lower()
+def _header_value(headers: Mapping[str, str], name: str) -> str:
+    lowered = name.lower()
     for key, value in headers.items():
-        if key.lower() == wanted:
+        if key.lower() == lowered:
             return value
-    raise MissingHeaderError(f"missing {name} header")
+    raise InvalidHeaderError(f"missing {name} header")
 
 
 def _parse_timestamp(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > _MAX_TIMESTAMP_DIGITS:
-        raise MissingHeaderError(f"{HEADER_TIME} must be Unix seconds in decimal digits, got {text[:20]!r}")
+        raise InvalidHeaderError(f"{HEADER_TIME} must be Unix seconds in decimal digits, got {text[:20]!r}")
     return int(text)
 
 
 def _parse_signature(text: str) -> bytes:
     # b64decode skips characters outside the alphabet, so check them first.
     if not _BASE64URL_PATTERN.match(text):
-        raise MissingHeaderError(f"{HEADER_SIGNATURE} is not base64url")
+        raise InvalidHeaderError(f"{HEADER_SIGNATURE} is not base64url")
     padded = text + "=" * (-len(text) % 4)
     try:
         signature = base64.urlsafe_b64decode(padded.encode("ascii"))
     except (binascii.Error, UnicodeEncodeError):
-        raise MissingHeaderError(f"{HEADER_SIGNATURE} is not base64url") from None
+        raise InvalidHeaderError(f"{HEADER_SIGNATURE} is not base64url") from None
     if len(signature) != _RAW_SIGNATURE_SIZE:
-        raise MissingHeaderError(
+        raise InvalidHeaderError(
             f"{HEADER_SIGNATURE} must encode a {_RAW_SIGNATURE_SIZE}-byte r||s signature, got {len(signature)} bytes"
         )
     return signature
@@ -147,12 +147,12 @@ def check_request(
 ) -> int:
     """Verify the signature headers of a request and return its timestamp.
 
-    Header names match case-insensitively. Raises MissingHeaderError,
+    Header names match case-insensitively. Raises InvalidHeaderError,
     ClockSkewError or BadSignatureError. The clock is checked first so that a
     terminal with a wrong clock learns that rather than "bad signature".
     """
-    timestamp = _parse_timestamp(_header(headers, HEADER_TIME))
-    signature = _parse_signature(_header(headers, HEADER_SIGNATURE))
+    timestamp = _parse_timestamp(_header_value(headers, HEADER_TIME))
+    signature = _parse_signature(_header_value(headers, HEADER_SIGNATURE))
     if abs(now - timestamp) > max_skew:
         raise ClockSkewError(timestamp, now, max_skew)
     if not verify_raw(public_key, signature, canonical_request(method, path, timestamp, body)):

@@ -3,8 +3,8 @@
 create_app(database_url, admin_token) connects to the database, runs the
 migrations up to the latest revision and returns the FastAPI app. Every
 route sits under /api/v1 and checks its caller (see server.auth). The
-interactive docs and the OpenAPI document are not served, so no route
-answers an anonymous caller; app.openapi() still builds the schema in code.
+interactive docs and the OpenAPI document are not served, so every route
+requires a caller check. app.openapi() still builds the schema in code.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def create_app(database_url: str, admin_token: str, *, clock: Clock = time.time)
     """Build the app over database_url, migrating the database first.
 
     clock returns the current Unix time; tests pass a controllable one.
-    Raises ValueError when the admin token is shorter than 32 characters.
+    Raises ValueError when the admin token has fewer than 32 printable
+    characters or contains whitespace.
     """
     settings = Settings(admin_token=admin_token, clock=clock)
     engine = create_db_engine(database_url)

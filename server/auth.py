@@ -8,8 +8,8 @@ Every route takes one of these as a parameter:
   card.request_auth describes; a successful call updates the terminal's
   last_seen.
 
-A failed check returns 401 with a JSON detail that says what failed and
-what to do, and never echoes the token.
+A failed check returns 401 with a JSON detail that states what failed and
+what to do next. The detail never contains the token.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from card.request_auth import (
     HEADER_TERMINAL,
     BadSignatureError,
     ClockSkewError,
-    MissingHeaderError,
+    InvalidHeaderError,
     check_request,
 )
 from server.db import SessionDep
@@ -107,7 +107,7 @@ def require_terminal(
     except ClockSkewError as exc:
         logger.warning("terminal %s clock skew: request time %d, server time %d", terminal_id, exc.request_time, now)
         raise _unauthorized(f"terminal '{terminal_id}': {exc}", "X-Kartu-Signature") from None
-    except MissingHeaderError as exc:
+    except InvalidHeaderError as exc:
         raise _unauthorized(f"terminal '{terminal_id}': {exc}", "X-Kartu-Signature") from None
     except BadSignatureError:
         logger.warning("terminal %s sent a request whose signature does not verify", terminal_id)

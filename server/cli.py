@@ -13,9 +13,11 @@ import ipaddress
 import logging
 import os
 import secrets
+import signal
 import socket
 import stat
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,7 +44,7 @@ class CommandError(Exception):
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `server` command to an argparse subparsers object; it sets args.func to run_server."""
+    """Add the `server` command to an argparse subparsers object; it sets args.handler to run_server."""
     parser = subparsers.add_parser(
         "server",
         help="run the central server",
@@ -66,7 +68,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--allow-remote", action="store_true",
         help="allow a --host other than loopback; put TLS in front of the server before you do",
     )
-    parser.set_defaults(func=run_server)
+    parser.set_defaults(handler=run_server)
 
 
 def is_loopback(host: str) -> bool:
@@ -83,7 +85,7 @@ def _read_token_file(path: Path) -> str:
         mode = path.stat().st_mode
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise CommandError(f"cannot read admin token file {path}: {exc.strerror}") from None
+        raise CommandError(f"failed to read admin token file {path}: {exc.strerror}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise CommandError(
             f"admin token file {path} has mode {stat.S_IMODE(mode):04o}; "
@@ -135,8 +137,29 @@ def _listening_socket(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(socket.SOMAXCONN)
     except OSError as exc:
-        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise CommandError(f"failed to listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
+
+
+def _stop_on_signals(server: uvicorn.Server) -> dict[int, object]:
+    """Make SIGINT and SIGTERM stop the server cleanly, even before uvicorn installs its own handlers.
+
+    The socket already listens when the start is logged, so a signal can come
+    in before uvicorn is ready. Without these handlers it would kill the
+    process. Returns the previous handlers, for _restore_signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def request_stop(_signum, _frame) -> None:
+        server.should_exit = True
+
+    return {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def _serve(args: argparse.Namespace, token: str) -> None:
@@ -146,16 +169,18 @@ def _serve(args: argparse.Namespace, token: str) -> None:
         raise CommandError(str(exc)) from None
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise CommandError(f"cannot open database {redacted_url(args.db)}: {reason}") from None
+        raise CommandError(f"failed to open database {redacted_url(args.db)}: {reason}") from None
 
     sock = _listening_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None))
+    previous_handlers = _stop_on_signals(server)
     logger.info("server listening on http://%s:%d, database %s", host, port, redacted_url(args.db))
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        _restore_signals(previous_handlers)
         logger.info("server stopped")
 
 
@@ -165,8 +190,7 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         if not is_loopback(args.host) and not args.allow_remote:
             raise CommandError(
-                f"refusing to listen on {args.host}, which is not a loopback address; "
-                "pass --allow-remote to do it anyway"
+                f"--host {args.host} is not a loopback address; pass --allow-remote to listen on it"
             )
         token = resolve_admin_token(args, os.environ)
         _serve(args, token)
@@ -182,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_commands(subparsers)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

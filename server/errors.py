@@ -1,9 +1,9 @@
 """Error responses.
 
-Every error body is JSON with "detail", one or more plain sentences. Input
-errors (422) also carry "errors", a list of {"field", "message"}, and the
-detail names each field and the value received, for example
-`card_number: fails the Luhn check (got '1571000000000001')`. Values of secret
+Every 4xx error body is JSON with "detail", one or more plain sentences.
+Input errors (422) also carry "errors", a list of {"field", "message"}, and
+the detail names each field and the value received, for example
+`desil: Input should be less than or equal to 10 (got 11)`. Values of secret
 fields (the enrolment code) are never echoed.
 """
 
@@ -62,8 +62,8 @@ def invalid_input_response(items: list[tuple[str, str, Any, bool]]) -> JSONRespo
     """Build the 422 body from (field, message, value, show_value) tuples."""
     sentences = []
     for field, message, value, show_value in items:
-        shown = _show_value(field, value) if show_value else ""
-        sentences.append(f"{field}: {message}{shown}")
+        value_text = _show_value(field, value) if show_value else ""
+        sentences.append(f"{field}: {message}{value_text}")
     return JSONResponse(
         status_code=422,
         content={

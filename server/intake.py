@@ -1,7 +1,7 @@
 """Verification and storage of redemption records pushed by a terminal.
 
 Each record is checked on its own and the verdicts are returned per index,
-so one bad record never blocks the rest of the batch. A record is accepted
+so one invalid record does not block the rest of the batch. A record is accepted
 only when:
 
 - its COSE_Sign1 signature verifies with the pushing terminal's key and it
@@ -156,12 +156,10 @@ def _row_of(item: _Verified, received_at) -> Redemption:
     )
 
 
-def _process_once(
-    session: Session, terminal: Terminal, records: list[str], now: float, max_bytes: int
-) -> BatchResult:
-    result = BatchResult()
+def _verify_batch(records: list[str], terminal: Terminal, max_bytes: int, result: BatchResult) -> list[_Verified]:
+    """Return the records whose terminal signature verifies; add the others to result.rejected."""
     terminal_key = public_key_from_spki(terminal.public_key)
-    verified: list[_Verified] = []
+    verified = []
     for index, text in enumerate(records):
         try:
             data, record = _verify_signed(text, terminal_key, max_bytes)
@@ -169,15 +167,30 @@ def _process_once(
             result.rejected.append(Rejection(index, exc.record_id, exc.reason))
             continue
         verified.append(_Verified(index, data, record))
+    return verified
 
-    card_numbers = {item.record.card_number for item in verified}
+
+def _load_cards(session: Session, verified: list[_Verified]) -> dict[str, Card]:
+    numbers = {item.record.card_number for item in verified}
+    return {card.card_number: card for card in session.scalars(select(Card).where(Card.card_number.in_(numbers)))}
+
+
+def _load_stored(session: Session, verified: list[_Verified]) -> dict[str, bytes]:
+    """Return the signed bytes already stored under the batch's record ids."""
     record_ids = {item.record.record_id for item in verified}
-    cards = {card.card_number: card for card in session.scalars(select(Card).where(Card.card_number.in_(card_numbers)))}
-    stored = dict(
-        session.execute(
-            select(Redemption.record_id, Redemption.signed_record).where(Redemption.record_id.in_(record_ids))
-        ).all()
+    rows = session.execute(
+        select(Redemption.record_id, Redemption.signed_record).where(Redemption.record_id.in_(record_ids))
     )
+    return dict(rows.all())
+
+
+def _process_once(
+    session: Session, terminal: Terminal, records: list[str], now: float, max_bytes: int
+) -> BatchResult:
+    result = BatchResult()
+    verified = _verify_batch(records, terminal, max_bytes, result)
+    cards = _load_cards(session, verified)
+    stored = _load_stored(session, verified)
 
     programmes = set(terminal.service_point.programme_codes)
     received_at = utc_datetime(now)
@@ -201,6 +214,7 @@ def _process_once(
         stored[record_id] = item.data
         result.accepted.append(record_id)
     session.flush()
+    result.rejected.sort(key=lambda rejection: rejection.index)
     return result
 
 

@@ -1,8 +1,9 @@
 """Card registration by the issuance station.
 
-POST /api/v1/cards (admin) registers an issued card. Registering the same
-card again with identical data returns 200 and changes nothing, so issuance
-can retry safely; different data under a registered card number returns 409.
+POST /api/v1/cards (admin) registers an issued card and returns 201 with
+the stored card. Registering the same card again with identical data returns
+200 and changes nothing, so issuance can retry safely. Different data under a
+registered card number returns 409.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def _differing_fields(card: Card, payload: CardIn) -> list[str]:
 def _existing_card_response(card: Card, payload: CardIn, response: Response) -> CardOut:
     differing = _differing_fields(card, payload)
     if differing:
+        logger.warning("registration of card %s conflicts on %s", card.card_number, ", ".join(differing))
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             detail=(

@@ -60,14 +60,17 @@ def _forbidden(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
 
 
-def _valid_code(session: Session, code: str, now: datetime) -> EnrolmentCode:
+def _valid_code(session: Session, code: str, terminal_id: str, now: datetime) -> EnrolmentCode:
     """Return the stored code or raise 403 when it is unknown, used or expired."""
     row = session.scalars(select(EnrolmentCode).where(EnrolmentCode.code_hash == hash_code(code))).one_or_none()
     if row is None:
+        logger.warning("enrolment of terminal %s rejected: unknown code", terminal_id)
         raise _forbidden("enrolment code is not valid; check it or ask an administrator for a new one")
     if row.used_at is not None:
+        logger.warning("enrolment of terminal %s rejected: code %d was used by %s", terminal_id, row.id, row.used_by)
         raise _forbidden("enrolment code was already used; ask an administrator for a new one")
     if row.expires_at <= now:
+        logger.warning("enrolment of terminal %s rejected: code %d expired", terminal_id, row.id)
         raise _forbidden(f"enrolment code expired at {row.expires_at.isoformat()}; ask an administrator for a new one")
     return row
 
@@ -105,7 +108,7 @@ def _consume_code(session: Session, code_row: EnrolmentCode, terminal_id: str, n
 @router.post("/enrol", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut)
 def enrol_terminal(payload: EnrolmentIn, session: SessionDep, settings: SettingsDep) -> EnrolmentOut:
     now = utc_datetime(settings.clock())
-    code_row = _valid_code(session, payload.code, now)
+    code_row = _valid_code(session, payload.code, payload.terminal_id, now)
     public_key = _parse_public_key(payload.public_key)
     kid = kid_of(public_key)
     _check_not_enrolled(session, payload.terminal_id, kid)

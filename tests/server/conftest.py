@@ -47,7 +47,7 @@ START_TIME = int(datetime(2026, 3, 15, 3, 0, tzinfo=timezone.utc).timestamp())
 
 
 class FakeClock:
-    """A clock that stands still until a test moves it."""
+    """A clock that returns a fixed time until a test moves it."""
 
     def __init__(self, now: float):
         self.now = now
@@ -126,7 +126,7 @@ def start_server(app) -> tuple[uvicorn.Server, threading.Thread, socket.socket, 
     """Serve app on a free loopback port from a background thread.
 
     The socket is listening before the thread starts, so a client can connect
-    at once: the kernel queues the connection until uvicorn accepts it.
+    at once, because the kernel queues the connection until uvicorn accepts it.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -80,8 +80,8 @@ def test_terminal_id_taken_keeps_code(kit):
     service_point_id = kit.service_point()
     kit.enrol_terminal(service_point_id, terminal_id="T-0001")
     code = kit.enrolment_code(service_point_id)
-    taken, _ = kit.enrolment_payload(code, "T-0001")
-    response = kit.anonymous.post("/api/v1/terminals/enrol", json=taken)
+    duplicate, _ = kit.enrolment_payload(code, "T-0001")
+    response = kit.anonymous.post("/api/v1/terminals/enrol", json=duplicate)
     assert response.status_code == 409
     assert response.json() == {"detail": "terminal 'T-0001' is already enrolled; choose another terminal id"}
     retry, _ = kit.enrolment_payload(code, "T-0002")

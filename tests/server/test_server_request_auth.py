@@ -14,7 +14,7 @@ from card.request_auth import (
     HEADER_TIME,
     BadSignatureError,
     ClockSkewError,
-    MissingHeaderError,
+    InvalidHeaderError,
     canonical_request,
     check_request,
     sign_request,
@@ -125,5 +125,5 @@ def test_malformed_headers(signer, change, message):
             del headers[name]
         else:
             headers[name] = value
-    with pytest.raises(MissingHeaderError, match=message.replace("|", r"\|")):
+    with pytest.raises(InvalidHeaderError, match=message.replace("|", r"\|")):
         check_request(signer.public_key, "GET", PATH, b"", headers, NOW)

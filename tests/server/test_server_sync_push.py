@@ -9,12 +9,12 @@ import uuid
 
 import cbor2
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from card import cose
 from card.records import Assurance
-from server.models import Redemption
+from server.models import Card, Redemption
 
 
 def used(kit, terminal) -> dict[str, int]:
@@ -69,6 +69,19 @@ def test_qr_on_chip_card_accepted(kit):
     card = kit.register_card()
     record = kit.record(terminal, card, assurance=Assurance.QR)
     assert kit.push(terminal, [record]).json()["accepted"] == [record_id_of(record)]
+
+
+def test_over_quota_and_revoked_stored(kit):
+    """Both are evidence for reconciliation: the hand-over has already happened."""
+    terminal = kit.enrol_terminal()
+    card = kit.register_card()
+    with Session(kit.live.app.state.engine) as session:
+        session.execute(update(Card).where(Card.card_number == card.number).values(status="revoked"))
+        session.commit()
+    records = [kit.record(terminal, card, quantity=3), kit.record(terminal, card, quantity=3)]
+    response = kit.push(terminal, records).json()
+    assert response["accepted"] == [record_id_of(record) for record in records]
+    assert kit.stats()["redemptions"] == 2
 
 
 def test_empty_batch(kit):

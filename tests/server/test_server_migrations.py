@@ -1,0 +1,102 @@
+"""Alembic migrations on SQLite and PostgreSQL: schema matches the models, seed data, up and down."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.app import create_app
+from server.db import create_db_engine, downgrade_database, upgrade_database
+from server.models import Base, Card, Programme
+
+TABLES = {
+    "alembic_version", "programmes", "cards", "service_points", "service_point_programmes",
+    "enrolment_codes", "terminals", "redemptions",
+}
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = create_db_engine(database_url)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_tables_created(engine):
+    assert set(inspect(engine).get_table_names()) == TABLES
+
+
+def test_schema_matches_models(engine):
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_lpg_programme_seeded(engine):
+    with Session(engine) as session:
+        lpg = session.get(Programme, "lpg")
+    assert (lpg.name, lpg.owner_opd, lpg.unit) == ("LPG 3 kg", "Dinas Perindustrian dan Perdagangan", "tabung")
+    assert (lpg.quota, lpg.quota_scope, lpg.quota_period) == (3, "household", "month")
+    assert (lpg.desil_min, lpg.desil_max) == (1, 4)
+
+
+def test_second_start_keeps_data(database_url):
+    token = secrets.token_urlsafe(32)
+    first = create_app(database_url, token)
+    with Session(first.state.engine) as session:
+        session.add(_card("1571000000000429"))
+        session.commit()
+    first.state.engine.dispose()
+
+    second = create_app(database_url, token)
+    with Session(second.state.engine) as session:
+        assert session.scalars(select(Card.card_number)).all() == ["1571000000000429"]
+        assert len(session.scalars(select(Programme)).all()) == 1
+    second.state.engine.dispose()
+
+
+def test_downgrade_and_upgrade(engine):
+    downgrade_database(engine, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    upgrade_database(engine)
+    assert set(inspect(engine).get_table_names()) == TABLES
+
+
+def _card(number: str, **changes) -> Card:
+    values = dict(
+        card_number=number, household_id=b"\x01" * 8, kelurahan="1571011001", desil=2,
+        issued=date(2026, 1, 31), expires=date(2031, 1, 31), issuer_kid=b"\x02" * 8,
+        assurance="qr", card_key=None, status="active", created_at=datetime.now(timezone.utc),
+    )
+    values.update(changes)
+    return Card(**values)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"desil": 11}, {"assurance": "nfc"}, {"status": "lost"}, {"assurance": "chip"}, {"card_key": b"\x02" * 33}],
+)
+def test_check_constraints(engine, changes):
+    with Session(engine) as session:
+        session.add(_card("1571000000000429", **changes))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def test_timestamps_read_back_as_utc(engine):
+    moment = datetime(2026, 3, 15, 10, 0, tzinfo=timezone.utc)
+    with Session(engine) as session:
+        session.add(_card("1571000000000429", created_at=moment))
+        session.commit()
+    with Session(engine) as session:
+        stored = session.get(Card, "1571000000000429").created_at
+    assert stored == moment
+    assert stored.utcoffset().total_seconds() == 0
