@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import threading
@@ -54,10 +55,22 @@ def pcscd_running() -> bool:
     return subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0
 
 
+PCSC_LOCK = Path("/tmp/kartu-bahagia-pcsc.lock")
+
+
 @pytest.fixture(scope="session")
-def pcsc_available() -> None:
+def pcsc_available():
+    """Hold the virtual readers for this test session.
+
+    Every test session that touches a card shares one pcscd and the vpcd
+    readers, so sessions take an exclusive lock and run their card tests one
+    after another.
+    """
     if not pcscd_running():
         pytest.fail("pcscd is not running; start the tests with 'make test', which starts it")
+    with PCSC_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class EmulatedCard:
