@@ -1,10 +1,10 @@
 """`kartu demo`: the whole chain on embedded defaults.
 
-Keys are made, the server starts on SQLite, a synthetic register is
-generated, five residents get chip cards on reference cards in the vpcd
-reader and one gets a QR-only card; an LPG terminal enrols, syncs, serves
-them offline (an over-quota tap and a cloned card among them), syncs again,
-and the summary compares the terminal's accepted taps with the server's
+The demo creates keys, starts the server on SQLite and generates a synthetic
+register. Five residents get chip cards on reference cards in the vpcd
+reader, and one gets a QR-only card. An LPG terminal enrols, syncs and serves
+them offline, an over-quota tap and a cloned card among them. After a second
+sync, the summary compares the terminal's accepted taps with the server's
 redemptions.
 """
 

@@ -71,7 +71,7 @@ class ServerThread:
 
 
 def kartu_command() -> list[str]:
-    """The kartu command of this interpreter, so a child process runs the same installation."""
+    """Return the kartu command of this interpreter, so a child process runs the same installation."""
     return [sys.executable, "-m", "kartu"]
 
 

@@ -26,7 +26,7 @@ PUSH_BATCH_SIZE = 500
 
 
 class SyncError(Exception):
-    """The server could not be reached or answered with an error."""
+    """The server could not be reached or responded with an error."""
 
 
 @dataclass
@@ -57,7 +57,7 @@ class SyncClient:
         except httpx.HTTPError as exc:
             raise SyncError(f"server {self._client.base_url} unreachable: {exc}") from None
         if response.status_code not in (200, 201):
-            raise SyncError(f"{method} {path} answered {response.status_code}: {response.text[:300]}")
+            raise SyncError(f"{method} {path} failed with status {response.status_code}: {response.text[:300]}")
         return response.json()
 
     def push(self, report: SyncReport) -> None:
@@ -80,8 +80,8 @@ class SyncClient:
             for record_id, reason in rejected.items():
                 log.warning("server rejected record %s: %s", record_id, reason)
             if len(acked) + len(rejected) < len(batch):
-                # Some records got neither answer; stop instead of resending them in a loop.
-                raise SyncError(f"server answered {len(acked) + len(rejected)} of {len(batch)} records")
+                # Some records were neither acknowledged nor rejected; stop instead of resending them in a loop.
+                raise SyncError(f"server acknowledged or rejected only {len(acked) + len(rejected)} of {len(batch)} records")
 
     def pull(self, report: SyncReport) -> None:
         sets = []
