@@ -3,17 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Card tests and the demo share pcscd and the vpcd readers; one session at a time holds this lock.
+PCSC_LOCK := /tmp/kartu-bahagia-pcsc.lock
 
 .PHONY: demo test bench system venv catalogs clean
 
 demo: system venv
-	$(BIN)/kartu demo
+	flock $(PCSC_LOCK) $(BIN)/kartu demo
 
 test: system venv
-	$(BIN)/pytest -q
+	KARTU_PCSC_LOCK_HELD=1 flock $(PCSC_LOCK) $(BIN)/pytest -q
 
 bench: system venv
-	$(BIN)/python bench/apdu.py
+	flock $(PCSC_LOCK) $(BIN)/python bench/apdu.py
+	flock $(PCSC_LOCK) $(BIN)/python bench/tap.py
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/qr_sizes.py
+	$(BIN)/python bench/fuzz_qr.py -runs=1000000
 
 system:
 	@scripts/setup-system.sh

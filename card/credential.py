@@ -15,7 +15,7 @@ Dates are days, not timestamps, so a credential says nothing finer than a day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import IntEnum
 
 from card import cbor, cose
@@ -24,6 +24,8 @@ from card.cardnumber import is_valid_card_number
 __all__ = ["Profile", "Holder", "Credential", "CredentialError", "encode_payload", "decode_payload", "sign_credential"]
 
 VERSION = 1
+# NOTE: the QR budget (version 10 at level M) fits a 60-character ASCII
+# name. A name of 60 two-byte UTF-8 letters needs version 11 (bench/qr_sizes.py).
 MAX_NAME_LENGTH = 60
 EPOCH = date(1970, 1, 1)
 SEX_CODES = {"L": 1, "P": 2}
@@ -66,20 +68,15 @@ def _days(value: date) -> int:
     return (value - EPOCH).days
 
 
-def _date(days: int) -> date:
-    try:
-        return EPOCH + timedelta(days=days)
-    except OverflowError:
-        raise CredentialError(f"day number {days} is out of range") from None
-
-
 def _check(c: Credential) -> None:
     if c.version != VERSION:
         raise CredentialError(f"credential version {c.version} is not supported (expected {VERSION})")
     if not is_valid_card_number(c.card_number):
         raise CredentialError(f"card number {c.card_number!r} is not 16 digits starting 1571 with a valid check digit")
     if not c.holder.name or len(c.holder.name) > MAX_NAME_LENGTH:
-        raise CredentialError(f"holder name must be 1 to {MAX_NAME_LENGTH} characters")
+        raise CredentialError(f"holder name must be 1 to {MAX_NAME_LENGTH} characters, got {len(c.holder.name)}")
+    if not c.holder.name.isprintable():
+        raise CredentialError(f"holder name {c.holder.name!r} contains a control or formatting character")
     if c.holder.sex not in SEX_CODES:
         raise CredentialError(f"holder sex {c.holder.sex!r} must be 'L' or 'P'")
     code = c.holder.kelurahan_code
@@ -118,51 +115,67 @@ def encode_payload(c: Credential) -> bytes:
     return cbor.encode(item)
 
 
-_REQUIRED = {1: int, 2: int, 3: int, 4: str, 5: int, 6: int, 7: int, 8: bytes, 9: int, 10: int}
-_OPTIONAL = {11: bytes, 12: bytes}
+# Field types in key order. The strict decoder returns exact int, str and
+# bytes objects, so an exact type test also keeps booleans out of int fields.
+_REQUIRED_FIELDS = ((1, int), (2, int), (3, int), (4, str), (5, int), (6, int), (7, int), (8, bytes), (9, int), (10, int))
+_CHIP_FIELDS = ((11, bytes), (12, bytes))
+_KNOWN_KEYS = frozenset(key for key, _ in _REQUIRED_FIELDS + _CHIP_FIELDS)
+_SEX_LETTERS = {code: letter for letter, code in SEX_CODES.items()}
+_PROFILES = {int(profile): profile for profile in Profile}
+_EPOCH_ORDINAL = EPOCH.toordinal()
 
 
-def _field(item: dict, key: int, kind: type) -> object:
-    value = item[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise CredentialError(f"credential field {key} must be {kind.__name__}, got {type(value).__name__}")
-    return value
+def _field_error(item: dict, key: int, kind: type) -> CredentialError:
+    if key not in item:
+        return CredentialError(f"credential field {key} is missing")
+    return CredentialError(f"credential field {key} must be {kind.__name__}, got {type(item[key]).__name__}")
+
+
+def _day(days: int) -> date:
+    try:
+        return date.fromordinal(_EPOCH_ORDINAL + days)
+    except (ValueError, OverflowError):
+        raise CredentialError(f"day number {days} is out of range") from None
 
 
 def decode_payload(payload: bytes) -> Credential:
-    """Decode and check a credential payload; raise CredentialError on any fault."""
+    """Decode and check a credential payload; raise CredentialError on any fault.
+
+    The payload must be strict, deterministic CBOR (card.cbor), so one
+    credential has exactly one encoding.
+    """
     try:
         item = cbor.decode(payload)
     except cbor.CBORError as exc:
         raise CredentialError(str(exc)) from None
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         raise CredentialError("credential payload must be a CBOR map")
-    if cbor.encode(item) != payload:
-        raise CredentialError("credential payload is not deterministically encoded CBOR")
-    missing = [key for key in _REQUIRED if key not in item]
-    unknown = [key for key in item if key not in _REQUIRED and key not in _OPTIONAL]
-    if missing or unknown:
-        raise CredentialError(f"credential fields missing {missing} or unknown {unknown}")
-    fields = {key: _field(item, key, kind) for key, kind in {**_REQUIRED, **_OPTIONAL}.items() if key in item}
-    sex = {code: letter for letter, code in SEX_CODES.items()}.get(fields[6])
+    for key, kind in _REQUIRED_FIELDS:
+        if type(item.get(key)) is not kind:
+            raise _field_error(item, key, kind)
+    if len(item) > len(_REQUIRED_FIELDS):
+        unknown = sorted(map(repr, item.keys() - _KNOWN_KEYS))
+        if unknown:
+            raise CredentialError(f"credential has unknown fields {', '.join(unknown)}")
+        for key, kind in _CHIP_FIELDS:
+            if key in item and type(item[key]) is not kind:
+                raise _field_error(item, key, kind)
+    sex = _SEX_LETTERS.get(item[6])
     if sex is None:
-        raise CredentialError(f"credential sex code {fields[6]} is not 1 or 2")
-    try:
-        profile = Profile(fields[2])
-    except ValueError:
-        raise CredentialError(f"credential profile {fields[2]} is not 1 (chip) or 2 (QR)") from None
+        raise CredentialError(f"credential sex code {item[6]} is not 1 (L) or 2 (P)")
+    profile = _PROFILES.get(item[2])
+    if profile is None:
+        raise CredentialError(f"credential profile {item[2]} is not 1 (chip) or 2 (QR)")
     return Credential(
-        version=fields[1],
+        version=item[1],
         profile=profile,
-        card_number=str(fields[3]),
-        holder=Holder(
-            name=fields[4], birth_date=_date(fields[5]), sex=sex, kelurahan_code=str(fields[7])
-        ),
-        household_id=fields[8],
-        issued=_date(fields[9]),
-        expires=_date(fields[10]),
-        photo_digest=fields.get(11),
-        card_key=fields.get(12),
+        card_number=str(item[3]),
+        holder=Holder(name=item[4], birth_date=_day(item[5]), sex=sex, kelurahan_code=str(item[7])),
+        household_id=item[8],
+        issued=_day(item[9]),
+        expires=_day(item[10]),
+        photo_digest=item.get(11),
+        card_key=item.get(12),
     )
 
 

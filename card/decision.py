@@ -31,6 +31,18 @@ class Reason(str, Enum):
     NOT_ENTITLED = "not_entitled"
     QUOTA_EXCEEDED = "quota_exceeded"
     NO_ENTITLEMENTS = "no_entitlements"
+    ISSUER_KEY_REVOKED = "issuer_key_revoked"
+    CARD_REVOKED = "card_revoked"
+    # Refusals of the chip tap: the card is not what it claims, or the tap did not finish.
+    CARD_CLONED = "card_cloned"
+    SIGNATURE_REPLAYED = "signature_replayed"
+    CREDENTIAL_ON_OTHER_CARD = "credential_on_other_card"
+    CERTIFICATE_OF_OTHER_CARD = "certificate_of_other_card"
+    PHOTO_MISMATCH = "photo_mismatch"
+    NOT_PIV_CARD = "not_piv_card"
+    CARD_ANSWER_INVALID = "card_answer_invalid"
+    CARD_REMOVED = "card_removed"
+    READER_LOST = "reader_lost"
 
     @property
     def template(self) -> str:
@@ -79,6 +91,39 @@ _TEMPLATES = {
     ),
     Reason.NO_ENTITLEMENTS: N_(
         "This terminal has no entitlement list for {program}. Sync the terminal, then tap again."
+    ),
+    Reason.ISSUER_KEY_REVOKED: N_(
+        "The card was signed on {issued} by an issuer key that was withdrawn from {revoked_from} because it may be misused. Do not serve the card; send the holder to Dinas Sosial to have it checked and replaced."
+    ),
+    Reason.CARD_REVOKED: N_(
+        "This card has been revoked (reported lost, replaced or withdrawn). Do not serve it; keep it if you can and send the holder to Dinas Sosial."
+    ),
+    Reason.CARD_CLONED: N_(
+        "The chip holds a copy of a card's data but cannot sign with the card's key, so it is a copy. Nothing was recorded. Do not serve it; keep the card and report its number to Dinas Sosial."
+    ),
+    Reason.SIGNATURE_REPLAYED: N_(
+        "The chip answered with a signature from an earlier tap instead of signing this one, so the card was tampered with. Nothing was recorded. Do not serve it; keep the card and report its number to Dinas Sosial."
+    ),
+    Reason.CREDENTIAL_ON_OTHER_CARD: N_(
+        "The card data was issued for another chip: this chip is a genuine card, but its key is not the one the card data names. Nothing was recorded. Do not serve it; keep the card and report its number to Dinas Sosial."
+    ),
+    Reason.CERTIFICATE_OF_OTHER_CARD: N_(
+        "The chip carries the certificate of another card and cannot sign with the key that certificate names, so it is a copy. Nothing was recorded. Do not serve it; keep the card and report its number to Dinas Sosial."
+    ),
+    Reason.PHOTO_MISMATCH: N_(
+        "The photo on the chip is missing or does not match the card data, so the holder's identity cannot be checked. Nothing was recorded. Do not serve the card; send the holder to Dinas Sosial to have it checked."
+    ),
+    Reason.NOT_PIV_CARD: N_(
+        "This card has no PIV application, so it is not a Kartu Bahagia card (it may be a bank or transport card). Ask the holder for their Kartu Bahagia."
+    ),
+    Reason.CARD_ANSWER_INVALID: N_(
+        "The card sent an answer that a Kartu Bahagia card never sends ({detail}), so it is not a Kartu Bahagia card or it is damaged. Nothing was recorded. Ask the holder for their Kartu Bahagia; if it is one, send the holder to Dinas Sosial for a new card."
+    ),
+    Reason.CARD_REMOVED: N_(
+        "The card was taken off the reader before the tap finished. Nothing was recorded. Place the card on the reader again and hold it still until the result appears."
+    ),
+    Reason.READER_LOST: N_(
+        "The card reader stopped working during the tap ({detail}). Nothing was recorded. Wait until the terminal shows that the reader is ready, then tap the card again."
     ),
 }
 

@@ -1,52 +1,59 @@
-"""The reference PIV card: the PIV subset Kartu Bahagia uses, in Python.
+"""The reference card: a PIV card (NIST SP 800-73-4) in Python, for the vpcd virtual reader.
 
-process() takes one command APDU and returns response data plus status word,
-as a card would. Responses longer than 256 bytes are chained with 61xx and
-GET RESPONSE; commands longer than 255 bytes arrive chained with CLA 0x10.
-Access rules: GET DATA and 9E signing need nothing; PUT DATA and key
-generation need the management key, whose authentication is cleared by
-SELECT and by a card reset.
+This module is the card's transport and dispatch: process() takes one
+command APDU (short or extended, ISO 7816-4) and returns response data plus
+status word, as a card would. It handles the class byte, command chaining
+(CLA 10), response chaining (61xx and GET RESPONSE) and SELECT; the commands
+themselves live in reference_objects (GET DATA, PUT DATA), reference_keys
+(key generation, signing, management key) and reference_pin (PIN and PUK).
+card/PROFILE.md lists every command with the status words it returns.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import operator
-import os
+from collections.abc import Callable
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
-from card.apdu import SW, parse_tlv, tlv
-from card.piv import (
-    CLA_CHAINING, INS, PIV_AID, TAG_CHALLENGE, TAG_DYNAMIC_AUTH, TAG_EC_POINT, TAG_GEN_ALGORITHM,
-    TAG_GEN_TEMPLATE, TAG_OBJECT_DATA, TAG_OBJECT_ID, TAG_PUBLIC_KEY, TAG_RESPONSE, TAG_WITNESS,
-    Algorithm, Slot, _aes,
-)
+from card.apdu import MAX_EXTENDED_NE, MAX_SHORT_NE, SW, CommandApdu, parse_command, tlv
+from card.atr import build_atr
+from card.piv import CLA_CHAINING, INS, PIV_AID, Algorithm
+from card.reference_keys import general_authenticate, generate_key_pair, set_management_key
+from card.reference_objects import MAX_OBJECT_SIZE, get_data, put_data
+from card.reference_pin import change_reference_data, reset_retry_counter, verify
 from card.reference_state import CardState
+from card.reference_status import CardError, SecurityStatus
 
-__all__ = ["ReferenceCard", "ATR"]
+__all__ = ["ReferenceCard", "ATR", "APPLICATION_PROPERTY_TEMPLATE"]
 
 log = logging.getLogger(__name__)
 
-# T=1 card; the historical bytes read "KartuBhg". The last byte is TCK.
-_ATR_BODY = bytes.fromhex("3B88800101") + b"KartuBhg"
-ATR = _ATR_BODY + bytes([functools.reduce(operator.xor, _ATR_BODY[1:], 0)])
+# Historical bytes: category 80, then card capabilities 73 C0 21 C0, which announce selection
+# by full or partial DF name, command chaining and extended Lc/Le. Issuer data 58 is "KartuBhg".
+ATR = build_atr(bytes.fromhex("8073C021C0") + bytes([0x58]) + b"KartuBhg")
 
-MAX_SHORT_RESPONSE = 256
 APPLICATION_PROPERTY_TEMPLATE = tlv(
     0x61,
-    tlv(0x4F, PIV_AID[5:9]) + tlv(0x79, tlv(0x4F, PIV_AID[:5]))
+    tlv(0x4F, PIV_AID[5:]) + tlv(0x79, tlv(0x4F, PIV_AID[:5]))
     + tlv(0x50, b"Kartu Bahagia reference PIV card")
-    + tlv(0xAC, tlv(0x80, bytes([Algorithm.ECC_P256])) + tlv(0x06, b"")),
+    + tlv(0xAC, tlv(0x80, bytes([Algorithm.AES_128])) + tlv(0x80, bytes([Algorithm.ECC_P256])) + tlv(0x06, b"")),
 )
+MIN_SELECT_AID = 5  # a right-truncated AID must keep at least the RID
+SELECT_RETURN_TEMPLATE, SELECT_NO_RESPONSE_DATA = 0x00, 0x0C
+CHAINABLE = (INS.PUT_DATA, INS.GENERAL_AUTHENTICATE)
+# Chained data beyond the largest object and its tags is rejected before it fills memory.
+MAX_CHAIN_SIZE = MAX_OBJECT_SIZE + 16
 
-
-class _Refusal(Exception):
-    def __init__(self, sw: int):
-        self.sw = sw
+Handler = Callable[[CardState, SecurityStatus, CommandApdu], bytes]
+HANDLERS: dict[int, Handler] = {
+    INS.GET_DATA: get_data,
+    INS.PUT_DATA: put_data,
+    INS.GENERATE_ASYMMETRIC_KEY_PAIR: generate_key_pair,
+    INS.GENERAL_AUTHENTICATE: general_authenticate,
+    INS.VERIFY: verify,
+    INS.CHANGE_REFERENCE_DATA: change_reference_data,
+    INS.RESET_RETRY_COUNTER: reset_retry_counter,
+    INS.SET_MANAGEMENT_KEY: set_management_key,
+}
 
 
 class ReferenceCard:
@@ -54,179 +61,116 @@ class ReferenceCard:
 
     def __init__(self, state: CardState):
         self.state = state
+        self.status = SecurityStatus()
         self.reset()
 
     def reset(self) -> None:
+        """Power-on or warm reset: nothing selected, security status and buffers cleared."""
         self._selected = False
-        self._management_authenticated = False
-        self._witness: bytes | None = None
+        self.status.clear()
+        self._chain_header: tuple[int, int, int] | None = None
         self._chain_buffer = b""
         self._pending_response = b""
-
-    # --- dispatch -----------------------------------------------------------
 
     def process(self, apdu: bytes) -> bytes:
         """Process one command APDU and return response data followed by SW1 SW2."""
         try:
             data, sw = self._dispatch(apdu)
-        except _Refusal as refusal:
-            data, sw = b"", refusal.sw
+        except CardError as error:
+            data, sw = b"", error.sw
         return data + sw.to_bytes(2, "big")
 
     def _dispatch(self, apdu: bytes) -> tuple[bytes, int]:
-        if len(apdu) < 4:
-            raise _Refusal(SW.WRONG_LENGTH)
-        cla, ins, p1, p2 = apdu[:4]
-        data, le = _parse_body(apdu[4:])
-        if ins == INS.GET_RESPONSE:
-            return self._get_response(le)
+        try:
+            command = parse_command(apdu)
+        except ValueError:
+            self._chain_header, self._chain_buffer = None, b""
+            raise CardError(SW.WRONG_LENGTH) from None
+        _check_class(command.cla)
+        if command.ins == INS.GET_RESPONSE:
+            return self._get_response(command)
         self._pending_response = b""
-        if cla not in (0x00, CLA_CHAINING):
-            raise _Refusal(SW.CLA_NOT_SUPPORTED)
-        if cla == CLA_CHAINING:
-            if ins not in (INS.PUT_DATA, INS.GENERAL_AUTHENTICATE):
-                raise _Refusal(SW.FUNCTION_NOT_SUPPORTED)
-            self._chain_buffer += data
+        whole = self._collect_chain(command)
+        if whole is None:
             return b"", SW.SUCCESS
-        data, self._chain_buffer = self._chain_buffer + data, b""
-        if ins == INS.SELECT:
-            return self._chunked(self._select(p1, p2, data), le)
-        if not self._selected:
-            raise _Refusal(SW.CONDITIONS_NOT_SATISFIED)
-        handler = {
-            INS.GET_DATA: self._get_data,
-            INS.PUT_DATA: self._put_data,
-            INS.GENERATE_ASYMMETRIC_KEY_PAIR: self._generate,
-            INS.GENERAL_AUTHENTICATE: self._general_authenticate,
-        }.get(ins)
+        if whole.ins == INS.SELECT:
+            return self._respond(self._select(whole), whole)
+        handler = HANDLERS.get(whole.ins)
         if handler is None:
-            raise _Refusal(SW.INS_NOT_SUPPORTED)
-        return self._chunked(handler(p1, p2, data), le)
+            raise CardError(SW.INS_NOT_SUPPORTED)
+        if not self._selected:
+            raise CardError(SW.CONDITIONS_NOT_SATISFIED)
+        return self._respond(handler(self.state, self.status, whole), whole)
 
-    def _chunked(self, response: bytes, le: int | None) -> tuple[bytes, int]:
-        limit = MAX_SHORT_RESPONSE if not le else le
+    # --- command chaining ----------------------------------------------------
+
+    def _collect_chain(self, command: CommandApdu) -> CommandApdu | None:
+        """Buffer a chained part and return None, or return the whole command once its last part arrives.
+
+        A command with another INS, P1 or P2 than the chain in progress drops
+        that chain and is processed on its own.
+        """
+        header = (command.ins, command.p1, command.p2)
+        if self._chain_header != header:
+            self._chain_header, self._chain_buffer = None, b""
+        if command.cla & CLA_CHAINING:
+            if command.ins not in CHAINABLE:
+                raise CardError(SW.CHAINING_NOT_SUPPORTED)
+            if len(self._chain_buffer) + len(command.data) > MAX_CHAIN_SIZE:
+                self._chain_header, self._chain_buffer = None, b""
+                raise CardError(SW.NOT_ENOUGH_MEMORY)
+            self._chain_header = header
+            self._chain_buffer += command.data
+            return None
+        if self._chain_header is None:
+            return command
+        data = self._chain_buffer + command.data
+        self._chain_header, self._chain_buffer = None, b""
+        return CommandApdu(command.cla, command.ins, command.p1, command.p2, data, command.ne, command.extended)
+
+    # --- response chaining ---------------------------------------------------
+
+    def _respond(self, response: bytes, command: CommandApdu) -> tuple[bytes, int]:
+        """Return up to Ne bytes; keep the rest for GET RESPONSE and announce it with 61xx."""
+        limit = command.ne or (MAX_EXTENDED_NE if command.extended else MAX_SHORT_NE)
         if len(response) <= limit:
             return response, SW.SUCCESS
         self._pending_response = response[limit:]
-        return response[:limit], _more_data_sw(len(self._pending_response))
+        remaining = len(self._pending_response)
+        return response[:limit], SW.MORE_DATA | (remaining if remaining < 256 else 0)
 
-    def _get_response(self, le: int | None) -> tuple[bytes, int]:
+    def _get_response(self, command: CommandApdu) -> tuple[bytes, int]:
+        if (command.p1, command.p2) != (0x00, 0x00):
+            raise CardError(SW.INCORRECT_P1P2)
         if not self._pending_response:
-            raise _Refusal(SW.CONDITIONS_NOT_SATISFIED)
+            raise CardError(SW.CONDITIONS_NOT_SATISFIED)
         pending, self._pending_response = self._pending_response, b""
-        return self._chunked(pending, le)
+        return self._respond(pending, command)
 
-    # --- commands -----------------------------------------------------------
+    # --- SELECT --------------------------------------------------------------
 
-    def _select(self, p1: int, p2: int, data: bytes) -> bytes:
-        if (p1, p2) != (0x04, 0x00):
-            raise _Refusal(SW.INCORRECT_P1P2)
-        if not data or not PIV_AID.startswith(data):
-            self._selected = False
-            raise _Refusal(SW.FILE_NOT_FOUND)
-        self.reset()
+    def _select(self, command: CommandApdu) -> bytes:
+        """SELECT by (possibly right-truncated) AID; a failed SELECT leaves the current selection alone.
+
+        P2 00 returns the application property template (SP 800-73-4); P2 0C
+        returns no data (ISO 7816-4), as some middleware probes with it.
+        """
+        if command.p1 != 0x04 or command.p2 not in (SELECT_RETURN_TEMPLATE, SELECT_NO_RESPONSE_DATA):
+            raise CardError(SW.INCORRECT_P1P2)
+        if not command.data:
+            raise CardError(SW.WRONG_LENGTH)
+        if len(command.data) < MIN_SELECT_AID or not PIV_AID.startswith(command.data):
+            raise CardError(SW.FILE_NOT_FOUND)
+        self.status.clear()
         self._selected = True
-        return APPLICATION_PROPERTY_TEMPLATE
-
-    def _object_id(self, p1: int, p2: int, data: bytes, with_value: bool) -> tuple[str, bytes]:
-        if (p1, p2) != (0x3F, 0xFF):
-            raise _Refusal(SW.INCORRECT_P1P2)
-        try:
-            items = parse_tlv(data)
-        except ValueError:
-            raise _Refusal(SW.INCORRECT_DATA) from None
-        expected_tags = [TAG_OBJECT_ID, TAG_OBJECT_DATA] if with_value else [TAG_OBJECT_ID]
-        if [tag for tag, _ in items] != expected_tags or len(items[0][1]) != 3:
-            raise _Refusal(SW.INCORRECT_DATA)
-        value = items[1][1] if with_value else b""
-        return items[0][1].hex(), value
-
-    def _get_data(self, p1: int, p2: int, data: bytes) -> bytes:
-        object_id, _ = self._object_id(p1, p2, data, with_value=False)
-        stored = self.state.objects.get(object_id)
-        if stored is None:
-            raise _Refusal(SW.FILE_NOT_FOUND)
-        return tlv(TAG_OBJECT_DATA, stored)
-
-    def _put_data(self, p1: int, p2: int, data: bytes) -> bytes:
-        object_id, value = self._object_id(p1, p2, data, with_value=True)
-        self._require_management()
-        self.state.put_object(object_id, value)
-        log.debug("PUT DATA %s, %d bytes", object_id, len(value))
-        return b""
-
-    def _generate(self, p1: int, p2: int, data: bytes) -> bytes:
-        if p1 != 0x00 or p2 not in (Slot.AUTHENTICATION, Slot.CARD_AUTHENTICATION):
-            raise _Refusal(SW.INCORRECT_P1P2)
-        self._require_management()
-        try:
-            template = dict(parse_tlv(dict(parse_tlv(data))[TAG_GEN_TEMPLATE]))
-        except (ValueError, KeyError):
-            raise _Refusal(SW.INCORRECT_DATA) from None
-        if template.get(TAG_GEN_ALGORITHM) != bytes([Algorithm.ECC_P256]):
-            raise _Refusal(SW.INCORRECT_DATA)
-        point = self.state.generate_key(p2)
-        return tlv(TAG_PUBLIC_KEY, tlv(TAG_EC_POINT, point))
-
-    def _require_management(self) -> None:
-        if not self._management_authenticated:
-            raise _Refusal(SW.SECURITY_CONDITION_NOT_SATISFIED)
-
-    def _general_authenticate(self, p1: int, p2: int, data: bytes) -> bytes:
-        try:
-            outer = parse_tlv(data)
-            if len(outer) != 1 or outer[0][0] != TAG_DYNAMIC_AUTH:
-                raise ValueError("expected one dynamic authentication template")
-            fields = dict(parse_tlv(outer[0][1]))
-        except ValueError:
-            raise _Refusal(SW.INCORRECT_DATA) from None
-        if (p1, p2) == (Algorithm.AES_128, Slot.CARD_MANAGEMENT):
-            return self._management_step(fields)
-        if p1 == Algorithm.ECC_P256 and p2 == Slot.CARD_AUTHENTICATION:
-            return self._sign(p2, fields)
-        if p2 in (Slot.CARD_MANAGEMENT, Slot.CARD_AUTHENTICATION, Slot.AUTHENTICATION):
-            raise _Refusal(SW.INCORRECT_P1P2)
-        raise _Refusal(SW.REFERENCE_NOT_FOUND)
-
-    def _management_step(self, fields: dict[int, bytes]) -> bytes:
-        key = self.state.management_key
-        if fields.get(TAG_WITNESS) == b"" and len(fields) == 1:
-            self._management_authenticated = False
-            self._witness = os.urandom(16)
-            return tlv(TAG_DYNAMIC_AUTH, tlv(TAG_WITNESS, _aes(key, self._witness, encrypt=True)))
-        witness, challenge = fields.get(TAG_WITNESS), fields.get(TAG_CHALLENGE)
-        expected, self._witness = self._witness, None
-        if expected is None or witness is None or challenge is None or len(challenge) != 16:
-            raise _Refusal(SW.INCORRECT_DATA)
-        if witness != expected:
-            raise _Refusal(SW.SECURITY_CONDITION_NOT_SATISFIED)
-        self._management_authenticated = True
-        return tlv(TAG_DYNAMIC_AUTH, tlv(TAG_RESPONSE, _aes(key, challenge, encrypt=True)))
-
-    def _sign(self, slot: int, fields: dict[int, bytes]) -> bytes:
-        digest = fields.get(TAG_CHALLENGE)
-        if fields.get(TAG_RESPONSE) != b"" or digest is None or len(digest) != 32:
-            raise _Refusal(SW.INCORRECT_DATA)
-        private_key = self.state.private_key(slot)
-        if private_key is None:
-            raise _Refusal(SW.REFERENCE_NOT_FOUND)
-        signature = private_key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-        return tlv(TAG_DYNAMIC_AUTH, tlv(TAG_RESPONSE, signature))
+        return APPLICATION_PROPERTY_TEMPLATE if command.p2 == SELECT_RETURN_TEMPLATE else b""
 
 
-def _more_data_sw(remaining: int) -> int:
-    return 0x6100 | (remaining if remaining < 256 else 0)
-
-
-def _parse_body(body: bytes) -> tuple[bytes, int | None]:
-    """Split a short APDU body into data and Le (0 means 256); raise on a wrong Lc."""
-    if not body:
-        return b"", None
-    if len(body) == 1:
-        return b"", body[0]
-    lc = body[0]
-    if lc == 0 or len(body) not in (1 + lc, 2 + lc):
-        raise _Refusal(SW.WRONG_LENGTH)
-    data = body[1 : 1 + lc]
-    le = body[1 + lc] if len(body) == 2 + lc else None
-    return data, le
+def _check_class(cla: int) -> None:
+    """Accept the first interindustry class without secure messaging on the basic channel (00, or 10 chained)."""
+    if cla & 0xE0:
+        raise CardError(SW.CLA_NOT_SUPPORTED)
+    if cla & 0x0C:
+        raise CardError(SW.SECURE_MESSAGING_NOT_SUPPORTED)
+    if cla & 0x03:
+        raise CardError(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)

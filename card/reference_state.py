@@ -1,8 +1,10 @@
-"""Persistent state of a reference card: serial, management key, data objects and private keys.
+"""Persistent state of a reference card: serial, management key, PIN and PUK, data objects and private keys.
 
 The state is a JSON file written with mode 0600 and replaced atomically after
 every change, so a card survives a restart of its emulator, as a real card
-keeps its memory when it leaves the reader.
+keeps its memory when it leaves the reader. Retry counters are saved before
+the card returns the status word of a wrong PIN or PUK, so pulling the card
+cannot undo a try.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from card.piv import DEFAULT_MANAGEMENT_KEY
+from card.piv import DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK, PIN_RETRIES, PUK_RETRIES, pad_reference
 
 __all__ = ["CardState", "CardStateError"]
 
-FORMAT = "kartu-reference-card/1"
+FORMAT = "kartu-reference-card/2"
+# Version 1 files predate PIN and PUK; they open with the factory PIN, PUK and retry counters.
+OLD_FORMATS = ("kartu-reference-card/1",)
 
 
 class CardStateError(Exception):
@@ -33,6 +37,10 @@ class CardState:
     management_key: bytes = DEFAULT_MANAGEMENT_KEY
     objects: dict[str, bytes] = field(default_factory=dict)
     keys: dict[str, bytes] = field(default_factory=dict)
+    pin: bytes = pad_reference(DEFAULT_PIN)
+    puk: bytes = pad_reference(DEFAULT_PUK, digits_only=False)
+    pin_retries: int = PIN_RETRIES
+    puk_retries: int = PUK_RETRIES
 
     @classmethod
     def blank(cls, path: Path | None = None) -> "CardState":
@@ -47,21 +55,31 @@ class CardState:
         if not path.exists():
             return cls.blank(path)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            if raw.get("format") != FORMAT:
-                raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
-            return cls(
-                path=path,
-                serial=bytes.fromhex(raw["serial"]),
-                management_key=bytes.fromhex(raw["management_key"]),
-                objects={k: bytes.fromhex(v) for k, v in raw["objects"].items()},
-                keys={k: v.encode("ascii") for k, v in raw["keys"].items()},
-            )
+            return cls._from_json(path, json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CardStateError(
                 f"card state file {path} is unreadable or malformed ({exc}); "
                 "remove it to start from a blank card"
             ) from None
+
+    @classmethod
+    def _from_json(cls, path: Path, raw: dict) -> "CardState":
+        version = raw.get("format")
+        if version not in (FORMAT, *OLD_FORMATS):
+            raise ValueError(f"format is {version!r}, expected {FORMAT!r}")
+        state = cls(
+            path=path,
+            serial=bytes.fromhex(raw["serial"]),
+            management_key=bytes.fromhex(raw["management_key"]),
+            objects={k: bytes.fromhex(v) for k, v in raw["objects"].items()},
+            keys={k: v.encode("ascii") for k, v in raw["keys"].items()},
+        )
+        if version == FORMAT:
+            state.pin = bytes.fromhex(raw["pin"])
+            state.puk = bytes.fromhex(raw["puk"])
+            state.pin_retries = int(raw["pin_retries"])
+            state.puk_retries = int(raw["puk_retries"])
+        return state
 
     def save(self) -> None:
         if self.path is None:
@@ -70,6 +88,10 @@ class CardState:
             "format": FORMAT,
             "serial": self.serial.hex(),
             "management_key": self.management_key.hex(),
+            "pin": self.pin.hex(),
+            "puk": self.puk.hex(),
+            "pin_retries": self.pin_retries,
+            "puk_retries": self.puk_retries,
             "objects": {k: v.hex() for k, v in self.objects.items()},
             "keys": {k: v.decode("ascii") for k, v in self.keys.items()},
         }
@@ -83,6 +105,7 @@ class CardState:
         os.replace(tmp, self.path)
 
     def put_object(self, object_id: str, value: bytes) -> None:
+        """Store value under object_id (six hex digits for a PIV container); an empty value deletes the object."""
         if value:
             self.objects[object_id] = value
         else:
@@ -105,3 +128,7 @@ class CardState:
         if pem is None:
             return None
         return serialization.load_pem_private_key(pem, password=None)
+
+    def set_management_key(self, key: bytes) -> None:
+        self.management_key = key
+        self.save()

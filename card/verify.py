@@ -1,10 +1,18 @@
 """Offline verification of chip and QR credentials and of the card's tap signature.
 
 The verifier takes the trust store and the current time as arguments and never
-reads a clock or the network. Validity is judged on the calendar date in WIB
-(UTC+7, Kota Jambi's time zone, which has no daylight saving time): a
-credential is valid from the start of its issued day through the end of its
-expires day.
+reads a clock or the network. Validity is judged in WIB (UTC+7, Kota Jambi's
+time zone, which has no daylight saving time). The boundary rule, to the
+second: a credential issued on day I and expiring on day E is valid for
+  start of I (00:00:00 WIB) - clock skew  <=  now  <  start of E + 1 day (00:00:00 WIB)
+so its last valid second is 23:59:59 WIB on E. The clock skew is the trust
+store's tolerance for a terminal clock that is behind (CLOCK_SKEW_TOLERANCE on
+terminals, zero unless a store sets it). There is no tolerance on expiry.
+
+Checks run in this order, and the first failure is the decision. First the
+COSE envelope, the issuer kid, the signature, the payload and the profile.
+Then the issuer key against the issued day: its revocation day first, then
+its signing window. Last come card revocation and validity at now.
 """
 
 from __future__ import annotations
@@ -21,10 +29,29 @@ from card.credential import Credential, CredentialError, Profile, decode_payload
 from card.decision import Decision, Reason
 from card.keys import decompress_point, kid_of, verify_der_prehashed
 from card.qrtext import QRTextError, from_qr_text
+from card.revocation import NO_REVOCATIONS, CardRevocation
 
-__all__ = ["WIB", "IssuerKey", "TrustStore", "Verification", "verify_chip", "verify_qr", "verify_tap_signature", "local_date"]
+__all__ = [
+    "WIB",
+    "CLOCK_SKEW_TOLERANCE",
+    "IssuerKey",
+    "TrustStore",
+    "Verification",
+    "verify_chip",
+    "verify_qr",
+    "verify_tap_signature",
+    "local_date",
+    "validity_window",
+]
 
 WIB = timezone(timedelta(hours=7), "WIB")
+
+# A terminal accepts a credential from 12 hours before the start of its issued
+# day. So a card issued today is accepted by a terminal whose clock is up to
+# 12 hours behind, which then reads 12:00 WIB yesterday or later. Expiry gets
+# no tolerance. A terminal whose clock is ahead therefore rejects a card in the
+# last hours of its final day, which is rare because cards run for years.
+CLOCK_SKEW_TOLERANCE = timedelta(hours=12)
 
 
 def local_date(now: datetime) -> date:
@@ -33,13 +60,25 @@ def local_date(now: datetime) -> date:
     return now.astimezone(WIB).date()
 
 
+def validity_window(issued: date, expires: date, clock_skew: timedelta = timedelta(0)) -> tuple[datetime, datetime]:
+    """Return the first valid instant and the first instant after validity (exclusive), in WIB."""
+    start = datetime(issued.year, issued.month, issued.day, tzinfo=WIB) - clock_skew
+    end = datetime(expires.year, expires.month, expires.day, tzinfo=WIB) + timedelta(days=1)
+    return start, end
+
+
 @dataclass(frozen=True)
 class IssuerKey:
-    """An issuer public key and the days on which it may sign credentials (inclusive)."""
+    """An issuer public key, the days on which it may sign credentials (inclusive) and its revocation day.
+
+    A credential whose issued day is on or after revoked_from is refused,
+    because the key was reported compromised from that day on.
+    """
 
     public_key: ec.EllipticCurvePublicKey
     not_before: date | None = None
     not_after: date | None = None
+    revoked_from: date | None = None
 
     @property
     def kid(self) -> bytes:
@@ -50,13 +89,22 @@ class IssuerKey:
             self.not_after is None or day <= self.not_after
         )
 
+    def revoked_on(self, day: date) -> bool:
+        return self.revoked_from is not None and day >= self.revoked_from
+
 
 @dataclass(frozen=True)
 class TrustStore:
+    """Verifier trust anchors: issuer keys by kid, the revoked cards and the clock skew tolerance."""
+
     issuers: Mapping[bytes, IssuerKey] = field(default_factory=dict)
+    revoked_cards: CardRevocation = NO_REVOCATIONS
+    clock_skew: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuers", MappingProxyType(dict(self.issuers)))
+        if self.clock_skew < timedelta(0):
+            raise ValueError(f"clock skew tolerance {self.clock_skew} must not be negative")
 
     @classmethod
     def of(cls, *keys: IssuerKey) -> "TrustStore":
@@ -93,20 +141,31 @@ def _verify_message(data: bytes, trust: TrustStore, now: datetime, profile: Prof
         credential = decode_payload(message.payload)
     except CredentialError as exc:
         return _refuse(Reason.CREDENTIAL_MALFORMED, detail=str(exc))
-    return _check_credential(credential, issuer, now, profile)
+    return _check_credential(credential, issuer, trust, now, profile)
 
 
-def _check_credential(credential: Credential, issuer: IssuerKey, now: datetime, profile: Profile) -> Verification:
+def _check_credential(
+    credential: Credential, issuer: IssuerKey, trust: TrustStore, now: datetime, profile: Profile
+) -> Verification:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
     if credential.profile is not profile:
         return _refuse(
             Reason.WRONG_PROFILE, credential, expected=credential.profile.name.lower(), actual=profile.name.lower()
         )
+    issued = credential.issued.isoformat()
+    if issuer.revoked_on(credential.issued):
+        return _refuse(
+            Reason.ISSUER_KEY_REVOKED, credential, issued=issued, revoked_from=issuer.revoked_from.isoformat()
+        )
     if not issuer.valid_on(credential.issued):
-        return _refuse(Reason.ISSUER_KEY_NOT_VALID, credential, issued=credential.issued.isoformat())
-    today = local_date(now)
-    if today < credential.issued:
-        return _refuse(Reason.NOT_YET_VALID, credential, issued=credential.issued.isoformat())
-    if today > credential.expires:
+        return _refuse(Reason.ISSUER_KEY_NOT_VALID, credential, issued=issued)
+    if trust.revoked_cards.is_revoked(credential.card_number):
+        return _refuse(Reason.CARD_REVOKED, credential)
+    start, end = validity_window(credential.issued, credential.expires, trust.clock_skew)
+    if now < start:
+        return _refuse(Reason.NOT_YET_VALID, credential, issued=issued)
+    if now >= end:
         return _refuse(Reason.EXPIRED, credential, expires=credential.expires.isoformat())
     return Verification(Decision.accept(), credential)
 

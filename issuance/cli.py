@@ -13,8 +13,8 @@ from hardware.pcsc import PcscContext, ReaderError
 from issuance import synth
 from issuance.issue import issue_resident
 from issuance.personalise import PersonalisationError
-from issuance.register import ResidentNotFoundError, find_resident, read_register
-from issuance.server_client import RegistrationError
+from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
+from issuance.server_client import RegistrationError, check_server
 from issuance.station import Station, StationError
 
 __all__ = ["add_commands", "read_admin_token"]
@@ -38,22 +38,50 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_admin_token(path: Path) -> str:
+    """Read the administrator token from a file that only its owner may read."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ValueError(f"administrator token file {path} has mode {mode & 0o777:04o}; run 'chmod 600 {path}'")
     token = path.read_text(encoding="utf-8").strip()
     if not token:
         raise ValueError(f"administrator token file {path} is empty")
     return token
 
 
+def _find_resident(args: argparse.Namespace) -> Resident:
+    """Find the resident, explaining register rows that were rejected on the way."""
+    nik = args.nik.strip()
+    if not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
+        raise LookupError(f"--nik {args.nik!r} is not a NIK: give the 16 digits exactly as printed on the KTP")
+    try:
+        result = read_register(args.register)
+    except OSError as exc:
+        raise LookupError(f"cannot read the register {args.register}: {exc.strerror}; check the path") from None
+    try:
+        return find_resident(result.residents, args.nik)
+    except ResidentNotFoundError as exc:
+        errors = [error for error in result.errors if args.nik.strip() in error.value]
+        shown = errors or result.errors[:5]
+        lines = [exc.message_id if args.lang == "id" else exc.message_en]
+        for error in shown:
+            message = error.message_id if args.lang == "id" else error.message_en
+            lines.append(f"  {args.register}:{error.line} {error.column}: {message}")
+        if len(result.errors) > len(shown):
+            lines.append(f"  ... {len(result.errors) - len(shown)} more rejected rows")
+        raise LookupError("\n".join(lines)) from None
+
+
 def _issue(args: argparse.Namespace) -> int:
     if (args.server is None) != (args.admin_token_file is None):
         print("give --server and --admin-token-file together, or neither", file=sys.stderr)
         return 2
-    result = read_register(args.register)
     try:
-        resident = find_resident(result.residents, args.nik)
+        resident = _find_resident(args)
         token = read_admin_token(args.admin_token_file) if args.admin_token_file else None
+        if args.server is not None:
+            check_server(args.server, token)
         station = Station(args.station)
-    except (ResidentNotFoundError, StationError, OSError, ValueError) as exc:
+    except (LookupError, StationError, RegistrationError, OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
     faces = args.faces or args.station / "faces"
@@ -69,8 +97,14 @@ def _issue(args: argparse.Namespace) -> int:
     except ReaderError as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 2
-    except (ApduError, ManagementKeyError, PersonalisationError, RegistrationError) as exc:
+    except RegistrationError as exc:
+        print(f"{exc}\ncard issued but NOT registered; run 'kartu issuance register-pending' when the server is back",
+              file=sys.stderr)
+        return 1
+    except (ApduError, ManagementKeyError, PersonalisationError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{issued.card.card_number} {issued.card.assurance} {issued.front} {issued.back}")
+    registered = "registered with the server" if args.server else "NOT registered (no --server given)"
+    print(f"card {issued.card.card_number} ({issued.card.assurance}) issued, {registered}")
+    print(f"card face: {issued.front} {issued.back}")
     return 0

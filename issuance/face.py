@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from card.cardnumber import format_card_number, is_valid_card_number
 
-__all__ = ["CardFace", "CARD_SIZE_PX", "DPI", "MIN_QR_MODULE_PX", "load_font", "render_card_face"]
+__all__ = ["CardFace", "CARD_SIZE_PX", "DPI", "MIN_QR_MODULE_PX", "load_font", "make_qr_code", "qr_version", "render_card_face"]
 
 DPI = 300
 MM_PER_INCH = 25.4
@@ -164,8 +164,11 @@ def _render_back(face: CardFace) -> Image.Image:
     return image
 
 
-def _qr_image(text: str, max_side: int) -> Image.Image:
-    """Draw text as a QR code (error correction M, 4-module quiet zone) with whole-pixel modules."""
+def make_qr_code(text: str) -> qrcode.QRCode:
+    """Build the QR code that the card back prints: error correction M, the smallest version that fits text.
+
+    The quiet zone is QR_QUIET_ZONE_MODULES modules. Raises ValueError if no QR version fits text.
+    """
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=QR_QUIET_ZONE_MODULES, box_size=1)
     code.add_data(text)
     try:
@@ -175,7 +178,24 @@ def _qr_image(text: str, max_side: int) -> Image.Image:
         raise ValueError(
             f"QR text of {len(text)} characters does not fit in any QR version at error correction M"
         ) from None
-    matrix = code.get_matrix()
+    return code
+
+
+def qr_version(text: str) -> int:
+    """Return the QR version (1-40) that make_qr_code picks for text, without drawing the symbol."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=QR_QUIET_ZONE_MODULES, box_size=1)
+    code.add_data(text)
+    try:
+        return code.best_fit()
+    except (qrcode.exceptions.DataOverflowError, ValueError):
+        raise ValueError(
+            f"QR text of {len(text)} characters does not fit in any QR version at error correction M"
+        ) from None
+
+
+def _qr_image(text: str, max_side: int) -> Image.Image:
+    """Draw text as a QR code (error correction M, 4-module quiet zone) with whole-pixel modules."""
+    matrix = make_qr_code(text).get_matrix()
     modules = len(matrix)
     module_px = min(MAX_QR_MODULE_PX, max_side // modules)
     if module_px < MIN_QR_MODULE_PX:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from card.piv import Connection, PivSession
 from issuance.face import CardFace, render_card_face
-from issuance.personalise import IssuedCard, issue_qr_only, personalise_chip_card
+from issuance.personalise import DEMO_PIN, IssuedCard, issue_qr_only, personalise_chip_card
 from issuance.photo import placeholder_photo
 from issuance.register import Resident
 from issuance.server_client import register_card
@@ -35,14 +35,16 @@ def issue_resident(
     face_dir: Path,
     server_url: str | None = None,
     admin_token: str | None = None,
+    pin: str = DEMO_PIN,
 ) -> IssueResult:
     """Issue and journal the card, render its face, then register it with the server when one is given.
 
-    A RegistrationError leaves the card issued and journalled as unregistered.
+    pin becomes the chip card's cardholder PIN. A RegistrationError leaves
+    the card issued and journalled as unregistered.
     """
     if connection is not None:
         photo = placeholder_photo(resident.name, seed=int(resident.nik[-4:]))
-        card = personalise_chip_card(PivSession(connection), resident, station, photo, issued)
+        card = personalise_chip_card(PivSession(connection), resident, station, photo, issued, pin=pin)
     else:
         photo = None
         card = issue_qr_only(resident, station, issued)

@@ -15,7 +15,7 @@ __all__ = ["main", "build_parser"]
 def build_parser() -> argparse.ArgumentParser:
     from hardware import cli as card_cli
     from issuance import cli as issuance_cli
-    from kartu import demo, keys_cli
+    from kartu import demo, keys_cli, verify_cli
     from server import cli as server_cli
     from terminal import cli as terminal_cli
 
@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        default=os.environ.get("KARTU_LOG_LEVEL", "WARNING").upper(), help="logging level (default WARNING)",
+        default=os.environ.get("KARTU_LOG_LEVEL", "").upper() or None,
+        help="logging level (default INFO for the server, WARNING for other commands)",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     card_cli.add_commands(subparsers)
@@ -35,12 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     terminal_cli.add_commands(subparsers)
     server_cli.add_commands(subparsers)
     demo.add_commands(subparsers)
+    verify_cli.add_commands(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A long-running server logs its start, stop and sync batches; one-shot commands stay quiet.
+    level = args.log_level or ("INFO" if args.command == "server" else "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.handler(args)
 
 

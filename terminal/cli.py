@@ -9,12 +9,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from card.i18n import N_, translate
-from hardware.pcsc import PcscContext, ReaderError
+from hardware.pcsc import ReaderError
 from hardware.qrimage import QRImageError, decode_qr_image
 from terminal.enrol import EnrolmentError, enrol_terminal, open_terminal
 from terminal.store import StoreError
 from terminal.sync import SyncClient, SyncError
 from terminal.tap import TapOutcome, TapService
+from terminal.tap_cli import serve_chip_cards
+from terminal import trust_cli
 
 __all__ = ["add_commands"]
 
@@ -30,15 +32,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     enrol.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8470")
     enrol.add_argument("--code", required=True, help="one-time enrolment code from the administrator")
     enrol.add_argument("--issuer-key", type=Path, action="append", default=[], help="issuer public key PEM (repeatable)")
+    enrol.add_argument("--root-key", type=Path, help="city root public key PEM to pin; trust lists must verify to it")
+    enrol.add_argument("--trust-list", type=Path, help="signed trust list to apply at enrolment (needs --root-key)")
     enrol.add_argument("--name", default="terminal", help="name shown to administrators")
     enrol.set_defaults(handler=_enrol)
 
-    tap = commands.add_parser("tap", help="serve one card: tap on the reader, or scan its QR code")
+    tap = commands.add_parser("tap", help="serve a card: tap it on the reader (--loop: card after card) or scan its QR code")
     tap.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
     tap.add_argument("--program", required=True, help="programme code, e.g. lpg")
     tap.add_argument("--quantity", type=int, default=1, help="units handed over (default 1)")
     tap.add_argument("--reader", help="PC/SC reader name or prefix (default: the first reader)")
-    tap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a card (default 30)")
+    tap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a card (default 30; not with --loop)")
+    tap.add_argument("--loop", action="store_true", help="serve card after card until Ctrl+C, printing each decision")
+    tap.add_argument("--check-photo", action="store_true",
+                     help="identity check (clinic, cash aid): read the chip's facial image and match it to the card data")
     source = tap.add_mutually_exclusive_group()
     source.add_argument("--qr-image", type=Path, help="decode the QR code from this image instead of the chip")
     source.add_argument("--qr-text", help="QR text (KB1:...) read by a scanner, instead of the chip")
@@ -48,6 +55,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sync = commands.add_parser("sync", help="push recorded hand-overs and pull entitlements")
     sync.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
     sync.set_defaults(handler=_sync)
+
+    trust_cli.add_commands(commands)
 
     status = commands.add_parser("status", help="show records waiting to be sent")
     status.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
@@ -61,34 +70,34 @@ def _fail(message: str) -> int:
 
 def _enrol(args: argparse.Namespace) -> int:
     try:
-        store = enrol_terminal(args.dir, args.server, args.code, args.issuer_key, args.name)
+        store = enrol_terminal(args.dir, args.server, args.code, args.issuer_key, args.name,
+                               root_key_file=args.root_key, trust_list_file=args.trust_list)
     except (EnrolmentError, OSError, ValueError) as exc:
         return _fail(str(exc))
     print(f"{store.terminal_id} {' '.join(store.programmes)}")
     return EXIT_ACCEPTED
 
 
-def _read_outcome(service: TapService, args: argparse.Namespace) -> TapOutcome:
-    now = datetime.now(timezone.utc)
-    if args.qr_text is not None or args.qr_image is not None:
-        text = args.qr_text if args.qr_text is not None else decode_qr_image(args.qr_image)
-        return service.scan_qr(text, args.program, now, args.quantity)
-    with PcscContext() as context:
-        reader = context.choose_reader(args.reader)
-        context.wait_for_card(reader, args.timeout)
-        with context.connect(reader) as connection:
-            return service.tap_card(connection, args.program, datetime.now(timezone.utc), args.quantity)
+def _scan_qr(service: TapService, args: argparse.Namespace) -> TapOutcome:
+    text = args.qr_text if args.qr_text is not None else decode_qr_image(args.qr_image)
+    return service.scan_qr(text, args.program, datetime.now(timezone.utc), args.quantity)
 
 
 def _tap(args: argparse.Namespace) -> int:
     language = args.lang
     if args.quantity < 1:
         return _fail(f"--quantity must be 1 or more, got {args.quantity}")
+    scanning = args.qr_text is not None or args.qr_image is not None
+    if scanning and (args.loop or args.check_photo):
+        return _fail("--loop and --check-photo work with the chip; drop them or drop --qr-image/--qr-text")
     try:
         store, signer = open_terminal(args.dir)
         if args.program not in store.programmes:
             return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
-        outcome = _read_outcome(TapService(store, signer), args)
+        service = TapService(store, signer)
+        if not scanning:
+            return serve_chip_cards(service, args, lambda outcome: _print_outcome(outcome, language, args.json))
+        outcome = _scan_qr(service, args)
     except ReaderError as exc:
         return _fail(exc.message(language))
     except (QRImageError, EnrolmentError, StoreError, OSError) as exc:

@@ -1,4 +1,11 @@
-"""Terminal enrolment: generate the terminal key and register it with the server once."""
+"""Terminal enrolment: generate the terminal key, pin the trust anchors and register with the server once.
+
+A terminal trusts credentials through the city root key, pinned here and
+never changed afterwards: every later trust list must verify to it (see
+terminal.trust). Issuer keys can also be pinned directly (--issuer-key), for
+development and the demo. Such a key stays trusted until the directory is
+replaced, because no trust list can withdraw it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,9 @@ from pathlib import Path
 import httpx
 
 from card.keys import FileSigner, generate_private_key, kid_of, load_public_key, save_private_key, spki_of
+from card.trustlist import TrustListError, decode_trust_list
 from terminal.store import TerminalStore
+from terminal.trust import apply_trust_list
 
 __all__ = ["EnrolmentError", "enrol_terminal", "open_terminal", "STORE_NAME", "KEY_NAME"]
 
@@ -25,15 +34,26 @@ class EnrolmentError(Exception):
 
 
 def enrol_terminal(
-    directory: Path, server_url: str, code: str, issuer_key_files: list[Path], name: str, terminal_id: str | None = None
+    directory: Path, server_url: str, code: str, issuer_key_files: list[Path], name: str, terminal_id: str | None = None,
+    root_key_file: Path | None = None, trust_list_file: Path | None = None,
 ) -> TerminalStore:
-    """Create the terminal's key and store in directory and enrol it with the server using a one-time code."""
+    """Create the terminal's key and store in directory and enrol it with the server using a one-time code.
+
+    The root key (PEM) is pinned, and the trust list, when given, is verified
+    against it before anything is sent to the server.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / STORE_NAME).exists() and TerminalStore(directory / STORE_NAME).get_meta("terminal_id"):
         raise EnrolmentError(f"terminal directory {directory} is already enrolled; use a new directory")
     issuers = [load_public_key(path) for path in issuer_key_files]
-    if not issuers:
-        raise EnrolmentError("give at least one issuer public key (--issuer-key) for offline verification")
+    root_key = load_public_key(root_key_file) if root_key_file is not None else None
+    if not issuers and root_key is None:
+        raise EnrolmentError(
+            "give the city root public key (--root-key) or an issuer public key (--issuer-key) for offline verification"
+        )
+    if trust_list_file is not None and root_key is None:
+        raise EnrolmentError("a trust list needs the root key it is signed with; add --root-key")
+    trust_list = _read_trust_list(trust_list_file, root_key) if trust_list_file is not None else None
     private_key = generate_private_key()
     terminal_id = terminal_id or f"TRM-{secrets.token_hex(4).upper()}"
     body = {
@@ -53,6 +73,11 @@ def enrol_terminal(
     store = TerminalStore(directory / STORE_NAME)
     for issuer in issuers:
         store.add_issuer(kid_of(issuer), spki_of(issuer))
+    if root_key is not None:
+        store.pin_root_key(root_key)
+        log.info("terminal pins root key %s", kid_of(root_key).hex())
+    if trust_list is not None:
+        apply_trust_list(store, trust_list)
     with store.transaction() as db:
         store.set_meta({
             "terminal_id": answer["terminal_id"],
@@ -62,6 +87,19 @@ def enrol_terminal(
         }, db)
     log.info("terminal %s enrolled at service point %s", answer["terminal_id"], answer["service_point_id"])
     return store
+
+
+def _read_trust_list(path: Path, root_key) -> bytes:
+    """Read a trust list file and check it verifies to root_key, so a wrong file fails before the server is asked."""
+    try:
+        signed = path.read_bytes()
+    except OSError as exc:
+        raise EnrolmentError(f"cannot read trust list {path}: {exc.strerror}") from None
+    try:
+        decode_trust_list(signed, root_key)
+    except TrustListError as exc:
+        raise EnrolmentError(f"trust list {path} rejected: {exc}") from None
+    return signed
 
 
 def open_terminal(directory: Path) -> tuple[TerminalStore, FileSigner]:

@@ -2,8 +2,14 @@
 
 A redemption is committed here before the terminal reports success, so a
 hand-over that was shown as accepted survives a crash or power cut. The store
-also caches the trust store (issuer keys) and the entitlements pulled from the
-server.
+also caches the trust store and the entitlements pulled from the server.
+
+Trust: the store keeps the root public key pinned at enrolment (meta
+root_spki) and the keys of the latest trust list it verified (trust_keys,
+with meta trust_list_sequence). It also keeps issuer keys pinned directly
+without a trust list (issuers, for development and the demo) and the revoked
+card serials (revoked_serials, with meta revocation_version).
+terminal.trust verifies and applies new lists.
 
 Quota accounting: each pull of entitlements bumps the store's generation.
 The server's `used` count in a pull includes every record acknowledged before
@@ -19,18 +25,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from card.keys import public_key_from_spki
-from card.verify import IssuerKey, TrustStore
+from cryptography.hazmat.primitives.asymmetric import ec
 
-__all__ = ["TerminalStore", "StoreError", "EntitlementSet", "PendingRecord"]
+from card.keys import public_key_from_spki, spki_of
+from card.revocation import serial_of
+from card.trustlist import KeyEntry, Role
+from card.verify import CLOCK_SKEW_TOLERANCE, IssuerKey, TrustStore
+
+__all__ = ["TerminalStore", "StoreError", "StoreRevocations", "EntitlementSet", "PendingRecord"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS issuers (
     kid BLOB PRIMARY KEY, spki BLOB NOT NULL, not_before TEXT, not_after TEXT
 );
+CREATE TABLE IF NOT EXISTS trust_keys (
+    kid BLOB PRIMARY KEY, role INTEGER NOT NULL, spki BLOB NOT NULL, not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL, revoked_from TEXT, label TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS revoked_serials (serial INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS entitlement_sets (
     program TEXT PRIMARY KEY, period TEXT NOT NULL, quota INTEGER NOT NULL,
     unit TEXT NOT NULL, generation INTEGER NOT NULL, pulled_at INTEGER NOT NULL
@@ -75,6 +90,24 @@ class EntitlementSet:
 class PendingRecord:
     record_id: str
     signed_record: bytes
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+class StoreRevocations:
+    """The card revocation check the verifier gets from trust_store(): a lookup in revoked_serials."""
+
+    def __init__(self, store: "TerminalStore"):
+        self._store = store
+
+    def is_revoked(self, card_number: str) -> bool:
+        try:
+            serial = serial_of(card_number)
+        except ValueError:
+            return False
+        return self._store.is_revoked_serial(serial)
 
 
 class TerminalStore:
@@ -141,16 +174,82 @@ class TerminalStore:
             )
 
     def trust_store(self) -> TrustStore:
-        keys = []
+        """Build the verifier's trust store: issuer keys, revocation lookups in this store, clock skew tolerance.
+
+        An issuer key of the trust list replaces a directly pinned key with the same kid.
+        """
+        issuers = {}
         for _kid, spki, not_before, not_after in self._db.execute("SELECT kid, spki, not_before, not_after FROM issuers"):
-            keys.append(
-                IssuerKey(
-                    public_key_from_spki(spki),
-                    date.fromisoformat(not_before) if not_before else None,
-                    date.fromisoformat(not_after) if not_after else None,
-                )
-            )
-        return TrustStore.of(*keys)
+            key = IssuerKey(public_key_from_spki(spki), _day(not_before), _day(not_after))
+            issuers[key.kid] = key
+        for entry in self.trust_keys(Role.ISSUER):
+            issuers[entry.kid] = IssuerKey(entry.public_key, entry.not_before, entry.not_after, entry.revoked_from)
+        return TrustStore(issuers, revoked_cards=StoreRevocations(self), clock_skew=CLOCK_SKEW_TOLERANCE)
+
+    def pin_root_key(self, public_key: ec.EllipticCurvePublicKey) -> None:
+        """Pin the city root key once; pinning another key later raises StoreError."""
+        spki = spki_of(public_key).hex()
+        with self.transaction() as db:
+            pinned = self.get_meta("root_spki")
+            if pinned is not None and pinned != spki:
+                raise StoreError(f"terminal store {self.path} already pins another root key; enrol a new terminal instead")
+            self.set_meta({"root_spki": spki}, db)
+
+    def root_key(self) -> ec.EllipticCurvePublicKey | None:
+        spki = self.get_meta("root_spki")
+        return public_key_from_spki(bytes.fromhex(spki)) if spki else None
+
+    @property
+    def trust_list_sequence(self) -> int:
+        return int(self.get_meta("trust_list_sequence", "0"))
+
+    @property
+    def revocation_version(self) -> int:
+        return int(self.get_meta("revocation_version", "0"))
+
+    def trust_keys(self, role: Role | None = None) -> list[KeyEntry]:
+        rows = self._db.execute(
+            "SELECT role, spki, not_before, not_after, revoked_from, label FROM trust_keys ORDER BY role, not_before, kid"
+        )
+        entries = [
+            KeyEntry(Role(row_role), public_key_from_spki(spki), _day(not_before), _day(not_after), _day(revoked_from), label)
+            for row_role, spki, not_before, not_after, revoked_from, label in rows
+        ]
+        return [entry for entry in entries if role is None or entry.role is role]
+
+    def replace_trust_keys(self, db: sqlite3.Connection, sequence: int, entries: list[KeyEntry], signed: bytes) -> None:
+        """Replace the trust list's keys inside the caller's transaction; the caller checks the sequence."""
+        db.execute("DELETE FROM trust_keys")
+        db.executemany(
+            "INSERT INTO trust_keys (kid, role, spki, not_before, not_after, revoked_from, label) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (entry.kid, int(entry.role), spki_of(entry.public_key), entry.not_before.isoformat(),
+                 entry.not_after.isoformat(), entry.revoked_from and entry.revoked_from.isoformat(), entry.label)
+                for entry in entries
+            ],
+        )
+        self.set_meta({"trust_list_sequence": str(sequence), "trust_list": signed.hex()}, db)
+
+    def replace_revoked_serials(self, db: sqlite3.Connection, version: int, serials: Iterable[int]) -> None:
+        """Replace every revoked serial inside the caller's transaction; the caller checks the version."""
+        db.execute("DELETE FROM revoked_serials")
+        db.executemany("INSERT INTO revoked_serials (serial) VALUES (?)", ((serial,) for serial in serials))
+        self.set_meta({"revocation_version": str(version)}, db)
+
+    def change_revoked_serials(
+        self, db: sqlite3.Connection, version: int, added: Iterable[int], removed: Iterable[int]
+    ) -> None:
+        """Apply a delta inside the caller's transaction; the caller checks the base version and the count."""
+        db.executemany("INSERT OR IGNORE INTO revoked_serials (serial) VALUES (?)", ((serial,) for serial in added))
+        db.executemany("DELETE FROM revoked_serials WHERE serial = ?", ((serial,) for serial in removed))
+        self.set_meta({"revocation_version": str(version)}, db)
+
+    def revoked_count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM revoked_serials").fetchone()[0]
+
+    def is_revoked_serial(self, serial: int) -> bool:
+        """Look the serial up in the primary-key B-tree: O(log n)."""
+        return self._db.execute("SELECT 1 FROM revoked_serials WHERE serial = ?", (serial,)).fetchone() is not None
 
     # --- entitlements -------------------------------------------------------------
 

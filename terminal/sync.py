@@ -55,10 +55,17 @@ class SyncClient:
         try:
             response = self._client.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise SyncError(f"server {self._client.base_url} unreachable: {exc}") from None
+            raise SyncError(
+                f"server {self._client.base_url} unreachable: {exc}; recorded hand-overs stay on this terminal until the next sync"
+            ) from None
         if response.status_code not in (200, 201):
             raise SyncError(f"{method} {path} failed with status {response.status_code}: {response.text[:300]}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise SyncError(
+                f"{method} {path} returned a body that is not JSON; check that {self._client.base_url} is the Kartu Bahagia server"
+            ) from None
 
     def push(self, report: SyncReport) -> None:
         while True:

@@ -1,33 +1,61 @@
 """The tap flow: read, verify offline, challenge the chip, check the quota, commit.
 
-Order of a chip tap: SELECT PIV, GET DATA of the credential, offline
-verification against the cached trust store, GENERAL AUTHENTICATE with slot
-9E over a fresh challenge, verification of that signature with the card key
-inside the credential, the quota check, and the commit. All card I/O ends
-before the commit, so a card pulled away mid-tap leaves nothing recorded.
+The fast path of a chip tap sends at most four command APDUs, not counting
+GET RESPONSE rounds. They are SELECT PIV, GET DATA of the credential, GENERAL
+AUTHENTICATE with slot 9E over a fresh challenge and, only with check_photo
+(clinic, cash aid), GET DATA of the facial image. Between them the terminal
+verifies the credential against the cached trust store and the card's
+signature with the card key inside the credential. Extra reads happen only after a failed
+signature, to explain the refusal (terminal.authenticity).
+
+All card I/O ends before the commit, and no refusal writes to the store, so
+a card pulled away mid-tap, or any refused card, leaves nothing recorded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import time
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Iterator
 
 from card.apdu import SW, ApduError
+from card.cose import Signer
 from card.credential import Credential
 from card.decision import Decision, Reason
 from card.piv import ObjectId, PivSession, Slot
 from card.records import NONCE_SIZE, Assurance, Redemption, sign_record, tap_digest
-from card.verify import WIB, Verification, verify_chip, verify_qr, verify_tap_signature
-from card.cose import Signer
-from hardware.pcsc import CardConnection, ReaderError
+from card.verify import WIB, TrustStore, Verification, verify_chip, verify_qr, verify_tap_signature
+from hardware.pcsc import CardConnection
+from hardware.reader_errors import (
+    CardRemoved, MalformedResponse, NoReader, ReaderError, ReaderNotFound, ServiceUnavailable,
+)
+from terminal.authenticity import diagnose_signature_failure
 from terminal.store import TerminalStore
 
-__all__ = ["TapOutcome", "TapService"]
+__all__ = ["TapOutcome", "TapTimings", "TapService", "reader_failure"]
 
 log = logging.getLogger(__name__)
+
+# Status words with which a PIV card refuses GET DATA of an object it does not hold or may not show.
+_ABSENT_OBJECT_SW = {
+    SW.FILE_NOT_FOUND, SW.REFERENCE_NOT_FOUND, SW.INCORRECT_DATA, SW.INCORRECT_P1P2,
+    SW.SECURITY_CONDITION_NOT_SATISFIED,
+}
+
+
+@dataclass(frozen=True)
+class TapTimings:
+    """Milliseconds spent in one tap: card I/O, verification (credential and signature), store commit."""
+
+    card_io_ms: float = 0.0
+    verify_ms: float = 0.0
+    commit_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -37,10 +65,45 @@ class TapOutcome:
     record_id: str | None = None
     remaining: int | None = None
     unit: str | None = None
+    photo: bytes | None = None
+    timings: TapTimings | None = None
+
+
+class _PhaseClock:
+    def __init__(self) -> None:
+        self._totals = {"card_io": 0.0, "verify": 0.0, "commit": 0.0}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._totals[name] += (time.perf_counter() - start) * 1000
+
+    def timings(self) -> TapTimings:
+        return TapTimings(self._totals["card_io"], self._totals["verify"], self._totals["commit"])
 
 
 def period_of(now: datetime) -> str:
     return now.astimezone(WIB).strftime("%Y-%m")
+
+
+def reader_failure(error: ReaderError) -> Decision:
+    """Return the refusal for a tap that a reader error cut short; nothing was recorded."""
+    if isinstance(error, CardRemoved):
+        return Decision.refuse(Reason.CARD_REMOVED)
+    if isinstance(error, MalformedResponse):
+        return Decision.refuse(Reason.CARD_ANSWER_INVALID, detail=error.detail)
+    if isinstance(error, (ServiceUnavailable, NoReader, ReaderNotFound)):
+        return Decision.refuse(Reason.READER_LOST, detail=error.detail)
+    return Decision.refuse(Reason.CARD_READ_FAILED, detail=error.detail)
+
+
+def _unreadable_credential(error: ApduError) -> Decision:
+    if error.sw in _ABSENT_OBJECT_SW:
+        return Decision.refuse(Reason.NOT_KARTU_BAHAGIA, detail=f"{error.command}: {error.sw:04X}")
+    return Decision.refuse(Reason.CARD_ANSWER_INVALID, detail=f"{error.command}: {error.sw:04X}")
 
 
 class TapService:
@@ -51,42 +114,90 @@ class TapService:
         self.signer = signer
         self.terminal_id = store.terminal_id
 
-    def tap_card(self, connection: CardConnection, program: str, now: datetime, quantity: int = 1) -> TapOutcome:
-        tapped_at = int(now.timestamp())
-        nonce = os.urandom(NONCE_SIZE)
-        try:
-            session = PivSession(connection)
-            credential_bytes = session.get_data(ObjectId.KARTU_CREDENTIAL)
-        except ApduError as exc:
-            if exc.sw == SW.FILE_NOT_FOUND:
-                return TapOutcome(Decision.refuse(Reason.NOT_KARTU_BAHAGIA, detail=f"{exc.command}: {exc.sw:04X}"))
-            return TapOutcome(Decision.refuse(Reason.CARD_READ_FAILED, detail=str(exc)))
-        except ReaderError as exc:
-            return TapOutcome(Decision.refuse(Reason.CARD_READ_FAILED, detail=exc.detail))
+    def tap_card(self, connection: CardConnection, program: str, now: datetime, quantity: int = 1,
+                 check_photo: bool = False) -> TapOutcome:
+        """Serve the card on connection; check_photo also reads the facial image and checks its digest."""
+        clock = _PhaseClock()
+        outcome = self._tap(connection, program, now, quantity, check_photo, clock)
+        return replace(outcome, timings=clock.timings())
 
-        verification = verify_chip(credential_bytes, self.store.trust_store(), now)
+    def _tap(self, connection: CardConnection, program: str, now: datetime, quantity: int, check_photo: bool,
+             clock: _PhaseClock) -> TapOutcome:
+        try:
+            with clock.phase("card_io"):
+                session = PivSession(connection)
+        except ApduError as exc:
+            log.info("card refused: no PIV application (%s)", exc)
+            return TapOutcome(Decision.refuse(Reason.NOT_PIV_CARD))
+        except ReaderError as exc:
+            return TapOutcome(reader_failure(exc))
+        try:
+            with clock.phase("card_io"):
+                credential_bytes = session.get_data(ObjectId.KARTU_CREDENTIAL)
+        except ApduError as exc:
+            log.info("card refused: no Kartu Bahagia credential (%s)", exc)
+            return TapOutcome(_unreadable_credential(exc))
+        except ReaderError as exc:
+            return TapOutcome(reader_failure(exc))
+
+        with clock.phase("verify"):
+            trust = self.store.trust_store()
+            verification = verify_chip(credential_bytes, trust, now)
         if not verification.accepted:
             return self._refused(verification)
-        credential = verification.credential
+        return self._challenge(session, verification.credential, trust, program, now, quantity, check_photo, clock)
 
+    def _challenge(self, session: PivSession, credential: Credential, trust: TrustStore, program: str, now: datetime,
+                   quantity: int, check_photo: bool, clock: _PhaseClock) -> TapOutcome:
+        tapped_at = int(now.timestamp())
+        nonce = os.urandom(NONCE_SIZE)
         digest = tap_digest(nonce, self.terminal_id, program, quantity, tapped_at)
         try:
-            card_signature = session.sign_digest(Slot.CARD_AUTHENTICATION, digest)
+            with clock.phase("card_io"):
+                card_signature = session.sign_digest(Slot.CARD_AUTHENTICATION, digest)
         except ApduError as exc:
-            log.warning("card %s did not sign the challenge: %s", credential.card_number, exc)
-            return TapOutcome(Decision.refuse(Reason.CARD_NOT_GENUINE), credential)
+            log.warning("card %s cannot sign with slot 9E: %s", credential.card_number, exc)
+            return TapOutcome(Decision.refuse(Reason.CARD_CLONED), credential)
         except ReaderError as exc:
-            return TapOutcome(Decision.refuse(Reason.CARD_READ_FAILED, detail=exc.detail), credential)
-        if not verify_tap_signature(credential, digest, card_signature):
-            log.warning("card %s answered the challenge with a key that is not its own", credential.card_number)
-            return TapOutcome(Decision.refuse(Reason.CARD_NOT_GENUINE), credential)
+            return TapOutcome(reader_failure(exc), credential)
+        with clock.phase("verify"):
+            genuine = verify_tap_signature(credential, digest, card_signature)
+        if not genuine:
+            reason = diagnose_signature_failure(session, credential, digest, card_signature, self.store, trust)
+            log.warning("card %s refused: %s", credential.card_number, reason.value)
+            return TapOutcome(Decision.refuse(reason), credential)
 
+        photo = None
+        if check_photo:
+            refusal, photo = self._read_photo(session, credential, clock)
+            if refusal is not None:
+                return TapOutcome(refusal, credential)
         record = Redemption(
             record_id=str(uuid.uuid4()), terminal_id=self.terminal_id, card_number=credential.card_number,
             household_id=credential.household_id, program=program, quantity=quantity, period=period_of(now),
             tapped_at=tapped_at, nonce=nonce, assurance=Assurance.CHIP, card_signature=card_signature,
         )
-        return self._commit(credential, record)
+        with clock.phase("commit"):
+            outcome = self._commit(credential, record)
+        return replace(outcome, photo=photo)
+
+    def _read_photo(self, session: PivSession, credential: Credential,
+                    clock: _PhaseClock) -> tuple[Decision | None, bytes | None]:
+        """Read the facial image; return a refusal unless its SHA-256 equals the credential's photo digest."""
+        try:
+            with clock.phase("card_io"):
+                photo = session.get_data(ObjectId.FACIAL_IMAGE)
+        except ApduError as exc:
+            log.warning("card %s has no readable facial image: %s", credential.card_number, exc)
+            return Decision.refuse(Reason.PHOTO_MISMATCH), None
+        except ReaderError as exc:
+            return reader_failure(exc), None
+        with clock.phase("verify"):
+            matches = credential.photo_digest is not None and hashlib.sha256(photo).digest() == credential.photo_digest
+        if not matches:
+            log.warning("card %s: facial image does not match the photo digest", credential.card_number)
+            return Decision.refuse(Reason.PHOTO_MISMATCH), None
+        return None, photo
 
     def scan_qr(self, text: str, program: str, now: datetime, quantity: int = 1) -> TapOutcome:
         """Decide a hand-over from a QR credential; it proves no presence, so the record carries no card signature."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import sys
 import threading
@@ -56,6 +57,7 @@ def pcscd_running() -> bool:
 
 
 PCSC_LOCK = Path("/tmp/kartu-bahagia-pcsc.lock")
+LOCK_HELD_VARIABLE = "KARTU_PCSC_LOCK_HELD"
 
 
 @pytest.fixture(scope="session")
@@ -64,12 +66,20 @@ def pcsc_available():
 
     Every test session that touches a card shares one pcscd and the vpcd
     readers, so sessions take an exclusive lock and run their card tests one
-    after another.
+    after another. `make test` takes the lock itself and sets
+    KARTU_PCSC_LOCK_HELD=1, which this fixture then trusts.
     """
     if not pcscd_running():
         pytest.fail("pcscd is not running; start the tests with 'make test', which starts it")
+    if os.environ.get(LOCK_HELD_VARIABLE) == "1":
+        yield
+        return
     with PCSC_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"\nwaiting for {PCSC_LOCK}: another session is using the virtual card readers", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 

@@ -6,14 +6,26 @@ from datetime import date, datetime, timedelta, timezone
 
 import cbor2
 import pytest
+import qrcode
 
-from card import cose
+from card import cbor, cose
 from card.base45 import b45decode, b45encode
-from card.credential import Profile, decode_payload, encode_payload, sign_credential, CredentialError
+from card.cardnumber import make_card_number
+from card.credential import (
+    MAX_NAME_LENGTH,
+    Credential,
+    CredentialError,
+    Holder,
+    Profile,
+    decode_payload,
+    encode_payload,
+    sign_credential,
+)
 from card.decision import Reason
 from card.keys import FileSigner, generate_private_key
 from card.qrtext import PREFIX, from_qr_text, to_qr_text
 from card.verify import IssuerKey, TrustStore, verify_chip, verify_qr
+from issuance.face import make_qr_code
 from tests.conftest import make_credential
 
 
@@ -42,11 +54,43 @@ def test_chip_credential_accepted(issuer, trust, now) -> None:
     assert result.credential == credential
 
 
-def test_qr_text_for_longest_name_fits_version_10(issuer) -> None:
-    credential = make_credential(holder=make_credential().holder.__class__("A" * 30 + "B" * 30, date(1950, 1, 1), "L", "1571111999"))
-    text = to_qr_text(sign_credential(credential, issuer))
-    # QR version 10 at error correction M holds 311 alphanumeric characters.
-    assert len(text) <= 311
+# Built from synthetic name parts, not repeated letters, so that deflate cannot shrink it.
+LONGEST_NAME = "MUHAMMAD REZA SAIFUL SIREGAR PANGGABEAN MARPAUNG SIMANJUNTAK"
+# QR version 10 at error correction M has room for 311 alphanumeric characters.
+VERSION_10_M_ALPHANUMERIC = 311
+
+
+def longest_qr_credential() -> Credential:
+    """The QR credential with the widest encoding of every field.
+
+    The QR profile has no optional field, because photo digest and card key
+    are chip-only. So the largest QR credential has a 60-character name and
+    the largest encodings of the rest: the last 11-digit serial and a birth
+    day before 1970 (a negative day number). Issue and expiry take three
+    bytes each, as every day number from 256 to 65535 does.
+    """
+    holder = Holder(LONGEST_NAME, date(1900, 1, 1), "P", "1571999999")
+    return make_credential(
+        holder=holder, card_number=make_card_number(10**11 - 1), issued=date(2026, 12, 1), expires=date(2031, 12, 1)
+    )
+
+
+def test_qr_text_for_longest_holder_fits_version_10(issuer) -> None:
+    assert len(LONGEST_NAME) == MAX_NAME_LENGTH
+    message = sign_credential(longest_qr_credential(), issuer)
+    text = to_qr_text(message)
+    assert len(PREFIX + b45encode(message)) <= VERSION_10_M_ALPHANUMERIC, "too long even without deflate"
+    assert len(text) <= VERSION_10_M_ALPHANUMERIC
+    code = make_qr_code(text)
+    assert code.version <= 10
+    assert code.error_correction == qrcode.constants.ERROR_CORRECT_M
+
+
+def test_longest_holder_verifies(issuer, trust, now) -> None:
+    credential = longest_qr_credential()
+    result = verify_qr(to_qr_text(sign_credential(credential, issuer)), trust, now)
+    assert result.accepted
+    assert result.credential == credential
 
 
 def test_changed_payload_byte_refused(issuer, trust, now) -> None:
@@ -163,5 +207,76 @@ def test_zlib_bomb_refused() -> None:
 def test_non_canonical_payload_refused() -> None:
     payload = encode_payload(make_credential())
     shuffled = cbor2.dumps(dict(reversed(list(cbor2.loads(payload).items()))))
-    with pytest.raises(CredentialError, match="deterministically"):
+    with pytest.raises(CredentialError, match="deterministic order"):
         decode_payload(shuffled)
+
+
+def payload_with(**changes) -> bytes:
+    """The QR credential payload with fields replaced (value None removes the field)."""
+    item = cbor2.loads(encode_payload(make_credential()))
+    for key, value in changes.items():
+        number = int(key.removeprefix("field_"))
+        if value is None:
+            item.pop(number)
+        else:
+            item[number] = value
+    return cbor.encode(item)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"field_4": None}, "field 4 is missing"),
+        ({"field_13": 1}, "unknown fields 13"),
+        ({"field_1": True}, "field 1 must be int, got bool"),
+        ({"field_1": 2}, "version 2 is not supported"),
+        ({"field_2": 3}, "profile 3 is not 1"),
+        ({"field_3": "1571000000000422"}, "field 3 must be int, got str"),
+        ({"field_3": 1571000000000423}, "card number '1571000000000423'"),
+        ({"field_3": -1}, "card number '-1'"),
+        ({"field_4": ""}, "holder name must be 1 to 60 characters, got 0"),
+        ({"field_4": "A" * 61}, "holder name must be 1 to 60 characters, got 61"),
+        ({"field_4": "SITI\u202eHALIMAH"}, "control or formatting character"),
+        ({"field_4": "SITI\nHALIMAH"}, "control or formatting character"),
+        ({"field_4": b"SITI"}, "field 4 must be str, got bytes"),
+        ({"field_5": 10**9}, "day number 1000000000 is out of range"),
+        ({"field_9": -(2**63)}, "is out of range"),
+        ({"field_6": 0}, "sex code 0"),
+        ({"field_7": 1471011001}, "kelurahan code '1471011001'"),
+        ({"field_8": b"short"}, "household id must be 8 bytes, got 5"),
+        ({"field_10": 20000}, "expires .* before it is issued"),
+        ({"field_11": bytes(32)}, "QR credential must not carry"),
+        ({"field_12": [1]}, "field 12 must be bytes, got list"),
+    ],
+)
+def test_malformed_payload_rejected(changes: dict, match: str) -> None:
+    with pytest.raises(CredentialError, match=match):
+        decode_payload(payload_with(**changes))
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x80", b"\xa0", b"\x01", cbor.encode([1, 2])])
+def test_payload_not_a_credential_map_rejected(payload: bytes) -> None:
+    with pytest.raises(CredentialError):
+        decode_payload(payload)
+
+
+def test_payload_with_trailing_byte_rejected() -> None:
+    with pytest.raises(CredentialError, match="trailing"):
+        decode_payload(encode_payload(make_credential()) + b"\x00")
+
+
+def test_payload_with_duplicate_key_rejected() -> None:
+    payload = encode_payload(make_credential())
+    # Append a second field 10 by hand and raise the map's pair count from 10 to 11.
+    duplicated = bytes([0xAB]) + payload[1:] + b"\x0a\x19\x58\x56"
+    with pytest.raises(CredentialError, match="duplicate map key 10"):
+        decode_payload(duplicated)
+
+
+def test_signed_payload_with_duplicate_key_refused(issuer, trust, now) -> None:
+    payload = encode_payload(make_credential())
+    duplicated = bytes([0xAB]) + payload[1:] + b"\x0a\x19\x58\x56"
+    text = to_qr_text(cose.sign1(duplicated, issuer))
+    result = verify_qr(text, trust, now)
+    assert result.decision.reason is Reason.CREDENTIAL_MALFORMED
+    assert "duplicate map key 10" in result.decision.message_en

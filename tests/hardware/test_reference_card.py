@@ -60,8 +60,18 @@ def test_wrong_management_key_refused(card, context) -> None:
 
 def test_large_object_uses_chaining_both_ways(card, context) -> None:
     value = os.urandom(1500)
+    with context.connect(READER) as connection:
+        session = PivSession(connection, extended_length=False)
+        session.authenticate_management_key(DEFAULT_MANAGEMENT_KEY)
+        session.put_data(ObjectId.FACIAL_IMAGE, value)
+        assert session.get_data(ObjectId.FACIAL_IMAGE) == value
+
+
+def test_large_object_in_extended_apdus(card, context) -> None:
+    value = os.urandom(12 * 1024)
     session, connection = session_of(context)
     with connection:
+        assert session.extended_length
         session.authenticate_management_key(DEFAULT_MANAGEMENT_KEY)
         session.put_data(ObjectId.FACIAL_IMAGE, value)
         assert session.get_data(ObjectId.FACIAL_IMAGE) == value

@@ -67,7 +67,8 @@ def test_household_without_entitlement_refused(pcsc, station, residents, tmp_pat
     assert stored_records(store) == []
 
 
-def test_clone_without_card_key_refused(pcsc, station, residents, tmp_path) -> None:
+def test_clone_with_own_key_refused(pcsc, station, residents, tmp_path) -> None:
+    """Every object copied, the genuine card's CAK certificate too, and a key generated on the clone."""
     issued = personalise(pcsc, station, residents[0], tmp_path / "card.json")
     genuine = CardState.open(tmp_path / "card.json")
     clone_file = tmp_path / "clone.json"
@@ -84,7 +85,7 @@ def test_clone_without_card_key_refused(pcsc, station, residents, tmp_path) -> N
 
     outcome = tap(pcsc, TapService(store, signer), clone_file)
 
-    assert outcome.decision.reason is Reason.CARD_NOT_GENUINE
+    assert outcome.decision.reason is Reason.CERTIFICATE_OF_OTHER_CARD
     assert outcome.credential.card_number == issued.card_number
     assert stored_records(store) == []
 
@@ -95,7 +96,8 @@ def test_clone_with_no_key_at_all_refused(pcsc, station, residents, tmp_path) ->
     clone.put_object(f"{ObjectId.KARTU_CREDENTIAL:06x}", CardState.open(tmp_path / "card.json").objects[f"{ObjectId.KARTU_CREDENTIAL:06x}"])
     store, signer = make_terminal(tmp_path / "terminal", station, {issued.household_id: 0})
     outcome = tap(pcsc, TapService(store, signer), tmp_path / "clone.json")
-    assert outcome.decision.reason is Reason.CARD_NOT_GENUINE
+    assert outcome.decision.reason is Reason.CARD_CLONED
+    assert stored_records(store) == []
 
 
 def test_blank_piv_card_is_not_kartu_bahagia(pcsc, station, tmp_path) -> None:

@@ -1,0 +1,161 @@
+"""Offline QR verification time against one raw ECDSA P-256 verification.
+
+Baseline: cryptography's EllipticCurvePublicKey.verify on the credential's
+signature (converted to DER beforehand) over its Sig_structure, with the
+key already loaded. Measured paths, each on the same QR text:
+  * decode only: QR text to COSE_Sign1 to credential, no signature check;
+  * verify_qr with an in-memory revocation list (card.revocation.RevokedSerials);
+  * full: verify_qr with the terminal store's trust store (revocation looked
+    up in SQLite) plus the entitlement look-up that terminal.tap does before a
+    hand-over (entitlement set, use at last sync, use here since).
+The terminal store contains 12,500 revoked cards of 250,000 and the LPG
+entitlements of 100,000 households. The trust store is built once, as a
+terminal keeps it in memory between scans.
+
+Timings are interleaved in rounds (a batch of each path per round) so that
+a change in machine load hits every path alike. Prints the median time per
+call of each path and its ratio to the baseline. Target: full at most 1.3
+times the baseline. Run with `make bench` or
+  .venv/bin/python bench/verify.py [--rounds N] [--batch N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from card.cardnumber import make_card_number
+from card.cose import decode_sign1
+from card.credential import Credential, Holder, Profile, decode_payload, sign_credential
+from card.keys import FileSigner, generate_private_key, raw_to_der, spki_of
+from card.qrtext import from_qr_text, to_qr_text
+from card.revocation import RevokedSerials
+from card.verify import IssuerKey, TrustStore, verify_qr
+from terminal.store import EntitlementSet, TerminalStore
+
+NOW = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
+PERIOD = "2026-12"
+PROGRAM = "lpg"
+CARDS = 250_000
+REVOKED = 12_500
+HOUSEHOLDS = 100_000
+TARGET_RATIO = 1.3
+
+
+def make_credential(serial: int, household: bytes) -> Credential:
+    return Credential(
+        profile=Profile.QR,
+        card_number=make_card_number(serial),
+        holder=Holder("NUR HALIMAH BINTI AHMAD LUBIS", date(1971, 8, 17), "P", "1571011001"),
+        household_id=household,
+        issued=date(2026, 12, 1),
+        expires=date(2031, 12, 1),
+    )
+
+
+def terminal_store(directory: Path, signer: FileSigner, household: bytes, revoked: list[int]) -> TerminalStore:
+    store = TerminalStore(directory / "terminal.db")
+    store.add_issuer(signer.kid, spki_of(signer.public_key))
+    with store.transaction() as db:
+        store.replace_revoked_serials(db, 1, revoked)
+    rng = random.Random(2)
+    used = {rng.randbytes(8): rng.randint(0, 3) for _ in range(HOUSEHOLDS - 1)}
+    used[household] = 1
+    store.replace_entitlements([(EntitlementSet(PROGRAM, PERIOD, 3, "tabung", 0), used)], pulled_at=0)
+    return store
+
+
+def time_paths(paths: dict[str, Callable[[], object]], rounds: int, batch: int) -> dict[str, list[float]]:
+    """Return, per path, the mean time per call (microseconds) of each round's batch."""
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for function in paths.values():
+        for _ in range(batch):
+            function()
+    for _ in range(rounds):
+        for name, function in paths.items():
+            start = time.perf_counter_ns()
+            for _ in range(batch):
+                function()
+            samples[name].append((time.perf_counter_ns() - start) / batch / 1000)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=60, help="interleaved rounds (default 60)")
+    parser.add_argument("--batch", type=int, default=200, help="calls per path per round (default 200)")
+    args = parser.parse_args()
+
+    signer = FileSigner(generate_private_key())
+    rng = random.Random(1)
+    serial = 123_456
+    household = rng.randbytes(8)
+    revoked = sorted(rng.sample([s for s in range(CARDS) if s != serial], REVOKED))
+    text = to_qr_text(sign_credential(make_credential(serial, household), signer))
+
+    message = decode_sign1(from_qr_text(text))
+    to_be_signed = message.to_be_signed()
+    der_signature = raw_to_der(message.signature)
+    public_key = signer.public_key
+    algorithm = ec.ECDSA(hashes.SHA256())
+
+    memory_trust = TrustStore({signer.kid: IssuerKey(public_key)}, revoked_cards=RevokedSerials(revoked))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = terminal_store(Path(tmp), signer, household, revoked)
+        store_trust = store.trust_store()
+
+        def baseline() -> None:
+            public_key.verify(der_signature, to_be_signed, algorithm)
+
+        def decode_only() -> Credential:
+            return decode_payload(decode_sign1(from_qr_text(text)).payload)
+
+        def verify_in_memory() -> None:
+            if not verify_qr(text, memory_trust, NOW).accepted:
+                raise AssertionError("the benchmark credential was rejected")
+
+        def full() -> int:
+            verification = verify_qr(text, store_trust, NOW)
+            if not verification.accepted:
+                raise AssertionError(f"the benchmark credential was rejected: {verification.decision.message_en}")
+            household_id = verification.credential.household_id
+            entitlement = store.entitlement_set(PROGRAM)
+            used = store.used_at_sync(PROGRAM, household_id)
+            used += store.used_here_since_sync(PROGRAM, household_id, PERIOD, entitlement.generation)
+            return entitlement.quota - used
+
+        paths = {
+            "baseline: raw ECDSA P-256 verify": baseline,
+            "decode only (no signature check)": decode_only,
+            "verify_qr, revocation in memory": verify_in_memory,
+            "full: verify_qr + store look-ups": full,
+        }
+        samples = time_paths(paths, args.rounds, args.batch)
+        store.close()
+
+    base = statistics.median(samples["baseline: raw ECDSA P-256 verify"])
+    print(f"QR text: {len(text)} characters; {args.rounds} rounds of {args.batch} calls per path")
+    print("| path | median per call | ratio to baseline |")
+    print("| --- | ---: | ---: |")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.1f} µs | {median / base:.2f} |")
+    ratio = statistics.median(samples["full: verify_qr + store look-ups"]) / base
+    verdict = "met" if ratio <= TARGET_RATIO else "missed"
+    print(f"target full <= {TARGET_RATIO} x baseline: {verdict} ({ratio:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

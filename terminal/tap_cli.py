@@ -1,0 +1,81 @@
+"""Chip taps for `kartu terminal tap`: one card, or card after card with --loop.
+
+Both modes run on the card monitor, so a pcscd restart or a reader that is
+unplugged and plugged in again is reported and waited out. Decisions go to
+standard output, reader notices to standard error, both in the --lang
+language. SIGINT (Ctrl+C) and SIGTERM end the loop after the tap in
+progress, so a tap is never cut between the card's answer and the commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from card.i18n import N_, translate
+from hardware.monitor import CardMonitor
+from hardware.pcsc import PcscContext
+from hardware.reader_errors import NoCard
+from terminal.tap import TapOutcome, TapService
+from terminal.tap_loop import LoopReport, TapLoop
+
+__all__ = ["serve_chip_cards", "EXIT_ACCEPTED", "EXIT_REFUSED", "EXIT_ERROR"]
+
+EXIT_ACCEPTED, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+LOOP_STARTED = N_("Serving cards on {reader} until Ctrl+C.")
+LOOP_STOPPED = N_("Stopped after {taps} taps: {accepted} accepted, {refused} refused.")
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def serve_chip_cards(service: TapService, args: argparse.Namespace,
+                     print_outcome: Callable[[TapOutcome], None]) -> int:
+    """Serve one chip card (or, with args.loop, cards until interrupted) and return the exit status."""
+    language = args.lang
+
+    def notify(notice: object) -> None:
+        print(notice.message(language), file=sys.stderr, flush=True)
+
+    outcomes: list[TapOutcome] = []
+
+    def report(outcome: TapOutcome) -> None:
+        outcomes.append(outcome)
+        print_outcome(outcome)
+        # Flushed only after the record is committed: a reader of this line can rely on it.
+        sys.stdout.flush()
+
+    stop = threading.Event()
+    with PcscContext(lazy=True) as context, CardMonitor(args.reader) as monitor, _stop_on_signals(stop):
+        loop = TapLoop(service, monitor, context, args.program, report, notify,
+                       quantity=args.quantity, check_photo=args.check_photo)
+        if args.loop:
+            print(translate(LOOP_STARTED, language, reader=args.reader or "-"), file=sys.stderr, flush=True)
+            result = loop.run(stop)
+        else:
+            result = loop.run(stop, max_taps=1, idle_timeout=args.timeout)
+    return _exit_status(result, outcomes, args, interrupted=stop.is_set())
+
+
+def _exit_status(result: LoopReport, outcomes: list[TapOutcome], args: argparse.Namespace, interrupted: bool) -> int:
+    if args.loop:
+        summary = translate(LOOP_STOPPED, args.lang, taps=result.taps, accepted=result.accepted, refused=result.refused)
+        print(summary, file=sys.stderr, flush=True)
+        return EXIT_ACCEPTED
+    if not outcomes:
+        if interrupted:
+            return EXIT_ERROR
+        print(NoCard("timeout", seconds=round(args.timeout)).message(args.lang), file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_ACCEPTED if outcomes[-1].decision.accepted else EXIT_REFUSED
