@@ -141,7 +141,8 @@ def test_credential_and_photo_on_card(blank_card, station, issued) -> None:
     assert verification.accepted
     assert verification.credential.photo_digest == hashlib.sha256(photo).digest()
     assert verification.credential.card_key == issued.card_key
-    assert photo.startswith(b"\xff\xd8") and len(photo) <= MAX_PHOTO_BYTES
+    assert photo.startswith(b"\xff\xd8")
+    assert len(photo) <= MAX_PHOTO_BYTES
 
 
 def test_personalised_card_cannot_be_personalised_again(blank_card, station, resident, issued) -> None:
