@@ -1,9 +1,10 @@
 """The issuance station: its keys and its journal of issued cards.
 
 The station directory contains the issuer signing key, household.key (0600),
-personalisation.key (0600, the master key of the per-card secrets, see
-issuance.card_secrets) and station.db, a SQLite journal that allocates card serials and remembers every
-card issued and whether the server has it yet. The issuer key is either the
+personalisation.key (0600) and station.db. The personalisation key is the
+master key of the per-card secrets (see issuance.card_secrets). station.db is
+a SQLite journal that allocates card serials and remembers every card issued
+and whether the server has it yet. The issuer key is either the
 file issuer.key (0600) or a key on a PKCS#11 token, named by the URI in the
 file issuer.uri (see card.signing). `kartu keys create --dir` makes either.
 issuer.pub.pem is always the public key of the current issuer key, and

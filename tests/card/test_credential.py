@@ -181,7 +181,8 @@ def test_chip_credential_on_qr_path_refused(issuer, trust, now) -> None:
 
 def test_refusal_messages_in_both_languages(trust, now) -> None:
     decision = verify_qr("KB1:", trust, now).decision
-    assert "QR" in decision.message_id and decision.message_id != decision.message_en
+    assert "QR" in decision.message_id
+    assert decision.message_id != decision.message_en
     assert decision.message_en.startswith("The QR code is not a Kartu Bahagia code")
 
 
