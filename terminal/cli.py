@@ -16,7 +16,10 @@ from terminal.store import StoreError
 from terminal.sync import SyncClient, SyncError
 from terminal.tap import TapOutcome, TapService
 from terminal.tap_cli import serve_chip_cards
-from terminal import trust_cli
+from terminal.web.serve import add_serve_command
+from terminal import receipt_cli, trust_cli
+from terminal.receipt_cli import add_printer_option, issue_receipt, printer_for
+from terminal.scanner_cli import serve_scanner
 
 __all__ = ["add_commands"]
 
@@ -49,6 +52,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     source = tap.add_mutually_exclusive_group()
     source.add_argument("--qr-image", type=Path, help="decode the QR code from this image instead of the chip")
     source.add_argument("--qr-text", help="QR text (KB1:...) read by a scanner, instead of the chip")
+    source.add_argument("--scanner", metavar="PORT",
+                        help="read QR codes from a serial scanner on PORT (e.g. /dev/ttyACM0) instead of the chip")
+    tap.add_argument("--scanner-terminator", choices=["cr", "lf", "crlf"], default="cr",
+                     help="line ending the scanner sends after each code (default cr)")
+    add_printer_option(tap)
     tap.add_argument("--json", action="store_true", help="print the decision as JSON")
     tap.set_defaults(handler=_tap)
 
@@ -57,6 +65,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sync.set_defaults(handler=_sync)
 
     trust_cli.add_commands(commands)
+    add_serve_command(commands, _fail)
+    receipt_cli.add_commands(commands)
 
     status = commands.add_parser("status", help="show records waiting to be sent")
     status.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
@@ -90,21 +100,31 @@ def _tap(args: argparse.Namespace) -> int:
     scanning = args.qr_text is not None or args.qr_image is not None
     if scanning and (args.loop or args.check_photo):
         return _fail("--loop and --check-photo work with the chip; drop them or drop --qr-image/--qr-text")
+    if args.scanner is not None and args.check_photo:
+        return _fail("--check-photo works with the chip; drop it or drop --scanner")
     try:
         store, signer = open_terminal(args.dir)
         if args.program not in store.programmes:
             return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
         service = TapService(store, signer)
+        printer = printer_for(store, args)
+
+        def report(outcome: TapOutcome) -> None:
+            _print_outcome(outcome, language, args.json)
+            sys.stdout.flush()
+            issue_receipt(store, outcome, printer, language)
+
+        if args.scanner is not None:
+            return serve_scanner(service, args, report)
         if not scanning:
-            return serve_chip_cards(service, args, lambda outcome: _print_outcome(outcome, language, args.json))
+            return serve_chip_cards(service, args, report)
         outcome = _scan_qr(service, args)
     except ReaderError as exc:
         return _fail(exc.message(language))
     except (QRImageError, EnrolmentError, StoreError, OSError) as exc:
         return _fail(str(exc))
-    _print_outcome(outcome, language, args.json)
-    # Flushed only after the record is committed: a reader of this line can rely on it.
-    sys.stdout.flush()
+    # Printed only after the record is committed: a reader of this line can rely on it.
+    report(outcome)
     return EXIT_ACCEPTED if outcome.decision.accepted else EXIT_REFUSED
 
 

@@ -72,6 +72,26 @@ CREATE INDEX IF NOT EXISTS redemptions_quota ON redemptions (program, household_
 CREATE INDEX IF NOT EXISTS redemptions_status ON redemptions (status);
 """
 
+# Schema steps applied after SCHEMA to stores created by older versions, in order.
+# PRAGMA user_version holds the number of steps a store has applied; append, never edit.
+SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
+    # 1: receipts waiting for a printer or printed (terminal.receipt_queue).
+    (
+        """CREATE TABLE IF NOT EXISTS receipts (
+               number INTEGER PRIMARY KEY AUTOINCREMENT,
+               record_id TEXT NOT NULL UNIQUE REFERENCES redemptions (record_id),
+               content TEXT NOT NULL,
+               status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'printed')),
+               attempts INTEGER NOT NULL DEFAULT 0,
+               last_error TEXT,
+               created_at INTEGER NOT NULL,
+               printed_at INTEGER
+           )""",
+        "CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status)",
+    ),
+)
+
+
 
 class StoreError(Exception):
     """The terminal store is missing, not enrolled or unusable."""
@@ -118,6 +138,22 @@ class TerminalStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._apply_schema_steps()
+
+    def _apply_schema_steps(self) -> None:
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= len(SCHEMA_STEPS):
+            return
+        with self.transaction() as db:
+            applied = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, statements in enumerate(SCHEMA_STEPS[applied:], start=applied + 1):
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def execute(self, sql: str, parameters: tuple | dict = ()) -> sqlite3.Cursor:
+        """Run one statement in autocommit mode, outside any transaction of this connection."""
+        return self._db.execute(sql, parameters)
+
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,121 @@
+"""`kartu terminal tap --scanner/--printer` and `kartu terminal receipt`, run as a clerk runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tty
+from pathlib import Path
+
+import pytest
+
+from tests.terminal.conftest import make_terminal, qr_card
+
+
+def kartu(*args: str, language: str = "en") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kartu", "--lang", language, "terminal", *args],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.fixture
+def terminal(station, residents, tmp_path) -> tuple[Path, str]:
+    """An offline terminal directory and the QR text of an entitled card."""
+    issued = qr_card(station, residents[1])
+    store, _signer = make_terminal(tmp_path / "terminal", station, {issued.household_id: 0})
+    store.close()
+    return tmp_path / "terminal", issued.qr_text
+
+
+@pytest.fixture
+def scanner_port() -> tuple[int, str]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        yield master, os.ttyname(slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_scanner_tap_with_printer_off(terminal, scanner_port, tmp_path) -> None:
+    directory, qr_text = terminal
+    master, port = scanner_port
+    os.write(master, qr_text.encode() + b"\r")
+    unplugged = tmp_path / "unplugged" / "lp0"
+    result = kartu("tap", "--dir", str(directory), "--program", "lpg", "--scanner", port,
+                   "--printer", f"file:{unplugged}", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accepted"] is True
+    assert "Receipt 1 was not printed and waits in the queue" in result.stderr
+
+    pending = kartu("receipt", "pending", "--dir", str(directory))
+    assert pending.returncode == 0
+    assert pending.stdout.startswith("Receipt 1: lpg x1,")
+    assert "1 attempts" in pending.stdout
+
+    status = json.loads(kartu("status", "--dir", str(directory)).stdout)
+    assert status["records"] == {"pending": 1}
+
+
+def test_reprint_after_printer_fixed(terminal, tmp_path) -> None:
+    directory, qr_text = terminal
+    kartu("tap", "--dir", str(directory), "--program", "lpg", "--qr-text", qr_text,
+          "--printer", f"file:{tmp_path / 'off' / 'lp0'}")
+    output = tmp_path / "printer.bin"
+    reprint = kartu("receipt", "reprint", "1", "--dir", str(directory), "--printer", f"file:{output}", language="id")
+    assert reprint.returncode == 0, reprint.stderr
+    assert reprint.stdout.strip() == "Struk 1 tercetak."
+    assert b"CETAK ULANG" in output.read_bytes()
+    assert b"Sisa kuota" in output.read_bytes()
+    assert kartu("receipt", "pending", "--dir", str(directory)).stdout.strip() == "No receipts are waiting to be printed."
+
+
+def test_stored_printer_used_by_tap(terminal, tmp_path) -> None:
+    directory, qr_text = terminal
+    output = tmp_path / "printer.bin"
+    assert kartu("receipt", "printer", "--dir", str(directory), f"file:{output}").returncode == 0
+    result = kartu("tap", "--dir", str(directory), "--program", "lpg", "--qr-text", qr_text)
+    assert result.returncode == 0, result.stderr
+    data = output.read_bytes()
+    assert b"Receipt no." in data
+    assert b"CETAK ULANG" not in data
+
+
+def test_reprint_unknown_number(terminal) -> None:
+    directory, _qr_text = terminal
+    result = kartu("receipt", "reprint", "7", "--dir", str(directory), "--printer", "file:/dev/null")
+    assert result.returncode == 2
+    assert "Receipt 7 does not exist" in result.stderr
+
+
+def test_reprint_without_printer(terminal) -> None:
+    directory, _qr_text = terminal
+    result = kartu("receipt", "reprint", "1", "--dir", str(directory))
+    assert result.returncode == 2
+    assert "No receipt printer is set" in result.stderr
+
+
+def test_invalid_printer_spec(terminal) -> None:
+    directory, _qr_text = terminal
+    result = kartu("receipt", "printer", "--dir", str(directory), "lpt1")
+    assert result.returncode == 2
+    assert "'lpt1' is not a valid printer spec" in result.stderr
+
+
+def test_scanner_timeout(terminal, scanner_port) -> None:
+    directory, _qr_text = terminal
+    _master, port = scanner_port
+    result = kartu("tap", "--dir", str(directory), "--program", "lpg", "--scanner", port, "--timeout", "0.2")
+    assert result.returncode == 2
+    assert "No QR code was scanned within 0.2 seconds" in result.stderr
+
+
+def test_scanner_port_missing(terminal, tmp_path) -> None:
+    directory, _qr_text = terminal
+    result = kartu("tap", "--dir", str(directory), "--program", "lpg", "--scanner", str(tmp_path / "ttyACM9"))
+    assert result.returncode == 2
+    assert "cannot be opened" in result.stderr
