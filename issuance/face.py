@@ -19,7 +19,10 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from card.cardnumber import format_card_number, is_valid_card_number
 
-__all__ = ["CardFace", "CARD_SIZE_PX", "DPI", "MIN_QR_MODULE_PX", "load_font", "make_qr_code", "qr_version", "render_card_face"]
+__all__ = [
+    "CardFace", "CARD_SIZE_PX", "DPI", "MIN_QR_MODULE_PX", "load_font", "make_qr_code", "qr_version",
+    "render_card_face", "render_card_images",
+]
 
 DPI = 300
 MM_PER_INCH = 25.4
@@ -81,12 +84,7 @@ def render_card_face(face: CardFace, out_dir: Path) -> tuple[Path, Path]:
     Raises ValueError for an invalid card number, a photo that is not a JPEG, or QR text
     too long to print with modules of at least MIN_QR_MODULE_PX pixels.
     """
-    if not is_valid_card_number(face.card_number):
-        raise ValueError(
-            f"invalid card number {face.card_number!r}: expected 16 digits starting 1571 with a Luhn check digit"
-        )
-    front = _render_front(face)
-    back = _render_back(face)
+    front, back = render_card_images(face)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     front_path = out_dir / f"{face.card_number}-front.png"
@@ -94,6 +92,15 @@ def render_card_face(face: CardFace, out_dir: Path) -> tuple[Path, Path]:
     front.save(front_path, format="PNG", dpi=(DPI, DPI))
     back.save(back_path, format="PNG", dpi=(DPI, DPI))
     return front_path, back_path
+
+
+def render_card_images(face: CardFace) -> tuple[Image.Image, Image.Image]:
+    """Draw the front and back at CARD_SIZE_PX, raising ValueError as render_card_face does."""
+    if not is_valid_card_number(face.card_number):
+        raise ValueError(
+            f"invalid card number {face.card_number!r}: expected 16 digits starting 1571 with a Luhn check digit"
+        )
+    return _render_front(face), _render_back(face)
 
 
 def _render_front(face: CardFace) -> Image.Image:

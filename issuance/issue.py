@@ -36,17 +36,19 @@ def issue_resident(
     server_url: str | None = None,
     admin_token: str | None = None,
     pin: str = DEMO_PIN,
+    photo: bytes | None = None,
 ) -> IssueResult:
     """Issue and journal the card, render its face, then register it with the server when one is given.
 
-    pin becomes the chip card's cardholder PIN. A RegistrationError leaves
-    the card issued and journalled as unregistered.
+    pin becomes the chip card's cardholder PIN. photo is the resident's portrait
+    from issuance.photo.prepare_photo; without it a chip card gets a placeholder
+    portrait. A RegistrationError leaves the card issued and journalled as unregistered.
     """
     if connection is not None:
-        photo = placeholder_photo(resident.name, seed=int(resident.nik[-4:]))
+        if photo is None:
+            photo = placeholder_photo(resident.name, seed=int(resident.nik[-4:]))
         card = personalise_chip_card(PivSession(connection), resident, station, photo, issued, pin=pin)
     else:
-        photo = None
         card = issue_qr_only(resident, station, issued)
     station.record_card(card.card_number, resident.nik, card.household_id, card.assurance,
                         card.issued.isoformat(), card.expires.isoformat(), card.qr_text)

@@ -3,7 +3,7 @@
 # Runs as root, as on a fresh Debian machine or in CI; prefixes sudo otherwise.
 set -euo pipefail
 
-PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig python3-venv fonts-dejavu-core softhsm2 opensc)
+PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig python3-venv fonts-dejavu-core softhsm2 opensc cups cups-client printer-driver-cups-pdf poppler-utils chromium)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
