@@ -43,6 +43,8 @@ class Reason(str, Enum):
     CARD_ANSWER_INVALID = "card_answer_invalid"
     CARD_REMOVED = "card_removed"
     READER_LOST = "reader_lost"
+    # The terminal has gone longer without a sync than the programme's offline rule allows.
+    OFFLINE_TOO_LONG = "offline_too_long"
 
     @property
     def template(self) -> str:
@@ -124,6 +126,9 @@ _TEMPLATES = {
     ),
     Reason.READER_LOST: N_(
         "The card reader stopped working during the tap ({detail}). Nothing was recorded. Wait until the terminal shows that the reader is ready, then tap the card again."
+    ),
+    Reason.OFFLINE_TOO_LONG: N_(
+        "This terminal has not synced for {hours} hours, and {program} allows at most {limit} hours without a sync. Nothing was recorded. Connect the terminal to the network, run a sync, then tap again."
     ),
 }
 

@@ -20,6 +20,7 @@ from terminal.web.serve import add_serve_command
 from terminal import receipt_cli, trust_cli
 from terminal.receipt_cli import add_printer_option, issue_receipt, printer_for
 from terminal.scanner_cli import serve_scanner
+from terminal.offline_rules import OfflineAction, OfflineRule, RuledTapService, save_rule
 
 __all__ = ["add_commands"]
 
@@ -68,6 +69,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_serve_command(commands, _fail)
     receipt_cli.add_commands(commands)
 
+    offline = commands.add_parser("offline-rule", help="set how long a programme may be served without a sync")
+    offline.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
+    offline.add_argument("--program", required=True, help="programme code, e.g. lpg")
+    offline.add_argument("--max-hours", type=float, required=True, help="hours allowed since the last successful sync")
+    offline.add_argument("--after", choices=[action.value for action in OfflineAction], required=True,
+                         help="past the limit: refuse hand-overs, or record them with a warning")
+    offline.set_defaults(handler=_offline_rule)
+
     status = commands.add_parser("status", help="show records waiting to be sent")
     status.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
     status.set_defaults(handler=_status)
@@ -106,12 +115,15 @@ def _tap(args: argparse.Namespace) -> int:
         store, signer = open_terminal(args.dir)
         if args.program not in store.programmes:
             return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
-        service = TapService(store, signer)
+        service = RuledTapService(store, signer)
         printer = printer_for(store, args)
 
         def report(outcome: TapOutcome) -> None:
             _print_outcome(outcome, language, args.json)
             sys.stdout.flush()
+            offline = service.warnings.pop(outcome.record_id, None) if outcome.record_id else None
+            if offline is not None:
+                print(offline.warning(language), file=sys.stderr, flush=True)
             issue_receipt(store, outcome, printer, language)
 
         if args.scanner is not None:
@@ -163,6 +175,19 @@ def _sync(args: argparse.Namespace) -> int:
     print(f"pushed={report.pushed} duplicates={report.duplicates} rejected={len(report.rejected)} "
           f"pulled={','.join(report.programmes_pulled)}")
     return EXIT_ACCEPTED if not report.rejected else EXIT_REFUSED
+
+
+def _offline_rule(args: argparse.Namespace) -> int:
+    try:
+        store, _signer = open_terminal(args.dir)
+        rule = OfflineRule(args.program, round(args.max_hours * 3600), OfflineAction(args.after))
+    except (EnrolmentError, StoreError, ValueError) as exc:
+        return _fail(str(exc))
+    if args.program not in store.programmes:
+        return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
+    save_rule(store, rule)
+    print(f"{rule.program}: max {args.max_hours:g} h offline, then {rule.action.value}")
+    return EXIT_ACCEPTED
 
 
 def _status(args: argparse.Namespace) -> int:

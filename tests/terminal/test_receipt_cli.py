@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tty
@@ -44,13 +45,27 @@ def scanner_port() -> tuple[int, str]:
 def test_scanner_tap_with_printer_off(terminal, scanner_port, tmp_path) -> None:
     directory, qr_text = terminal
     master, port = scanner_port
-    os.write(master, qr_text.encode() + b"\r")
     unplugged = tmp_path / "unplugged" / "lp0"
-    result = kartu("tap", "--dir", str(directory), "--program", "lpg", "--scanner", port,
-                   "--printer", f"file:{unplugged}", "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["accepted"] is True
-    assert "Receipt 1 was not printed and waits in the queue" in result.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kartu", "--lang", "en", "terminal", "tap", "--dir", str(directory), "--program", "lpg",
+         "--scanner", port, "--loop", "--printer", f"file:{unplugged}", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        # The port is opened, and its input flushed, before this line is printed.
+        assert process.stderr.readline().startswith(f"Reading QR codes from {port}")
+        os.write(master, qr_text.encode() + b"\r")
+        decision = json.loads(process.stdout.readline())
+        # Log records share standard error with the clerk's notice; skip them.
+        queued = process.stderr.readline()
+        while queued.startswith("WARNING:"):
+            queued = process.stderr.readline()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    assert decision["accepted"] is True
+    assert queued.startswith("Receipt 1 was not printed and waits in the queue")
 
     pending = kartu("receipt", "pending", "--dir", str(directory))
     assert pending.returncode == 0
