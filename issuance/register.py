@@ -59,6 +59,10 @@ __all__ = [
     "RegisterReadResult",
     "ResidentNotFoundError",
     "read_register",
+    "parse_header",
+    "row_values",
+    "check_row",
+    "row_error",
     "write_register",
     "find_resident",
     "household_id",
@@ -116,7 +120,8 @@ class RegisterReadResult:
     errors: list[RowError]
 
 
-def _row_error(line: int, column: str, value: str, code: str, **params: object) -> RowError:
+def row_error(line: int, column: str, value: str, code: str, **params: object) -> RowError:
+    """Build the RowError for code, with its message in Bahasa Indonesia and English."""
     template = TEMPLATES[code]
     params = {"line": line, "column": column, "value": value, **params}
     message_id = translate(template, "id", **params)
@@ -190,13 +195,13 @@ def read_register(path: str | Path) -> RegisterReadResult:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         bad_bytes = raw[exc.start : exc.end].hex(" ")
-        return RegisterReadResult([], [_row_error(line, "", bad_bytes, "encoding_not_utf8")])
+        return RegisterReadResult([], [row_error(line, "", bad_bytes, "encoding_not_utf8")])
 
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
-        return RegisterReadResult([], [_row_error(1, "", "", "header_missing", columns=",".join(COLUMNS))])
-    column_index, header_errors = _parse_header(header)
+        return RegisterReadResult([], [row_error(1, "", "", "header_missing", columns=",".join(COLUMNS))])
+    column_index, header_errors = parse_header(header)
     if header_errors:
         return RegisterReadResult([], header_errors)
 
@@ -210,11 +215,11 @@ def read_register(path: str | Path) -> RegisterReadResult:
             break
         if not any(cell.strip() for cell in row):
             continue
-        values, count_error = _row_values(line, row, column_index, len(header))
+        values, count_error = row_values(line, row, column_index, len(header))
         if count_error is not None:
             errors.append(count_error)
             continue
-        resident, row_errors = _check_row(line, values, first_line_of_nik)
+        resident, row_errors = check_row(line, values, first_line_of_nik)
         errors.extend(row_errors)
         if resident is not None:
             residents.append(resident)
@@ -223,15 +228,16 @@ def read_register(path: str | Path) -> RegisterReadResult:
     return RegisterReadResult(residents, errors)
 
 
-def _parse_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
+def parse_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
+    """Return the index of each required column in the header row, and the header errors."""
     names = [cell.strip().upper() for cell in header]
     duplicates = sorted({name for name in names if name and names.count(name) > 1})
-    errors = [_row_error(1, name, name, "header_duplicate_column") for name in duplicates]
+    errors = [row_error(1, name, name, "header_duplicate_column") for name in duplicates]
     missing = [column for column in COLUMNS if column not in names]
     if missing:
         unknown = [cell for cell, name in zip(header, names) if name not in COLUMNS]
         errors.append(
-            _row_error(
+            row_error(
                 1,
                 ", ".join(missing),
                 ",".join(header),
@@ -243,23 +249,25 @@ def _parse_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
     return {name: names.index(name) for name in COLUMNS if name in names}, errors
 
 
-def _row_values(
+def row_values(
     line: int, row: list[str], column_index: dict[str, int], header_size: int
 ) -> tuple[dict[str, str], RowError | None]:
+    """Return the stripped cells of a row by column name, or a field-count error."""
     # Excel pads rows with empty trailing cells, which are harmless.
     found = len(row)
     if found < header_size or any(cell.strip() for cell in row[header_size:]):
-        return {}, _row_error(line, "", ",".join(row), "field_count", found=found, expected=header_size)
+        return {}, row_error(line, "", ",".join(row), "field_count", found=found, expected=header_size)
     return {column: row[index].strip() for column, index in column_index.items()}, None
 
 
-def _check_row(
+def check_row(
     line: int, values: dict[str, str], first_line_of_nik: dict[str, int]
 ) -> tuple[Resident | None, list[RowError]]:
+    """Check every column of one row; first_line_of_nik maps each NIK seen so far to its line."""
     errors: list[RowError] = []
 
     def fail(column: str, code: str, **params: object) -> None:
-        errors.append(_row_error(line, column, values[column], code, **params))
+        errors.append(row_error(line, column, values[column], code, **params))
 
     nik = check_nik(values["NIK"], fail)
     kk = check_kk(values["NO_KK"], fail)

@@ -101,6 +101,26 @@ TEMPLATES: dict[str, str] = {
     "relationship_invalid": N_(
         "Invalid HUBUNGAN_KELUARGA \"{value}\". Enter one of: {choices}."
     ),
+    # The codes below are used by the server's register import, which also reads
+    # semicolon-separated CSV, XLSX, clerk date formats and two optional columns.
+    "digits_lost": N_(
+        "{column} \"{value}\" has {length} digits instead of 16: a spreadsheet probably stored it as a number and dropped digits. Format the {column} column as Text, re-enter the number from the KTP or KK and export again."
+    ),
+    "numeric_cell": N_(
+        "{column} {value} is stored as a number in the spreadsheet, which keeps only 15 significant digits, so its last digit may have changed. Format the {column} column as Text, re-enter the number from the KTP or KK and save again."
+    ),
+    "birth_date_format_clerk": N_(
+        "Invalid TANGGAL_LAHIR \"{value}\". Write day, month and a four-digit year, such as 12-03-1985, 12/03/1985 or 12 Maret 1985, or YYYY-MM-DD."
+    ),
+    "school_invalid": N_(
+        "Invalid SEKOLAH \"{value}\". Enter one of: {choices}, or leave it empty for a resident who is not in school."
+    ),
+    "occupation_too_long": N_(
+        "PEKERJAAN has {length} characters but at most {maximum} are allowed. Shorten it."
+    ),
+    "xlsx_unreadable": N_(
+        "The XLSX file cannot be read ({reason}). Open it in a spreadsheet, save it again as .xlsx or as CSV UTF-8, and import it again."
+    ),
     "resident_not_found": N_(
         "No resident with NIK {value} is in the register. Check the NIK or import the latest register."
     ),

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from server.api import cards, service_points, stats, sync, terminals
+from server.api import findings, programmes, register
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
@@ -34,15 +35,19 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 def _api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (cards, service_points, terminals, sync, stats):
+    for module in (cards, service_points, terminals, sync, stats, register, programmes, findings):
         router.include_router(module.router)
     return router
 
 
-def create_app(database_url: str, admin_token: str, *, clock: Clock = time.time) -> FastAPI:
+def create_app(
+    database_url: str, admin_token: str, *, clock: Clock = time.time, household_key: bytes | None = None
+) -> FastAPI:
     """Build the app over database_url, migrating the database first.
 
     clock returns the current Unix time; tests pass a controllable one.
+    household_key is the city's household key, which register imports need
+    to link households to cards (see server.register_import).
     Raises ValueError when the admin token has fewer than 32 printable
     characters or contains whitespace.
     """
@@ -67,6 +72,7 @@ def create_app(database_url: str, admin_token: str, *, clock: Clock = time.time)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.household_key = household_key
     install_error_handlers(app)
     app.include_router(_api_router())
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)

@@ -25,6 +25,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from server import register_cli
 from server.app import create_app
 from server.db import redacted_url
 
@@ -68,7 +69,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--allow-remote", action="store_true",
         help="allow a --host other than loopback; put TLS in front of the server before you do",
     )
+    parser.add_argument(
+        "--household-key", type=Path, metavar="FILE",
+        help="the issuance station's household.key (mode 0600), which register uploads need to link households to cards",
+    )
     parser.set_defaults(handler=run_server)
+    register_cli.add_commands(parser.add_subparsers(dest="server_command", metavar="COMMAND"))
 
 
 def is_loopback(host: str) -> bool:
@@ -164,7 +170,10 @@ def _restore_signals(previous: dict[int, object]) -> None:
 
 def _serve(args: argparse.Namespace, token: str) -> None:
     try:
-        app = create_app(args.db, token)
+        household_key = register_cli.read_household_key(args.household_key) if args.household_key else None
+        app = create_app(args.db, token, household_key=household_key)
+    except register_cli.HouseholdKeyError as exc:
+        raise CommandError(str(exc)) from None
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     except OperationalError as exc:

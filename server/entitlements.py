@@ -1,51 +1,267 @@
-"""Household entitlements of a programme for the current quota period.
+"""Entitlements: computed from the register and the programme rules, and served to terminals.
 
-A household is listed when at least one of its cards is active (status
-"active" and not expired on today's WIB date) and carries a DTSEN desil
-inside the programme's range. "used" is the sum of the quantities of every
-stored redemption of that household, programme and period, from any terminal.
+recompute_entitlements() evaluates every programme rule (server.programmes)
+over every imported resident and brings the entitlements table in line with
+the result: new entitlements are inserted, changed ones updated, lapsed ones
+deleted, and an unchanged one is not touched. The register import and a rule
+change call it in their own transaction.
+
+household_entitlements() is what a terminal pulls for one programme: every
+household that is entitled and holds at least one active card (status
+"active", not expired on today's WIB date), with its use so far in the
+programme's quota period from any terminal. A card whose household is not in
+the imported register at all is judged by the desil it carries, which the
+issuance station copied from its register, but only for a programme whose
+rule is a desil range alone (such as LPG).
 """
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.models import CARD_ACTIVE, Card, Programme, Redemption
+from server.models_register import Entitlement, Household, ProgrammeRule, Resident
+from server.programmes import Eligibility, age_on, quota_months
+from server.periods import wib_date
 
-__all__ = ["HouseholdUse", "household_use"]
+__all__ = [
+    "RecomputeResult",
+    "HouseholdEntitlement",
+    "recompute_entitlements",
+    "household_entitlements",
+]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 5000
+_VALUE_COLUMNS = ("resident_pk", "household_id", "amount", "valid_until", "event")
 
 
 @dataclass(frozen=True)
-class HouseholdUse:
+class RecomputeResult:
+    added: int
+    changed: int
+    removed: int
+    total: int
+
+
+@dataclass(frozen=True)
+class HouseholdEntitlement:
     household_id: bytes
     used: int
+    persons: int | None
+    """Entitled members, for a programme whose rule judges residents; None otherwise."""
+    amount: int | None
+    valid_until: date | None
 
 
-def household_use(session: Session, programme: Programme, period: str, today: date) -> list[HouseholdUse]:
-    """Return every eligible household with its use in period, ordered by household id."""
-    eligible = (
-        select(Card.household_id)
-        .where(
-            Card.status == CARD_ACTIVE,
-            Card.expires >= today,
-            Card.desil.between(programme.desil_min, programme.desil_max),
-        )
-        .distinct()
-        .subquery()
-    )
-    used = (
-        select(Redemption.household_id, func.sum(Redemption.quantity).label("used"))
-        .where(Redemption.program == programme.code, Redemption.period == period)
-        .group_by(Redemption.household_id)
-        .subquery()
-    )
+@dataclass(frozen=True)
+class _Member:
+    id: int
+    household_pk: int
+    birth_date: date
+    kelurahan: str
+    relationship: str
+    occupation: str | None
+    school: str | None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    code: str
+    scope: str
+    desil_min: int
+    desil_max: int
+    eligibility: Eligibility
+
+
+def _load_rules(session: Session, codes: list[str] | None) -> list[_Rule]:
+    query = select(Programme, ProgrammeRule).join(ProgrammeRule, ProgrammeRule.program == Programme.code)
+    if codes is not None:
+        query = query.where(Programme.code.in_(codes))
+    return [
+        _Rule(programme.code, programme.quota_scope, programme.desil_min, programme.desil_max,
+              Eligibility.model_validate(rule.eligibility))
+        for programme, rule in session.execute(query.order_by(Programme.code))
+    ]
+
+
+def _load_register(session: Session) -> tuple[dict[int, list[_Member]], dict[int, int], dict[int, bytes | None]]:
+    """Return members by household, each household's desil (its members' lowest) and household ids."""
+    members: dict[int, list[_Member]] = defaultdict(list)
+    desil: dict[int, int] = {}
     rows = session.execute(
-        select(eligible.c.household_id, func.coalesce(used.c.used, 0))
-        .outerjoin(used, used.c.household_id == eligible.c.household_id)
-        .order_by(eligible.c.household_id)
+        select(Resident.id, Resident.household_pk, Resident.birth_date, Resident.kelurahan, Resident.relationship,
+               Resident.occupation, Resident.school, Resident.desil)
     )
-    return [HouseholdUse(household_id=household_id, used=int(total)) for household_id, total in rows]
+    for row in rows:
+        member = _Member(*row[:7])
+        members[member.household_pk].append(member)
+        desil[member.household_pk] = min(row.desil, desil.get(member.household_pk, 10))
+    household_ids = dict(session.execute(select(Household.id, Household.household_id)).all())
+    return members, desil, household_ids
+
+
+def _person_passes(eligibility: Eligibility, member: _Member, today: date) -> bool:
+    age = age_on(member.birth_date, today)
+    if eligibility.min_age is not None and age < eligibility.min_age:
+        return False
+    if eligibility.max_age is not None and age > eligibility.max_age:
+        return False
+    if eligibility.relationships is not None and member.relationship not in eligibility.relationships:
+        return False
+    if eligibility.occupations is not None and member.occupation not in eligibility.occupations:
+        return False
+    if eligibility.school_amounts is not None and member.school not in eligibility.school_amounts:
+        return False
+    return True
+
+
+def _person_amount(eligibility: Eligibility, member: _Member) -> int | None:
+    if eligibility.school_amounts is not None:
+        return eligibility.school_amounts[member.school]
+    return eligibility.amount
+
+
+def _household_targets(rule: _Rule, household_pk: int, members: list[_Member], today: date) -> dict[str, dict]:
+    """Return subject -> entitlement values for one household under one rule."""
+    eligibility = rule.eligibility
+    passing = [member for member in members if _person_passes(eligibility, member, today)]
+    if not passing:
+        return {}
+    common = {"valid_until": eligibility.valid_until, "event": None}
+    if eligibility.events is not None:
+        places = {member.kelurahan for member in members}
+        return {
+            f"event:{event.code}": {**common, "resident_pk": None, "amount": event.amount, "event": event.code}
+            for event in eligibility.events
+            if places.intersection(event.kelurahan)
+        }
+    if rule.scope == "person":
+        return {
+            f"resident:{member.id}": {**common, "resident_pk": member.id, "amount": _person_amount(eligibility, member)}
+            for member in passing
+        }
+    return {"household": {**common, "resident_pk": None, "amount": eligibility.amount}}
+
+
+def _targets(rules: list[_Rule], session: Session, today: date) -> dict[tuple[str, int, str], dict]:
+    members, desil, household_ids = _load_register(session)
+    targets = {}
+    for rule in rules:
+        for household_pk, household_members in members.items():
+            if not rule.desil_min <= desil[household_pk] <= rule.desil_max:
+                continue
+            for subject, values in _household_targets(rule, household_pk, household_members, today).items():
+                values["household_id"] = household_ids[household_pk]
+                targets[(rule.code, household_pk, subject)] = values
+    return targets
+
+
+def _stored(session: Session, codes: list[str]) -> dict[tuple[str, int, str], tuple[int, dict]]:
+    rows = session.execute(
+        select(Entitlement.id, Entitlement.program, Entitlement.household_pk, Entitlement.subject,
+               *(getattr(Entitlement, column) for column in _VALUE_COLUMNS))
+        .where(Entitlement.program.in_(codes))
+    )
+    return {
+        (row.program, row.household_pk, row.subject): (row.id, {column: getattr(row, column) for column in _VALUE_COLUMNS})
+        for row in rows
+    }
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def recompute_entitlements(
+    session: Session, now: datetime, programmes: list[str] | None = None
+) -> RecomputeResult:
+    """Bring the stored entitlements of the programmes (default: all) in line with the register; no commit."""
+    today = wib_date(now.timestamp())
+    rules = _load_rules(session, programmes)
+    codes = [rule.code for rule in rules]
+    targets = _targets(rules, session, today)
+    stored = _stored(session, codes)
+
+    new_rows = [
+        {"program": program, "household_pk": household_pk, "subject": subject, "computed_at": now, **values}
+        for (program, household_pk, subject), values in targets.items()
+        if (program, household_pk, subject) not in stored
+    ]
+    changed_rows = [
+        {"id": stored[key][0], "computed_at": now, **values}
+        for key, values in targets.items()
+        if key in stored and stored[key][1] != values
+    ]
+    removed_ids = [entry_id for key, (entry_id, _) in stored.items() if key not in targets]
+
+    for chunk in _chunks(removed_ids):
+        session.execute(delete(Entitlement).where(Entitlement.id.in_(chunk)))
+    for chunk in _chunks(changed_rows):
+        session.execute(update(Entitlement), chunk)
+    for chunk in _chunks(new_rows):
+        session.execute(insert(Entitlement), chunk)
+    result = RecomputeResult(len(new_rows), len(changed_rows), len(removed_ids), len(targets))
+    logger.info("recomputed entitlements of %s: %d added, %d changed, %d removed, %d in total",
+                ",".join(codes), result.added, result.changed, result.removed, result.total)
+    return result
+
+
+def _active_card_households(today: date):
+    return select(Card.household_id).where(Card.status == CARD_ACTIVE, Card.expires >= today)
+
+
+def _register_entitled(session: Session, programme: Programme, today: date) -> dict[bytes, HouseholdEntitlement]:
+    rows = session.execute(
+        select(Entitlement.household_id, func.count(Entitlement.resident_pk), func.sum(Entitlement.amount),
+               func.max(Entitlement.valid_until))
+        .where(Entitlement.program == programme.code,
+               Entitlement.household_id.in_(_active_card_households(today)))
+        .group_by(Entitlement.household_id)
+    )
+    return {
+        household_id: HouseholdEntitlement(household_id, 0, persons or None, amount, valid_until)
+        for household_id, persons, amount, valid_until in rows
+    }
+
+
+def _card_desil_entitled(session: Session, programme: Programme, today: date) -> list[bytes]:
+    """Return households missing from the register that hold an active card with a desil in range."""
+    known = select(Household.household_id).where(Household.household_id.is_not(None))
+    return list(session.scalars(
+        _active_card_households(today)
+        .where(Card.desil.between(programme.desil_min, programme.desil_max), Card.household_id.not_in(known))
+        .distinct()
+    ))
+
+
+def _use(session: Session, programme: Programme, months: list[str] | None) -> dict[bytes, int]:
+    query = select(Redemption.household_id, func.sum(Redemption.quantity)).where(Redemption.program == programme.code)
+    if months is not None:
+        query = query.where(Redemption.period.in_(months))
+    return {household_id: int(total) for household_id, total in session.execute(query.group_by(Redemption.household_id))}
+
+
+def household_entitlements(session: Session, programme: Programme, now: float) -> list[HouseholdEntitlement]:
+    """Return the entitled households of a programme with their use in its quota period, by household id."""
+    today = wib_date(now)
+    entitled = _register_entitled(session, programme, today)
+    rule = session.get(ProgrammeRule, programme.code)
+    eligibility = Eligibility.model_validate(rule.eligibility) if rule else Eligibility()
+    if not eligibility.judges_persons() and eligibility.events is None:
+        for household_id in _card_desil_entitled(session, programme, today):
+            entitled.setdefault(household_id, HouseholdEntitlement(household_id, 0, None, eligibility.amount,
+                                                                   eligibility.valid_until))
+    used = _use(session, programme, quota_months(programme.quota_period, now))
+    return [
+        HouseholdEntitlement(household_id, used.get(household_id, 0), entry.persons, entry.amount, entry.valid_until)
+        for household_id, entry in sorted(entitled.items())
+    ]

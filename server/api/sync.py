@@ -8,17 +8,23 @@ POST /api/v1/sync/redemptions
           rejected: [{index, record_id or null, reason}]}
   A terminal marks a record done when it is accepted or a duplicate, and
   keeps a rejected one for an operator to look at. Sending a batch again,
-  in any order, changes nothing.
+  in any order, changes nothing. The stored records are then reconciled
+  (server.reconcile); a failed reconciliation is logged and does not
+  affect the acknowledgement.
 
 GET /api/v1/sync/entitlements?program=CODE
-  -> 200 {program, period: "YYYY-MM" (WIB), quota, unit,
-          households: [{household_id: hex, used}]}
+  -> 200 {program, period: "YYYY-MM" (WIB), quota, unit, benefit_kind, pin_required,
+          households: [{household_id: hex, used, persons, amount, valid_until}]}
   Only for a programme offered at the terminal's service point, else 403.
+  "used" counts the whole quota period (month, semester or year) and
+  server.entitlements says which households are listed. A quota of 0 means
+  the programme has no quota (status programmes such as BPJS PBI).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -26,11 +32,13 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from server.auth import CurrentTerminal
 from server.db import SessionDep
-from server.entitlements import household_use
+from server.entitlements import household_entitlements
 from server.fields import ProgrammeCode
 from server.intake import BatchResult, store_batch
 from server.models import Programme
-from server.periods import period_of, wib_date
+from server.models_register import ProgrammeRule
+from server.periods import period_of, utc_datetime
+from server.reconcile import reconcile_after_push
 from server.settings import SettingsDep
 
 __all__ = ["router"]
@@ -61,6 +69,9 @@ class PushOut(BaseModel):
 class HouseholdOut(BaseModel):
     household_id: str
     used: int
+    persons: int | None = None
+    amount: int | None = None
+    valid_until: date | None = None
 
 
 class EntitlementsOut(BaseModel):
@@ -68,6 +79,8 @@ class EntitlementsOut(BaseModel):
     period: str
     quota: int
     unit: str
+    benefit_kind: str | None = None
+    pin_required: bool | None = None
     households: list[HouseholdOut]
 
 
@@ -96,6 +109,7 @@ def push_redemptions(
         )
     result = store_batch(session, terminal, payload.records, settings.clock(), settings.max_record_bytes)
     _log_batch(terminal.terminal_id, len(payload.records), result)
+    reconcile_after_push(session, terminal.terminal_id, result.accepted, utc_datetime(settings.clock()))
     return PushOut(
         accepted=result.accepted,
         duplicates=result.duplicates,
@@ -121,12 +135,19 @@ def get_entitlements(
     programme = session.get(Programme, program)
     now = settings.clock()
     period = period_of(now)
-    households = household_use(session, programme, period, wib_date(now))
+    rule = session.get(ProgrammeRule, program)
+    households = household_entitlements(session, programme, now)
     logger.info("terminal %s pulled %d %s entitlements for %s", terminal.terminal_id, len(households), program, period)
     return EntitlementsOut(
         program=programme.code,
         period=period,
         quota=programme.quota,
         unit=programme.unit,
-        households=[HouseholdOut(household_id=h.household_id.hex(), used=h.used) for h in households],
+        benefit_kind=rule.benefit_kind if rule else None,
+        pin_required=rule.pin_required if rule else None,
+        households=[
+            HouseholdOut(household_id=h.household_id.hex(), used=h.used, persons=h.persons, amount=h.amount,
+                         valid_until=h.valid_until)
+            for h in households
+        ],
     )

@@ -15,11 +15,17 @@ from sqlalchemy.orm import Session
 from server.app import create_app
 from server.db import create_db_engine, downgrade_database, upgrade_database
 from server.models import Base, Card, Programme
+from server.models_register import ProgrammeRule
 
 TABLES = {
     "alembic_version", "programmes", "cards", "service_points", "service_point_programmes",
     "enrolment_codes", "terminals", "redemptions",
+    "staff_users", "staff_sessions", "audit_log",
+    "register_imports", "households", "residents", "resident_history", "programme_rules", "entitlements",
+    "findings", "finding_records", "service_point_areas",
 }
+
+PROGRAMME_CODES = {"lpg", "pbi", "bpjstk", "beasiswa", "bantuan_bencana", "lansia"}
 
 
 @pytest.fixture
@@ -48,6 +54,17 @@ def test_lpg_programme_seeded(engine):
     assert (lpg.desil_min, lpg.desil_max) == (1, 4)
 
 
+def test_city_programmes_seeded(engine):
+    with Session(engine) as session:
+        codes = set(session.scalars(select(Programme.code)))
+        rules = {rule.program: rule for rule in session.scalars(select(ProgrammeRule))}
+    assert codes == PROGRAMME_CODES
+    assert set(rules) == PROGRAMME_CODES
+    assert rules["bantuan_bencana"].pin_required is True
+    assert rules["lansia"].eligibility["min_age"] == 60
+    assert rules["lpg"].benefit_kind == "quota"
+
+
 def test_second_start_keeps_data(database_url):
     token = secrets.token_urlsafe(32)
     first = create_app(database_url, token)
@@ -59,7 +76,7 @@ def test_second_start_keeps_data(database_url):
     second = create_app(database_url, token)
     with Session(second.state.engine) as session:
         assert session.scalars(select(Card.card_number)).all() == ["1571000000000429"]
-        assert len(session.scalars(select(Programme)).all()) == 1
+        assert len(session.scalars(select(Programme)).all()) == len(PROGRAMME_CODES)
     second.state.engine.dispose()
 
 

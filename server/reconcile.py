@@ -1,0 +1,266 @@
+"""Reconciliation: finding suspicious patterns among stored redemptions.
+
+reconcile_records() runs after each push over the records it stored;
+reconcile_all() runs over every stored record. Four checks, each finding
+linked to the records that show it:
+
+- quota_overuse: the records of one household (or, for a per-person quota,
+  one card) in one quota period add up to more than the programme's quota.
+  Terminals enforce the quota offline from the use they last synced, so use
+  at several terminals between syncs surfaces only here.
+- distant_use: one card used at two service points whose kelurahan are at
+  least min_distance_km apart, within window, faster than max_speed_kmh
+  would allow. Service points without a kelurahan (service_point_areas)
+  are left out.
+- no_card_signature: a record taken from the QR code, which proves nothing
+  about the card being present; detail says whether the card has a chip.
+- terminal_volume: a terminal whose quantity in a programme and period is
+  more than volume_factor times the median of the other terminals that
+  recorded any, once there are at least volume_min_peers of them.
+
+A finding has a key made of its kind and subject, so running the checks
+again updates the finding and adds new records to it instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from server.geo import distance_km
+from server.models import Card, Programme, Redemption, Terminal
+from server.models_findings import Finding, ServicePointArea, finding_records
+from server.periods import WIB
+from server.programmes import quota_months
+
+__all__ = ["Thresholds", "reconcile_records", "reconcile_all", "reconcile_after_push"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_distance_km: float = 3.0
+    max_speed_kmh: float = 30.0
+    """Faster than city traffic on a motorbike, as an estimate for Kota Jambi."""
+    window: timedelta = timedelta(hours=2)
+    volume_factor: float = 3.0
+    volume_min_peers: int = 3
+    volume_min_quantity: int = 20
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _save(session: Session, now: datetime, kind: str, program: str, subject: str, key: str,
+          detail: dict, record_ids: set[str]) -> bool:
+    """Insert or update the finding under key and link its records; return True when anything changed."""
+    finding = session.scalars(select(Finding).where(Finding.key == key)).one_or_none()
+    changed = finding is None
+    if finding is None:
+        finding = Finding(key=key, kind=kind, program=program, subject=subject, detail=detail,
+                          first_found_at=now, last_found_at=now)
+        session.add(finding)
+        session.flush()
+        linked: set[str] = set()
+    else:
+        linked = set(session.scalars(select(finding_records.c.record_id)
+                                     .where(finding_records.c.finding_id == finding.id)))
+    missing = sorted(record_ids - linked)
+    if missing or finding.detail != detail:
+        finding.detail = detail
+        finding.last_found_at = now
+        changed = True
+    for chunk in _chunks(missing):
+        session.execute(insert(finding_records), [{"finding_id": finding.id, "record_id": rid} for rid in chunk])
+    if changed:
+        logger.info("finding %d %s %s: %d records", finding.id, kind, key, len(linked) + len(missing))
+    return changed
+
+
+def _load(session: Session, record_ids: list[str]) -> list[Redemption]:
+    records = []
+    for chunk in _chunks(record_ids):
+        records.extend(session.scalars(select(Redemption).where(Redemption.record_id.in_(chunk))))
+    return records
+
+
+def _window_label(quota_period: str, period: str) -> str | None:
+    year, month = period.split("-")
+    if quota_period == "month":
+        return period
+    if quota_period == "semester":
+        return f"{year}-S{1 if int(month) <= 6 else 2}"
+    if quota_period == "year":
+        return year
+    return None
+
+
+def _months_of(quota_period: str, period: str) -> list[str]:
+    year, month = (int(part) for part in period.split("-"))
+    middle_of_month = datetime(year, month, 15, tzinfo=WIB).timestamp()
+    return quota_months(quota_period, middle_of_month) or [period]
+
+
+def _check_quota(session: Session, records: list[Redemption], programmes: dict[str, Programme], now: datetime) -> int:
+    groups = set()
+    for record in records:
+        programme = programmes[record.program]
+        label = _window_label(programme.quota_period, record.period)
+        if programme.quota > 0 and label is not None:
+            per_person = programme.quota_scope == "person"
+            groups.add((record.program, label, record.period, per_person,
+                        record.card_number if per_person else record.household_id))
+    found = 0
+    for program, label, period, per_person, subject in sorted(groups, key=str):
+        programme = programmes[program]
+        column = Redemption.card_number if per_person else Redemption.household_id
+        rows = session.execute(
+            select(Redemption.record_id, Redemption.quantity)
+            .where(Redemption.program == program, column == subject,
+                   Redemption.period.in_(_months_of(programme.quota_period, period)))
+        ).all()
+        used = sum(quantity for _, quantity in rows)
+        if used <= programme.quota:
+            continue
+        shown = subject if per_person else subject.hex()
+        detail = {"used": used, "quota": programme.quota, "period": label, "per": "card" if per_person else "household"}
+        found += _save(session, now, "quota_overuse", program, shown, f"quota_overuse:{program}:{label}:{shown}",
+                       detail, {record_id for record_id, _ in rows})
+    return found
+
+
+def _check_distance(session: Session, records: list[Redemption], thresholds: Thresholds, now: datetime) -> int:
+    if not records:
+        return 0
+    cards = sorted({record.card_number for record in records})
+    earliest = min(record.tapped_at for record in records) - thresholds.window
+    latest = max(record.tapped_at for record in records) + thresholds.window
+    nearby: dict[str, list[tuple]] = defaultdict(list)
+    for chunk in _chunks(cards):
+        rows = session.execute(
+            select(Redemption.record_id, Redemption.card_number, Redemption.program, Redemption.tapped_at,
+                   Terminal.service_point_id, ServicePointArea.kelurahan)
+            .join(Terminal, Terminal.terminal_id == Redemption.terminal_id)
+            .join(ServicePointArea, ServicePointArea.service_point_id == Terminal.service_point_id)
+            .where(Redemption.card_number.in_(chunk), Redemption.tapped_at.between(earliest, latest))
+        )
+        for row in rows:
+            nearby[row.card_number].append(tuple(row))
+    found = 0
+    for taps in nearby.values():
+        taps.sort(key=lambda tap: (tap[3], tap[0]))
+        for index, first in enumerate(taps):
+            for second in taps[index + 1 :]:
+                found += _distant_pair(session, first, second, thresholds, now)
+    return found
+
+
+def _distant_pair(session: Session, first: tuple, second: tuple, thresholds: Thresholds, now: datetime) -> bool:
+    record_a, card_number, program, tapped_a, point_a, kelurahan_a = first
+    record_b, _, _, tapped_b, point_b, kelurahan_b = second
+    seconds = abs((tapped_b - tapped_a).total_seconds())
+    if point_a == point_b or seconds > thresholds.window.total_seconds():
+        return False
+    distance = distance_km(kelurahan_a, kelurahan_b)
+    if distance < thresholds.min_distance_km:
+        return False
+    if seconds > 0 and distance / (seconds / 3600) <= thresholds.max_speed_kmh:
+        return False
+    detail = {"distance_km": round(distance, 1), "minutes": round(seconds / 60, 1),
+              "service_points": [point_a, point_b]}
+    key = f"distant_use:{min(record_a, record_b)}:{max(record_a, record_b)}"
+    return _save(session, now, "distant_use", program, card_number, key, detail, {record_a, record_b})
+
+
+def _check_card_signature(session: Session, records: list[Redemption], now: datetime) -> int:
+    unsigned = [record for record in records if record.card_signature is None]
+    if not unsigned:
+        return 0
+    chip_cards = set(session.scalars(
+        select(Card.card_number).where(Card.card_number.in_({record.card_number for record in unsigned}),
+                                       Card.card_key.is_not(None))
+    ))
+    found = 0
+    for record in unsigned:
+        detail = {"terminal_id": record.terminal_id, "assurance": record.assurance,
+                  "card_has_chip": record.card_number in chip_cards}
+        found += _save(session, now, "no_card_signature", record.program, record.card_number,
+                       f"no_card_signature:{record.record_id}", detail, {record.record_id})
+    return found
+
+
+def _check_volume(session: Session, records: list[Redemption], thresholds: Thresholds, now: datetime) -> int:
+    found = 0
+    for program, period in sorted({(record.program, record.period) for record in records}):
+        totals = dict(session.execute(
+            select(Redemption.terminal_id, func.sum(Redemption.quantity))
+            .where(Redemption.program == program, Redemption.period == period)
+            .group_by(Redemption.terminal_id)
+        ).all())
+        pushed = {record.terminal_id for record in records if (record.program, record.period) == (program, period)}
+        for terminal_id in sorted(pushed):
+            peers = [int(total) for other, total in totals.items() if other != terminal_id]
+            own = int(totals.get(terminal_id, 0))
+            if len(peers) < thresholds.volume_min_peers or own < thresholds.volume_min_quantity:
+                continue
+            median = statistics.median(peers)
+            if own <= thresholds.volume_factor * median:
+                continue
+            record_ids = set(session.scalars(select(Redemption.record_id).where(
+                Redemption.program == program, Redemption.period == period, Redemption.terminal_id == terminal_id)))
+            detail = {"quantity": own, "peer_median": median, "peers": len(peers), "period": period}
+            found += _save(session, now, "terminal_volume", program, terminal_id,
+                           f"terminal_volume:{program}:{period}:{terminal_id}", detail, record_ids)
+    return found
+
+
+def reconcile_records(session: Session, record_ids: list[str], now: datetime,
+                      thresholds: Thresholds = Thresholds()) -> int:
+    """Run every check over the given stored records; return the findings added or changed. No commit."""
+    records = _load(session, record_ids)
+    if not records:
+        return 0
+    programmes = {programme.code: programme for programme in session.scalars(select(Programme))}
+    found = _check_quota(session, records, programmes, now)
+    found += _check_distance(session, records, thresholds, now)
+    found += _check_card_signature(session, records, now)
+    found += _check_volume(session, records, thresholds, now)
+    session.flush()
+    return found
+
+
+def reconcile_all(session: Session, now: datetime, thresholds: Thresholds = Thresholds()) -> int:
+    """Run every check over every stored record; return the findings added or changed. No commit."""
+    record_ids = list(session.scalars(select(Redemption.record_id).order_by(Redemption.record_id)))
+    return reconcile_records(session, record_ids, now, thresholds)
+
+
+def reconcile_after_push(session: Session, terminal_id: str, record_ids: list[str], now: datetime) -> None:
+    """Reconcile the records a push stored and commit; log a failure instead of raising it.
+
+    The records are already committed, so a failure here loses nothing:
+    the next push or POST /api/v1/findings/reconcile finds the same patterns.
+    """
+    if not record_ids:
+        return
+    try:
+        changed = reconcile_records(session, record_ids, now)
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        logger.error("reconciliation after a push from terminal %s failed: %s", terminal_id, exc)
+        return
+    if changed:
+        logger.info("reconciliation after a push from terminal %s: %d findings added or changed", terminal_id, changed)

@@ -1,0 +1,122 @@
+"""The `kartu server import-register` command: import a register file straight into the database.
+
+It runs the same import as POST /api/v1/register/imports, without the
+request size limit, so a whole city register can be imported on the server
+machine. Exit status: 0 when every row was imported, 1 when some rows were
+rejected (the others are imported), 2 when nothing could be imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from card.i18n import N_, translate
+from issuance.register import MIN_HOUSEHOLD_KEY_SIZE
+from server.api.register import report_json
+from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
+from server.periods import utc_datetime
+from server.register_import import ImportReport, import_register
+
+__all__ = ["add_commands", "read_household_key", "HouseholdKeyError"]
+
+DEFAULT_DATABASE_URL = "sqlite:///kartu-server.db"
+
+
+class HouseholdKeyError(Exception):
+    """The household key file is missing, readable by others or too short."""
+
+
+def read_household_key(path: Path) -> bytes:
+    """Read the city's household key file (the issuance station's household.key, mode 0600)."""
+    try:
+        mode = path.stat().st_mode
+        key = path.read_bytes()
+    except OSError as exc:
+        raise HouseholdKeyError(f"failed to read household key {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise HouseholdKeyError(f"household key {path} is readable by others; run 'chmod 600 {path}'")
+    if len(key) < MIN_HOUSEHOLD_KEY_SIZE:
+        raise HouseholdKeyError(
+            f"household key {path} has {len(key)} bytes; copy household.key of the issuance station, "
+            f"which has at least {MIN_HOUSEHOLD_KEY_SIZE}"
+        )
+    return key
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add import-register to the subcommands of `kartu server`."""
+    parser = subparsers.add_parser(
+        "import-register",
+        help="import a register file (CSV or XLSX) into the server database",
+        description="Import residents and households from a register file, then recompute entitlements. "
+        "Exit status 0: all rows imported; 1: some rows rejected, the rest imported; 2: nothing imported.",
+    )
+    parser.add_argument("file", type=Path, metavar="FILE", help="register file, CSV (comma or semicolon) or XLSX")
+    parser.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
+                        help="server database URL (default: %(default)s)")
+    parser.add_argument("--household-key", type=Path, metavar="FILE",
+                        help="the issuance station's household.key (mode 0600), to link households to cards")
+    parser.add_argument("--json", action="store_true", help="print the import report as JSON")
+    parser.set_defaults(handler=run_import)
+
+
+def _print_report(report: ImportReport, language: str) -> None:
+    print(translate(
+        N_("Register {file}: {rows} rows, {inserted} new, {updated} changed, {unchanged} unchanged, "
+           "{rejected} rejected."),
+        language, file=report.filename, rows=report.rows, inserted=report.inserted, updated=report.updated,
+        unchanged=report.unchanged, rejected=report.rejected_lines,
+    ))
+    for error in report.errors:
+        message = error.message_en if language == "en" else error.message_id
+        print(translate(N_("line {line}: {reason}"), language, line=error.line, reason=message))
+    if report.entitlements is not None:
+        result = report.entitlements
+        print(translate(
+            N_("Entitlements recomputed: {added} added, {changed} changed, {removed} removed, {total} in total."),
+            language, added=result.added, changed=result.changed, removed=result.removed, total=result.total,
+        ))
+
+
+def _fail(message: str) -> int:
+    print(f"kartu server import-register: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_import(args: argparse.Namespace) -> int:
+    language = getattr(args, "lang", "id")
+    try:
+        data = args.file.read_bytes()
+        key = read_household_key(args.household_key) if args.household_key else None
+    except OSError as exc:
+        return _fail(translate(N_("failed to read {file}: {reason}"), language, file=args.file, reason=exc.strerror))
+    except HouseholdKeyError as exc:
+        return _fail(str(exc))
+    if key is None:
+        print(translate(N_("Warning: no --household-key, so new households cannot be matched to cards."), language),
+              file=sys.stderr)
+    try:
+        engine = create_db_engine(args.db)
+        upgrade_database(engine)
+        with make_sessionmaker(engine)() as session:
+            report = import_register(session, data, args.file.name, utc_datetime(time.time()), key)
+            session.commit()
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        return _fail(f"failed to open database {redacted_url(args.db)}: {reason}")
+    except SQLAlchemyError as exc:
+        return _fail(f"import failed and changed nothing: {type(exc).__name__}")
+    if args.json:
+        print(json.dumps(report_json(report).model_dump(mode="json"), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report, language)
+    if report.import_id is None:
+        return 2
+    return 1 if report.errors else 0
