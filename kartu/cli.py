@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from issuance import cli as issuance_cli
     from kartu import demo, keys_cli, verify_cli
     from server import cli as server_cli
+    from server import people_cli
     from terminal import cli as terminal_cli
 
     parser = argparse.ArgumentParser(prog="kartu", description="Kartu Bahagia, the Kota Jambi social-assistance card")
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     issuance_cli.add_commands(subparsers)
     terminal_cli.add_commands(subparsers)
     server_cli.add_commands(subparsers)
+    people_cli.add_commands(subparsers)
     demo.add_commands(subparsers)
     verify_cli.add_commands(subparsers)
     return parser

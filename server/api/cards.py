@@ -1,6 +1,6 @@
 """Card registration by the issuance station.
 
-POST /api/v1/cards (admin) registers an issued card and returns 201 with
+POST /api/v1/cards (administrator) registers an issued card and returns 201 with
 the stored card. Registering the same card again with identical data returns
 200 and changes nothing, so issuance can retry safely. Different data under a
 registered card number returns 409.
@@ -18,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from card.keys import decompress_point
-from server.auth import Admin
+from server.api.responses import errors
 from server.db import SessionDep
 from server.errors import FieldError
 from server.fields import CardNumber, CompressedPoint, Desil, HouseholdId, IsoDate, KelurahanCode, Kid
 from server.models import CARD_ACTIVE, Card
 from server.periods import utc_datetime
+from server.sessions import AdminCaller
 from server.settings import SettingsDep
 
 __all__ = ["router", "CardIn", "CardOut"]
@@ -129,9 +130,11 @@ def _insert_card(session: Session, payload: CardIn, now: datetime) -> Card:
     return card
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CardOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CardOut,
+             responses={200: {"model": CardOut, "description": "Already registered with identical data."},
+                        **errors(401, 403, 409)})
 def register_card(
-    payload: CardIn, admin: Admin, session: SessionDep, settings: SettingsDep, response: Response
+    payload: CardIn, admin: AdminCaller, session: SessionDep, settings: SettingsDep, response: Response
 ) -> CardOut:
     _check_card_rules(payload)
     existing = session.get(Card, payload.card_number)

@@ -18,13 +18,14 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy import select
 
-from server.auth import Admin
+from server.api.responses import errors
 from server.db import SessionDep
 from server.enrolment_codes import generate_code, hash_code
 from server.errors import FieldError
 from server.fields import Name, ProgrammeCode
 from server.models import EnrolmentCode, Programme, ServicePoint
 from server.periods import utc_datetime
+from server.sessions import AdminCaller
 from server.settings import SettingsDep
 
 __all__ = ["router", "ServicePointIn", "ServicePointOut", "EnrolmentCodeOut"]
@@ -69,9 +70,9 @@ class EnrolmentCodeOut(BaseModel):
     expires_at: datetime
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServicePointOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServicePointOut, responses=errors(401, 403))
 def create_service_point(
-    payload: ServicePointIn, admin: Admin, session: SessionDep, settings: SettingsDep
+    payload: ServicePointIn, admin: AdminCaller, session: SessionDep, settings: SettingsDep
 ) -> ServicePointOut:
     found = session.scalars(select(Programme).where(Programme.code.in_(payload.programmes))).all()
     by_code = {programme.code: programme for programme in found}
@@ -98,10 +99,11 @@ def create_service_point(
 
 
 @router.post(
-    "/{service_point_id}/enrolment-codes", status_code=status.HTTP_201_CREATED, response_model=EnrolmentCodeOut
+    "/{service_point_id}/enrolment-codes", status_code=status.HTTP_201_CREATED, response_model=EnrolmentCodeOut,
+    responses=errors(401, 403, 404),
 )
 def create_enrolment_code(
-    service_point_id: int, admin: Admin, session: SessionDep, settings: SettingsDep
+    service_point_id: int, admin: AdminCaller, session: SessionDep, settings: SettingsDep
 ) -> EnrolmentCodeOut:
     if session.get(ServicePoint, service_point_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"service point {service_point_id} not found")

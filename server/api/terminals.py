@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from card.keys import kid_of, public_key_from_spki, spki_of
+from server.api.responses import errors
 from server.db import SessionDep
 from server.enrolment_codes import hash_code
 from server.errors import FieldError
@@ -105,7 +106,7 @@ def _consume_code(session: Session, code_row: EnrolmentCode, terminal_id: str, n
         raise _forbidden("enrolment code was already used; ask an administrator for a new one")
 
 
-@router.post("/enrol", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut)
+@router.post("/enrol", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut, responses=errors(403, 409))
 def enrol_terminal(payload: EnrolmentIn, session: SessionDep, settings: SettingsDep) -> EnrolmentOut:
     now = utc_datetime(settings.clock())
     code_row = _valid_code(session, payload.code, payload.terminal_id, now)

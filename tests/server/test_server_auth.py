@@ -1,4 +1,4 @@
-"""Caller checks: the admin token on admin routes and signed requests on terminal routes."""
+"""Caller checks: Bearer tokens on staff routes and signed requests on terminal routes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/service-points"),
     ("POST", "/api/v1/service-points/1/enrolment-codes"),
     ("GET", "/api/v1/stats"),
+    ("GET", "/api/v1/cards/1571000000000001"),
+    ("GET", "/api/v1/cards/1571000000000001/redemptions"),
+    ("DELETE", "/api/v1/sessions/current"),
+    ("GET", "/api/v1/me"),
+    ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users/1/deactivate"),
+    ("GET", "/api/v1/audit-log"),
 ]
 TERMINAL_ROUTES = [
     ("POST", "/api/v1/sync/redemptions"),
@@ -24,9 +32,15 @@ TERMINAL_ROUTES = [
 
 def test_route_tables_cover_app(live):
     """Every route of the app is listed here, so a new route cannot skip these tests."""
-    listed = {(method, path.split("?")[0].replace("/1/", "/{service_point_id}/"))
-              for method, path in ADMIN_ROUTES + TERMINAL_ROUTES}
-    listed.add(("POST", "/api/v1/terminals/enrol"))
+    templates = {"/api/v1/service-points/1/": "/api/v1/service-points/{service_point_id}/",
+                 "/api/v1/users/1/": "/api/v1/users/{user_id}/", "1571000000000001": "{card_number}"}
+    listed = set()
+    for method, path in ADMIN_ROUTES + TERMINAL_ROUTES:
+        path = path.split("?")[0]
+        for concrete, template in templates.items():
+            path = path.replace(concrete, template)
+        listed.add((method, path))
+    listed.update({("POST", "/api/v1/terminals/enrol"), ("POST", "/api/v1/sessions")})
     served = {(method.upper(), path) for path, operations in live.app.openapi()["paths"].items()
               for method in operations}
     assert served == listed
@@ -48,7 +62,10 @@ def test_docs_not_served(kit):
 def test_admin_route_missing_token(kit, method, path):
     response = kit.anonymous.request(method, path, json={})
     assert response.status_code == 401
-    assert response.json() == {"detail": "missing Authorization header; send 'Authorization: Bearer <admin token>'"}
+    assert response.json() == {
+        "detail": "missing Authorization header; send 'Authorization: Bearer <session token or admin token>', "
+        "a session token comes from POST /api/v1/sessions"
+    }
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -63,7 +80,7 @@ def test_admin_route_wrong_token(kit, method, path):
 def test_admin_wrong_scheme(kit, header):
     response = kit.anonymous.get("/api/v1/stats", headers={"Authorization": header})
     assert response.status_code == 401
-    assert response.json() == {"detail": "Authorization header must be 'Bearer <admin token>'"}
+    assert response.json() == {"detail": "Authorization header must be 'Bearer <session token or admin token>'"}
 
 
 def test_admin_token_prefix_rejected(kit):

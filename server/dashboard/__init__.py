@@ -1,0 +1,1 @@
+"""The staff dashboard: HTML pages with server-rendered SVG charts."""

@@ -1,0 +1,115 @@
+"""Staff accounts: creating them, hashing passwords with Argon2id and checking a login.
+
+Passwords are hashed with Argon2id in the RFC 9106 low-memory profile
+(3 passes over 64 MiB, 4 lanes). A stored hash made with older parameters is
+replaced at the next successful login.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.profiles import RFC_9106_LOW_MEMORY
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.models_people import ROLE_OPERATOR, ROLES, StaffUser
+
+__all__ = [
+    "AccountError",
+    "MIN_PASSWORD_LENGTH",
+    "USERNAME_PATTERN",
+    "create_user",
+    "authenticate",
+    "hash_password",
+    "check_new_account",
+]
+
+logger = logging.getLogger(__name__)
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{2,63}$")
+
+_hasher = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
+# Verified against when the username is unknown, so that a failed login takes
+# the same time whether or not the account exists.
+_DUMMY_HASH = _hasher.hash("kartu-bahagia-no-such-user")
+
+
+class AccountError(ValueError):
+    """An account that cannot be created as requested; field names the input at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_new_account(username: str, password: str, role: str, opd: str | None) -> None:
+    """Raise AccountError when the fields of a new account break a rule."""
+    if not USERNAME_PATTERN.match(username):
+        raise AccountError(
+            "username", "must be 3 to 64 characters: a lower-case letter, then letters, digits, '.', '_' or '-'"
+        )
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise AccountError(
+            "password", f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long"
+        )
+    if role not in ROLES:
+        raise AccountError("role", f"must be one of {', '.join(ROLES)}")
+    if role == ROLE_OPERATOR and not (opd and opd.strip()):
+        raise AccountError("opd", "is required for an operator: the OPD whose programmes the operator manages")
+    if role != ROLE_OPERATOR and opd is not None:
+        raise AccountError("opd", f"must be empty for the role {role}; only operators belong to an OPD")
+
+
+def create_user(
+    session: Session, username: str, password: str, role: str, opd: str | None, now: datetime
+) -> StaffUser:
+    """Insert and commit a new active account; raise AccountError for bad input or a taken username."""
+    check_new_account(username, password, role, opd)
+    user = StaffUser(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        opd=opd.strip() if opd else None,
+        active=True,
+        created_at=now,
+    )
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise AccountError("username", f"'{username}' is already taken; choose another username") from None
+    logger.info("created staff account %d (%s), role %s", user.id, username, role)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
+    """Return the active account whose password matches, else None."""
+    user = session.scalars(select(StaffUser).where(StaffUser.username == username)).one_or_none()
+    stored_hash = user.password_hash if user is not None else _DUMMY_HASH
+    try:
+        _hasher.verify(stored_hash, password)
+    except VerifyMismatchError:
+        return None
+    except (VerificationError, InvalidHashError):
+        logger.error("stored password hash of staff account %s cannot be verified", user.id if user else "-")
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(stored_hash):
+        user.password_hash = hash_password(password)
+        session.commit()
+    return user
