@@ -16,8 +16,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from server.api import cards, service_points, stats, sync, terminals
+from server.api import cards, holders, people, service_points, stats, sync, terminals
 from server.api import findings, programmes, register
+from server.dashboard import routes as dashboard
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
@@ -35,7 +36,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 def _api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (cards, service_points, terminals, sync, stats, register, programmes, findings):
+    for module in (cards, holders, service_points, terminals, sync, stats, people, register, programmes, findings):
         router.include_router(module.router)
     return router
 
@@ -75,5 +76,6 @@ def create_app(
     app.state.household_key = household_key
     install_error_handlers(app)
     app.include_router(_api_router())
+    app.include_router(dashboard.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app

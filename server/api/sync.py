@@ -30,6 +30,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, StrictStr
 
+from server.api.responses import errors
 from server.auth import CurrentTerminal
 from server.db import SessionDep
 from server.entitlements import household_entitlements
@@ -97,7 +98,7 @@ def _log_batch(terminal_id: str, total: int, result: BatchResult) -> None:
         )
 
 
-@router.post("/redemptions", response_model=PushOut)
+@router.post("/redemptions", response_model=PushOut, responses=errors(401, 413))
 def push_redemptions(
     payload: PushIn, terminal: CurrentTerminal, session: SessionDep, settings: SettingsDep
 ) -> PushOut:
@@ -117,7 +118,7 @@ def push_redemptions(
     )
 
 
-@router.get("/entitlements", response_model=EntitlementsOut)
+@router.get("/entitlements", response_model=EntitlementsOut, responses=errors(401, 403))
 def get_entitlements(
     program: Annotated[ProgrammeCode, Query(description="programme code, such as 'lpg'")],
     terminal: CurrentTerminal,
