@@ -21,6 +21,8 @@ bench: system venv
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/qr_sizes.py
 	$(BIN)/python bench/fuzz_qr.py -runs=1000000
+	$(BIN)/python bench/terminal.py
+	KARTU_DURABILITY_REDEMPTIONS=5000 $(BIN)/pytest -q tests/terminal/test_durability.py
 
 system:
 	@scripts/setup-system.sh

@@ -25,7 +25,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
-# A KB1: QR credential is about 300 characters; a version 40 QR code holds at most 4,296.
+# A KB1: QR credential is about 300 characters, and a version 40 QR code encodes at most 4,296 alphanumeric characters.
 DEFAULT_MAX_LENGTH = 4296
 DEFAULT_BAUD_RATE = 9600
 
@@ -111,10 +111,11 @@ class SerialScanner:
     def read_code(self, timeout: float) -> str:
         """Return the next complete code, waiting at most timeout seconds.
 
-        Raises ScanTimeout when no terminator arrives in time (the bytes read so
-        far stay buffered for the next call), ScanTooLong for a line over
-        max_length (its remaining bytes are dropped up to its terminator),
-        ScanNotText for non-ASCII bytes, and ScannerUnavailable when the port fails.
+        Raises ScanTimeout when no terminator arrives in time, and the bytes
+        read so far stay buffered for the next call. Raises ScanTooLong for a
+        line over max_length and drops its remaining bytes up to its
+        terminator. Raises ScanNotText for non-ASCII bytes and
+        ScannerUnavailable when the port fails.
         """
         deadline = self._monotonic() + timeout
         while True:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, time as day_time, timezone
 from pathlib import Path
 
 from card.i18n import N_, translate
 from hardware.pcsc import ReaderError
 from hardware.qrimage import QRImageError, decode_qr_image
 from terminal.enrol import EnrolmentError, enrol_terminal, open_terminal
+from terminal.cli_errors import guard_subcommands
 from terminal.store import StoreError
 from terminal.sync import SyncClient, SyncError
 from terminal.tap import TapOutcome, TapService
@@ -20,6 +21,7 @@ from terminal.web.serve import add_serve_command
 from terminal import receipt_cli, trust_cli
 from terminal.receipt_cli import add_printer_option, issue_receipt, printer_for
 from terminal.scanner_cli import serve_scanner
+from terminal.scheduler import SchedulePolicy, serve_scheduled
 from terminal.offline_rules import OfflineAction, OfflineRule, RuledTapService, save_rule
 
 __all__ = ["add_commands"]
@@ -63,6 +65,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     sync = commands.add_parser("sync", help="push recorded hand-overs and pull entitlements")
     sync.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
+    sync.add_argument("--schedule", action="store_true",
+                      help="keep running: sync nightly (or --every-minutes), retry with backoff, SIGUSR1 syncs at once")
+    sync.add_argument("--at", type=_time_of_day, default=day_time(1, 0), metavar="HH:MM",
+                      help="WIB time of the nightly sync with --schedule (default 01:00)")
+    sync.add_argument("--every-minutes", type=float, help="with --schedule, sync at this interval instead of nightly")
     sync.set_defaults(handler=_sync)
 
     trust_cli.add_commands(commands)
@@ -80,6 +87,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     status = commands.add_parser("status", help="show records waiting to be sent")
     status.add_argument("--dir", type=Path, required=True, help="enrolled terminal directory")
     status.set_defaults(handler=_status)
+
+    # Last, so that every subcommand above, nested ones included, reports store and key-file errors cleanly.
+    guard_subcommands(parser)
 
 
 def _fail(message: str) -> int:
@@ -162,15 +172,27 @@ def _print_outcome(outcome: TapOutcome, language: str, as_json: bool) -> None:
         print(translate(N_("Remaining this month: {remaining} {unit}"), language, remaining=outcome.remaining, unit=outcome.unit))
 
 
+def _time_of_day(text: str) -> day_time:
+    try:
+        return day_time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"time {text!r} is invalid; give it as HH:MM, e.g. 01:00") from None
+
+
 def _sync(args: argparse.Namespace) -> int:
     try:
         store, signer = open_terminal(args.dir)
-        client = SyncClient(store, signer, store.require_meta("server_url"))
+        server_url = store.require_meta("server_url")
+        client = SyncClient(store, signer, server_url)
         try:
+            if args.schedule:
+                interval = args.every_minutes * 60 if args.every_minutes is not None else None
+                serve_scheduled(client.sync, server_url, SchedulePolicy(nightly_at=args.at, interval_seconds=interval))
+                return EXIT_ACCEPTED
             report = client.sync()
         finally:
             client.close()
-    except (SyncError, EnrolmentError, StoreError) as exc:
+    except (SyncError, EnrolmentError, StoreError, ValueError) as exc:
         return _fail(str(exc))
     print(f"pushed={report.pushed} duplicates={report.duplicates} rejected={len(report.rejected)} "
           f"pulled={','.join(report.programmes_pulled)}")

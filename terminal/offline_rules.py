@@ -52,7 +52,7 @@ class OfflineRule:
 
 @dataclass(frozen=True)
 class OfflineStatus:
-    """Where a programme stands against its rule at one moment; offline_seconds is None before the first pull."""
+    """A programme's time without a sync, measured against its rule; offline_seconds is None before the first pull."""
 
     rule: OfflineRule
     offline_seconds: int | None

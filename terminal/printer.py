@@ -37,7 +37,7 @@ NO_PAPER = 0
 
 
 class PrinterError(Exception):
-    """The receipt could not be printed; the message says why and what to do."""
+    """Printing a receipt failed; the message names the cause and what to do next."""
 
     template = N_("The receipt printer {printer} failed ({detail}). The receipt is kept; reprint it when the printer is ready.")
 
@@ -107,7 +107,7 @@ def _open(spec: PrinterSpec, timeout: float) -> Escpos:
 
 
 def _check_paper(spec: PrinterSpec, printer: Escpos) -> None:
-    """Ask a serial or network printer for its paper sensor; other kinds cannot answer, so they pass."""
+    """Query the paper sensor of a serial or network printer; other kinds cannot report it, so they pass."""
     if spec.kind not in ("serial", "tcp"):
         return
     if printer.paper_status() == NO_PAPER:

@@ -39,7 +39,7 @@ FOOTER = N_("Keep this receipt as proof of the hand-over.")
 
 @dataclass(frozen=True)
 class Receipt:
-    """What one receipt prints; number is the terminal's receipt sequence number."""
+    """The content of one receipt; number is the terminal's receipt sequence number."""
 
     number: int
     record_id: str
@@ -67,7 +67,7 @@ def mask_card_number(card_number: str) -> str:
 
 
 def _row(label: str, value: str) -> str:
-    """One 'label   value' line, the value right-aligned; a value too long moves to its own line."""
+    """Format one 'label   value' line with the value right-aligned; a value too long moves to its own line."""
     gap = LINE_WIDTH - len(label) - len(value)
     if gap >= 1:
         return f"{label}{' ' * gap}{value}\n"
@@ -75,7 +75,7 @@ def _row(label: str, value: str) -> str:
 
 
 def receipt_lines(receipt: Receipt, language: str) -> list[str]:
-    """The body rows of receipt in language, each ending in a newline."""
+    """Return the body rows of receipt in language, each ending in a newline."""
     when = datetime.fromtimestamp(receipt.tapped_at, timezone.utc).astimezone(WIB)
     values = {
         "number": f"{receipt.number:06d}",

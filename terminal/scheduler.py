@@ -4,7 +4,11 @@ A failed sync is retried with exponential backoff and full jitter: the n-th
 consecutive failure waits a uniformly random time in [0, min(cap, base * 2**n)],
 so terminals that lost the network together do not return together. A
 successful sync resets the backoff and schedules the next regular sync.
-network_up() (for example from a link-state watcher) makes a sync due at once.
+While syncs fail, an optional reachability probe (a TCP connect to the
+server) runs every probe_interval_seconds. Its first success calls
+network_up(), which makes a sync due at once, so a sync starts within one
+probe interval of the server's return instead of at the end of a long
+backoff. A link-state watcher can call network_up() too.
 
 The clock, the random source and the wait are injected, so tests run the
 schedule without sleeping. Push and pull are idempotent (terminal.sync), so
@@ -15,16 +19,19 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, time as day_time, timedelta, timezone
 from typing import Callable
+from urllib.parse import urlsplit
 
 from card.verify import WIB
 from terminal.sync import SyncError, SyncReport
 
-__all__ = ["SchedulePolicy", "SyncScheduler", "next_nightly"]
+__all__ = ["SchedulePolicy", "SyncScheduler", "next_nightly", "tcp_probe", "serve_scheduled"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,7 @@ class SchedulePolicy:
     interval_seconds: float | None = None
     backoff_base_seconds: float = 30.0
     backoff_cap_seconds: float = 3600.0
+    probe_interval_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.interval_seconds is not None and self.interval_seconds <= 0:
@@ -45,6 +53,8 @@ class SchedulePolicy:
             raise ValueError(
                 f"sync backoff needs 0 < base <= cap, got base {self.backoff_base_seconds} s, cap {self.backoff_cap_seconds} s"
             )
+        if self.probe_interval_seconds <= 0:
+            raise ValueError(f"reachability probe interval must be positive, got {self.probe_interval_seconds} s")
 
 
 def next_nightly(now: float, at: day_time) -> float:
@@ -60,8 +70,10 @@ class SyncScheduler:
     """Decides when sync() runs; run() loops until stop is set, calling tick() whenever a sync is due."""
 
     def __init__(self, sync: Callable[[], SyncReport], policy: SchedulePolicy = SchedulePolicy(), *,
-                 clock: Callable[[], float] = time.time, rng: random.Random | None = None):
+                 clock: Callable[[], float] = time.time, rng: random.Random | None = None,
+                 probe: Callable[[], bool] | None = None):
         self._sync = sync
+        self._probe = probe
         self.policy = policy
         self._clock = clock
         self._random = rng or random.Random()
@@ -130,12 +142,56 @@ class SyncScheduler:
         log.info("sync scheduler started; next sync at %s", _wib(self.due_at))
         while not stop.is_set():
             self.tick()
-            wait(max(0.0, self.due_at - self._clock()))
+            pause = max(0.0, self.due_at - self._clock())
+            probing = self._probe is not None and self.failures > 0
+            if probing:
+                pause = min(pause, self.policy.probe_interval_seconds)
+            wait(pause)
+            if probing and self._clock() < self.due_at and self._probe():
+                log.info("server reachable again after %d failed syncs; syncing now", self.failures)
+                self.network_up()
         log.info("sync scheduler stopped")
 
     def _wait(self, seconds: float) -> None:
         self._wake.wait(seconds)
         self._wake.clear()
+
+
+def serve_scheduled(sync: Callable[[], SyncReport], server_url: str, policy: SchedulePolicy) -> None:
+    """Run the scheduler in the foreground until SIGINT or SIGTERM; SIGUSR1 requests a sync at once.
+
+    The first sync runs at start, so a terminal restarted after a power cut catches up at once.
+    """
+    runner = SyncScheduler(sync, policy, probe=tcp_probe(server_url))
+    runner.request_now()
+    stop = threading.Event()
+
+    def request_stop(*_: object) -> None:
+        stop.set()
+        runner.wake()
+
+    handlers = {signal.SIGINT: request_stop, signal.SIGTERM: request_stop, signal.SIGUSR1: lambda *_: runner.request_now()}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        runner.run(stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def tcp_probe(url: str, timeout: float = 3.0) -> Callable[[], bool]:
+    """Return a probe that reports whether a TCP connection to the host and port of url succeeds."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    def probe() -> bool:
+        try:
+            with socket.create_connection((parts.hostname, port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    return probe
 
 
 def _wib(timestamp: float) -> str:

@@ -110,7 +110,7 @@ def test_network_printer_off(unused_port) -> None:
 
 
 class StatusPrinter:
-    """A network printer on loopback that answers DLE EOT 4 with a fixed paper status and stores what it prints."""
+    """A network printer on loopback that replies to DLE EOT 4 with a fixed paper status and keeps what it prints."""
 
     def __init__(self, paper_status: int):
         self.paper_status = paper_status

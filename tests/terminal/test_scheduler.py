@@ -13,7 +13,7 @@ import pytest
 from card.verify import WIB
 from terminal.enrol import KEY_NAME
 from card.keys import FileSigner
-from terminal.scheduler import SchedulePolicy, SyncScheduler, next_nightly
+from terminal.scheduler import SchedulePolicy, SyncScheduler, next_nightly, tcp_probe
 from terminal.sync import SyncClient, SyncError, SyncReport
 from terminal.tap import TapService
 from tests.terminal.live_server import enrol, live_server, register_qr_cards, server_record_ids
@@ -171,10 +171,10 @@ def test_invalid_policy(options) -> None:
 class DroppingProxy:
     """A loopback TCP proxy to the server that can cut the connection in use after a number of bytes.
 
-    Arming cut_request_after drops the connection once that many more request
-    bytes were forwarded; cut_response_after once that many more response
-    bytes were returned (0: the server handled the request but the terminal
-    gets nothing). Each cut disarms itself.
+    Setting cut_request_after drops the connection once that many more request
+    bytes were forwarded. Setting cut_response_after drops it once that many
+    more response bytes were returned, so 0 means that the server handled the
+    request but the terminal receives nothing. Each cut disarms itself.
     """
 
     def __init__(self, upstream_port: int):
@@ -235,7 +235,7 @@ class DroppingProxy:
 
 
 CUTS = [
-    ("request", 40),         # inside the request headers: the server never sees the batch
+    ("request", 40),         # inside the request headers, so the server never receives the batch
     ("response", 0),         # after the server stored the batch, before any acknowledgement byte
     ("response", 20),        # inside the response status line and headers
 ]
@@ -272,3 +272,58 @@ def test_sync_resumes_after_dropped_connection(station, residents, tmp_path, sid
     assert report.pushed + report.duplicates == len(cards)
     if side == "response":
         assert report.duplicates == len(cards)
+
+
+def test_probe_ends_long_backoff() -> None:
+    """With a one-hour backoff, the probe finds the server back and the sync runs within one probe interval."""
+    clock, sync = FakeClock(MORNING), ScriptedSync()
+    sync.server_up = False
+    probes = []
+
+    def probe() -> bool:
+        probes.append(clock.now)
+        return sync.server_up
+
+    runner = SyncScheduler(sync, SchedulePolicy(backoff_base_seconds=3600, backoff_cap_seconds=3600,
+                                                probe_interval_seconds=60),
+                           clock=clock, rng=random.Random(SEED), probe=probe)
+    stop = threading.Event()
+    back_at = MORNING + 150
+
+    def wait(seconds: float) -> None:
+        if runner.last_success is not None:
+            stop.set()
+            return
+        assert seconds <= 60
+        clock.now += seconds
+        if clock.now >= back_at:
+            sync.server_up = True
+
+    runner.request_now()
+    runner.run(stop, wait)
+    assert sync.calls == 2
+    assert runner.last_success - back_at <= 60
+    assert len(probes) == 3
+
+
+def test_no_probe_while_syncs_succeed() -> None:
+    clock, sync = FakeClock(MORNING), ScriptedSync()
+    probes = []
+    runner = SyncScheduler(sync, SchedulePolicy(), clock=clock, probe=lambda: probes.append(1) or True)
+    stop = threading.Event()
+    waits = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        stop.set()
+
+    runner.run(stop, wait)
+    assert probes == []
+    assert waits == [runner.due_at - MORNING]
+
+
+def test_tcp_probe() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        assert tcp_probe(f"http://127.0.0.1:{port}")() is True
+    assert tcp_probe(f"http://127.0.0.1:{port}", timeout=2)() is False
