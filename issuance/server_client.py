@@ -7,11 +7,18 @@ import httpx
 from issuance.personalise import IssuedCard
 from issuance.register import Resident
 
-__all__ = ["RegistrationError", "check_server", "register_card"]
+__all__ = [
+    "RegistrationError", "ServerUnreachableError", "check_server", "register_card", "registration_body",
+    "post_registration", "revoke_card",
+]
 
 
 class RegistrationError(Exception):
     """The server did not accept the card; the card stays unregistered in the station journal."""
+
+
+class ServerUnreachableError(RegistrationError):
+    """No answer came back from the server, so the request may or may not have been applied."""
 
 
 def check_server(server_url: str, admin_token: str) -> None:
@@ -30,8 +37,9 @@ def check_server(server_url: str, admin_token: str) -> None:
         )
 
 
-def register_card(server_url: str, admin_token: str, card: IssuedCard, resident: Resident, issuer_kid: bytes) -> None:
-    body = {
+def registration_body(card: IssuedCard, resident: Resident, issuer_kid: bytes) -> dict:
+    """Return the POST /api/v1/cards body of an issued card, as the station journal keeps it until it is sent."""
+    return {
         "card_number": card.card_number,
         "household_id": card.household_id.hex(),
         "kelurahan": resident.kelurahan_code,
@@ -42,14 +50,47 @@ def register_card(server_url: str, admin_token: str, card: IssuedCard, resident:
         "assurance": card.assurance,
         "card_key": card.card_key.hex() if card.card_key else None,
     }
-    try:
-        response = httpx.post(
-            f"{server_url.rstrip('/')}/api/v1/cards", json=body,
-            headers={"Authorization": f"Bearer {admin_token}"}, timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        raise RegistrationError(f"server {server_url} unreachable: {exc}") from None
+
+
+def register_card(server_url: str, admin_token: str, card: IssuedCard, resident: Resident, issuer_kid: bytes) -> None:
+    post_registration(server_url, admin_token, registration_body(card, resident, issuer_kid))
+
+
+def post_registration(server_url: str, admin_token: str, body: dict, client: httpx.Client | None = None) -> None:
+    """Register one card; the server answers an identical repeat with 200, so a retry after a lost answer is safe.
+
+    Raises ServerUnreachableError when no answer came back and RegistrationError when the server rejected the card.
+    """
+    response = _send(client, "POST", f"{server_url.rstrip('/')}/api/v1/cards", admin_token, body)
     if response.status_code not in (200, 201):
         raise RegistrationError(
-            f"server refused card {card.card_number} ({response.status_code}): {response.text[:300]}"
+            f"server refused card {body['card_number']} ({response.status_code}): {response.text[:300]}"
         )
+
+
+def revoke_card(server_url: str, admin_token: str, body: dict, client: httpx.Client | None = None) -> None:
+    """Revoke a card on the server: POST /api/v1/cards/{card_number}/revocation {reason, revoked_from}.
+
+    A card the server reports as already revoked counts as done, so a retry
+    after a lost answer is safe. The server reports that as 409 with
+    "already revoked" in the detail; any other 409 is a refusal.
+    """
+    url = f"{server_url.rstrip('/')}/api/v1/cards/{body['card_number']}/revocation"
+    payload = {"reason": body["reason"], "revoked_from": body["effective"]}
+    response = _send(client, "POST", url, admin_token, payload)
+    if response.status_code == 409 and "already revoked" in response.text:
+        return
+    if response.status_code not in (200, 201):
+        raise RegistrationError(
+            f"server refused to revoke card {body['card_number']} ({response.status_code}): {response.text[:300]}"
+        )
+
+
+def _send(client: httpx.Client | None, method: str, url: str, admin_token: str, body: dict | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    try:
+        if client is not None:
+            return client.request(method, url, json=body, headers=headers, timeout=30)
+        return httpx.request(method, url, json=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise ServerUnreachableError(f"server {url} unreachable: {exc}") from None

@@ -64,6 +64,16 @@ class StationError(Exception):
     """The station directory is incomplete or its files are unusable."""
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """One card in the station journal."""
+
+    card_number: str
+    nik: str
+    assurance: str
+    registered: bool
+
+
 def create_station_keys(directory: Path, issuer_key: str | None = None) -> bytes:
     """Create the issuer key, issuer.pub.pem, household.key and personalisation.key (0600); return the issuer kid.
 
@@ -156,6 +166,21 @@ def rotate_issuer_key(directory: Path, new_key: str | None = None) -> tuple[byte
     return old_kid, signer.kid
 
 
+def open_journal(path: Path) -> sqlite3.Connection:
+    """Open station.db in autocommit mode, creating it with mode 0600.
+
+    The journal holds NIKs, so it is readable by its owner only. SQLite
+    gives its -wal and -shm files the mode of the database file.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
 class Station:
     """An issuance station directory opened for issuing.
 
@@ -173,9 +198,7 @@ class Station:
             self.household_key = self._read_household_key(directory / HOUSEHOLD_KEY)
         except (KeyFileError, SignerError) as exc:
             raise StationError(f"{exc}; create the station keys with 'kartu keys create --dir {directory}'") from None
-        self._db = sqlite3.connect(directory / JOURNAL, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_journal(directory / JOURNAL)
         self._db.executescript(SCHEMA)
 
     @staticmethod
@@ -186,6 +209,11 @@ class Station:
             return path.read_bytes()
         except FileNotFoundError:
             raise KeyFileError(f"household key {path} does not exist") from None
+
+    @property
+    def journal(self) -> sqlite3.Connection:
+        """The station.db connection (autocommit), for the queue, batch, audit and pending-registration tables."""
+        return self._db
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,377 @@
+"""Batch issuance: a whole queue of residents, one card after another, resumable after a restart.
+
+A batch and its items live in station.db. An item moves pending -> writing ->
+issued or failed, and every move is committed before the next step, so a
+station that stops at any point resumes where it stopped: an item found in
+"writing" was interrupted and goes back to "pending", with a failed-card
+entry in the audit log. A card is journalled as issued only after
+personalisation has read everything back and verified it, so a card pulled
+out half-written, or one that reads back wrong, is reported as a failed card,
+never registered, and the batch goes on with the next resident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from card.apdu import ApduError
+from card.cardnumber import make_card_number
+from card.i18n import translate
+from card.piv import Connection, ManagementKeyError, PivSession
+from hardware.pcsc import ReaderError
+from issuance import audit, pending
+from issuance.face import CardFace, render_card_face
+from issuance.personalise import DEMO_PIN, IssuedCard, PersonalisationError, issue_qr_only, personalise_chip_card
+from issuance.photo import placeholder_photo
+from issuance.queue import QueueEntry, resident_from_dict, resident_to_dict
+from issuance.register import Resident
+from issuance.server_client import RegistrationError, ServerUnreachableError, registration_body
+from issuance.station import COUNTER_LIMIT, Station
+
+__all__ = [
+    "BatchReport", "CardFailure", "CardSlot", "IssuedWithPhoto", "issue_card", "render_face", "Registration", "create_batch", "ensure_schema", "latest_open_batch", "progress_bar",
+    "run_batch", "retry_failed",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    clerk TEXT NOT NULL,
+    source TEXT NOT NULL,
+    qr_only INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id INTEGER NOT NULL REFERENCES batches (id),
+    position INTEGER NOT NULL,
+    nik TEXT NOT NULL,
+    resident TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'writing', 'issued', 'failed')),
+    card_number TEXT,
+    error TEXT,
+    PRIMARY KEY (batch_id, position)
+);
+"""
+PROGRESS_WIDTH = 30
+
+
+class CardSlot(Protocol):
+    """Where blank cards come from: each call waits for one card and yields its connection."""
+
+    def __call__(self, entry: QueueEntry) -> AbstractContextManager[Connection]: ...
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The server that issued cards are registered with; client is for tests."""
+
+    server_url: str
+    admin_token: str
+    client: object | None = None
+
+
+@dataclass
+class BatchReport:
+    batch_id: int
+    issued: list[str] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    interrupted: list[int] = field(default_factory=list)
+    unregistered: int = 0
+    stopped: str | None = None
+
+
+class CardFailure(Exception):
+    """A card failed during personalisation; card_number is the number it was given, if it got one."""
+
+    def __init__(self, message: str, card_number: str | None = None):
+        super().__init__(message)
+        self.card_number = card_number
+
+
+@dataclass(frozen=True)
+class IssuedWithPhoto:
+    card: IssuedCard
+    photo: bytes | None
+
+
+def ensure_schema(db: sqlite3.Connection) -> None:
+    db.executescript(SCHEMA)
+
+
+def _counter(station: Station) -> int:
+    row = station.journal.execute("SELECT value FROM meta WHERE key = 'counter'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _allocated_since(station: Station, before: int) -> str | None:
+    after = _counter(station)
+    return make_card_number(station.station_number * COUNTER_LIMIT + after) if after > before else None
+
+
+def issue_card(station: Station, resident: Resident, connection: Connection | None, issued_on: date, clerk: str,
+               action: str = "issue", detail: str = "",
+               in_transaction: Callable[[sqlite3.Connection, str], None] | None = None,
+               lang: str = "id") -> IssuedWithPhoto:
+    """Personalise a chip card (or make a QR-only one when connection is None) and journal it.
+
+    The card, its registration body and the audit entry are committed in one
+    transaction, together with whatever in_transaction writes, and only after
+    personalisation has verified the card. A card that fails is logged as a
+    failed card under the number it was given and raises CardFailure.
+    """
+    db = station.journal
+    before = _counter(station)
+    # TODO: the photo is a placeholder until the station takes the resident's photo, and every card gets DEMO_PIN.
+    photo = placeholder_photo(resident.name, seed=int(resident.nik[-4:])) if connection is not None else None
+    try:
+        if connection is None:
+            card = issue_qr_only(resident, station, issued_on)
+        else:
+            card = personalise_chip_card(PivSession(connection), resident, station, photo, issued_on, pin=DEMO_PIN)
+    except (PersonalisationError, ApduError, ManagementKeyError, ReaderError) as exc:
+        card_number = _allocated_since(station, before)
+        message = exc.message(lang) if isinstance(exc, ReaderError) else str(exc)
+        audit.append(db, clerk, "failed", card_number, resident.nik, f"{detail}: {message}".lstrip(": "))
+        log.warning("card %s failed during personalisation: %s", card_number, type(exc).__name__)
+        raise CardFailure(message, card_number) from exc
+
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        station.record_card(card.card_number, resident.nik, card.household_id, card.assurance,
+                            card.issued.isoformat(), card.expires.isoformat(), card.qr_text)
+        pending.journal_registration(db, registration_body(card, resident, station.issuer.kid))
+        audit.append(db, clerk, action, card.card_number, resident.nik, detail)
+        if in_transaction is not None:
+            in_transaction(db, card.card_number)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    log.info("card %s journalled (%s)", card.card_number, action)
+    return IssuedWithPhoto(card, photo)
+
+
+def render_face(card: IssuedCard, resident: Resident, photo: bytes | None, faces: Path) -> tuple[Path, Path]:
+    """Render the card face PNGs into faces, named by card number."""
+    return render_card_face(
+        CardFace(name=resident.name, card_number=card.card_number, kelurahan=resident.kelurahan,
+                 kecamatan=resident.kecamatan, issued=card.issued, expires=card.expires, photo=photo,
+                 qr_text=card.qr_text),
+        faces,
+    )
+
+
+def progress_bar(done: int, total: int, width: int = PROGRESS_WIDTH) -> str:
+    """Return a text progress bar such as '[#########---------] 12/24'."""
+    filled = width * done // total if total else width
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total}"
+
+
+def create_batch(db: sqlite3.Connection, entries: Iterable[QueueEntry], clerk: str, source: str,
+                 qr_only: bool) -> int:
+    """Store a new batch of queue entries in order and return its id."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cursor = db.execute(
+            "INSERT INTO batches (created, clerk, source, qr_only) VALUES (datetime('now'), ?, ?, ?)",
+            (clerk, source, int(qr_only)),
+        )
+        batch_id = cursor.lastrowid
+        for position, entry in enumerate(entries, start=1):
+            db.execute(
+                "INSERT INTO batch_items (batch_id, position, nik, resident, reason, state) "
+                "VALUES (?, ?, ?, ?, ?, 'pending')",
+                (batch_id, position, entry.resident.nik, json.dumps(resident_to_dict(entry.resident)), entry.reason),
+            )
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return batch_id
+
+
+def latest_open_batch(db: sqlite3.Connection) -> int | None:
+    row = db.execute("SELECT id FROM batches WHERE done = 0 ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def retry_failed(db: sqlite3.Connection, batch_id: int) -> int:
+    """Put the failed items of a batch back to pending and return how many."""
+    cursor = db.execute(
+        "UPDATE batch_items SET state = 'pending', error = NULL WHERE batch_id = ? AND state = 'failed'", (batch_id,)
+    )
+    db.execute("UPDATE batches SET done = 0 WHERE id = ?", (batch_id,))
+    return cursor.rowcount
+
+
+def _recover_interrupted(db: sqlite3.Connection, batch_id: int, clerk: str) -> list[int]:
+    """Put items left in 'writing' by a stopped station back to pending and log each as a failed card."""
+    rows = db.execute(
+        "SELECT position, nik FROM batch_items WHERE batch_id = ? AND state = 'writing'", (batch_id,)
+    ).fetchall()
+    for position, nik in rows:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("UPDATE batch_items SET state = 'pending' WHERE batch_id = ? AND position = ?", (batch_id, position))
+        audit.append(db, clerk, "failed", None, nik,
+                     f"batch {batch_id} item {position} interrupted by a station stop; the card may be half-written")
+        db.execute("COMMIT")
+        log.warning("batch %d item %d was interrupted; it goes back to the queue", batch_id, position)
+    return [position for position, _ in rows]
+
+
+def _items(db: sqlite3.Connection, batch_id: int) -> list[tuple[int, str, str, str]]:
+    return db.execute(
+        "SELECT position, resident, reason, state FROM batch_items WHERE batch_id = ? ORDER BY position", (batch_id,)
+    ).fetchall()
+
+
+def _set_state(db: sqlite3.Connection, batch_id: int, position: int, state: str, card_number: str | None = None,
+               error: str | None = None) -> None:
+    db.execute(
+        "UPDATE batch_items SET state = ?, card_number = COALESCE(?, card_number), error = ? "
+        "WHERE batch_id = ? AND position = ?",
+        (state, card_number, error, batch_id, position),
+    )
+
+
+@dataclass
+class _Run:
+    station: Station
+    batch_id: int
+    clerk: str
+    issued_on: date
+    faces: Path
+    slot: CardSlot | None
+    registration: Registration | None
+    out: TextIO
+    lang: str
+    report: BatchReport
+
+
+def run_batch(station: Station, batch_id: int, clerk: str, issued_on: date, faces: Path, slot: CardSlot | None,
+              registration: Registration | None, out: TextIO, lang: str = "id") -> BatchReport:
+    """Issue every pending item of the batch in order, printing a progress bar line after each.
+
+    slot is None for a QR-only batch. A failed card is reported and the batch
+    goes on. A ReaderError while waiting for a card (no card put in, reader
+    gone) stops the batch with the item still pending, to be resumed.
+    """
+    db = station.journal
+    if db.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is None:
+        raise LookupError(translate("batch {batch_id} does not exist in this station", lang, batch_id=batch_id))
+    run = _Run(station, batch_id, clerk, issued_on, faces, slot, registration, out, lang, BatchReport(batch_id))
+    run.report.interrupted = _recover_interrupted(db, batch_id, clerk)
+    for position in run.report.interrupted:
+        print(translate("item {position} was interrupted by a station stop and is issued again; "
+                        "set aside the card that was in the reader then", lang, position=position), file=out)
+    items = _items(db, batch_id)
+    total = len(items)
+    done = sum(1 for item in items if item[3] in ("issued", "failed"))
+    for position, resident_json, reason, state in items:
+        if state != "pending":
+            continue
+        entry = QueueEntry(position, resident_from_dict(json.loads(resident_json)), reason)
+        if not _run_item(run, entry):
+            break
+        done += 1
+        print(f"{progress_bar(done, total)} {_last_line(run, entry)}", file=out, flush=True)
+    if run.report.stopped is None:
+        db.execute("UPDATE batches SET done = 1 WHERE id = ?", (batch_id,))
+    return run.report
+
+
+def _last_line(run: _Run, entry: QueueEntry) -> str:
+    row = run.station.journal.execute(
+        "SELECT state, card_number, error FROM batch_items WHERE batch_id = ? AND position = ?",
+        (run.batch_id, entry.position),
+    ).fetchone()
+    state, card_number, error = row
+    if state == "issued":
+        return translate("card {card_number} issued to {name}", run.lang, card_number=card_number,
+                         name=entry.resident.name)
+    return translate("FAILED for {name}: {error}", run.lang, name=entry.resident.name, error=error)
+
+
+def _run_item(run: _Run, entry: QueueEntry) -> bool:
+    """Issue one item; return False when the batch must stop here."""
+    db = run.station.journal
+    _set_state(db, run.batch_id, entry.position, "writing")
+    card_number = None
+    try:
+        if run.slot is None:
+            card_number = _issue(run, entry, None)
+        else:
+            with run.slot(entry) as connection:
+                card_number = _issue(run, entry, connection)
+    except CardFailure as exc:
+        _record_failure(run, entry, exc)
+        return True
+    except ReaderError as exc:
+        if card_number is None:
+            # Raised by the slot while waiting for or opening a card, before anything was written.
+            _set_state(db, run.batch_id, entry.position, "pending")
+            run.report.stopped = exc.message(run.lang)
+            print(translate("batch stopped at item {position}: {error}", run.lang, position=entry.position,
+                            error=run.report.stopped), file=run.out)
+            return False
+    run.report.issued.append(card_number)
+    _register(run, card_number)
+    return True
+
+
+def _issue(run: _Run, entry: QueueEntry, connection: Connection | None) -> str:
+    def mark_issued(db: sqlite3.Connection, card_number: str) -> None:
+        _set_state(db, run.batch_id, entry.position, "issued", card_number)
+
+    issued = issue_card(run.station, entry.resident, connection, run.issued_on, run.clerk,
+                        detail=f"batch {run.batch_id} item {entry.position}", in_transaction=mark_issued,
+                        lang=run.lang)
+    try:
+        render_face(issued.card, entry.resident, issued.photo, run.faces)
+    except (OSError, ValueError) as exc:
+        print(translate("card {card_number} is issued but its face was not rendered: {error}; "
+                        "render it again before printing", run.lang, card_number=issued.card.card_number,
+                        error=exc), file=run.out)
+    return issued.card.card_number
+
+
+def _record_failure(run: _Run, entry: QueueEntry, failure: CardFailure) -> None:
+    _set_state(run.station.journal, run.batch_id, entry.position, "failed", failure.card_number, str(failure))
+    run.report.failed.append((entry.position, str(failure)))
+
+
+def _register(run: _Run, card_number: str) -> None:
+    """Register the card now when the server is reachable, else leave it pending for register-pending."""
+    if run.registration is None:
+        run.report.unregistered += 1
+        return
+    db = run.station.journal
+    calls = [call for call in pending.pending_calls(db)
+             if call.kind == pending.REGISTRATION and call.card_number == card_number]
+    try:
+        pending.send_one(db, calls[0], run.registration.server_url, run.registration.admin_token, run.clerk,
+                         run.registration.client)
+    except ServerUnreachableError as exc:
+        # Without a network the rest of the batch is issued offline; register-pending sends the cards later.
+        log.warning("server unreachable during batch %d, continuing offline: %s", run.batch_id, exc)
+        print(translate("server unreachable, the batch goes on offline; run 'kartu issuance register-pending' "
+                        "when the network is back", run.lang), file=run.out)
+        run.registration = None
+        run.report.unregistered += 1
+    except RegistrationError as exc:
+        run.report.unregistered += 1
+        print(translate("server rejected card {card_number}: {error}", run.lang, card_number=card_number,
+                        error=exc), file=run.out)
+

@@ -1,0 +1,137 @@
+"""The issuance queue: residents waiting for a card, from the server or from a register file.
+
+From the server, the queue is GET /api/v1/issuance/queue (administrator
+token): eligible residents without a card and requested reissues, as
+{"count": n, "residents": [resident fields as resident_to_dict writes them,
+plus "reason": "new" or "reissue"]}. Offline, the queue is every valid
+resident of a register file who has no card in this station's journal.
+A queue entry's position is its number in the listing, which `kartu issuance
+show` accepts in place of a NIK.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+from issuance.register import Resident, read_register
+from issuance.server_client import RegistrationError, ServerUnreachableError
+
+__all__ = [
+    "QueueEntry", "QueueError", "RegisterQueue", "mask_number", "register_queue", "resident_from_dict",
+    "resident_to_dict", "search", "server_queue", "find_entry", "REASONS",
+]
+
+REASONS = ("new", "reissue")
+_DATE_FIELDS = ("birth_date",)
+
+
+class QueueError(LookupError):
+    """The queue could not be read, or an entry was not found."""
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    position: int
+    resident: Resident
+    reason: str = "new"
+
+
+@dataclass(frozen=True)
+class RegisterQueue:
+    entries: list[QueueEntry]
+    rejected_rows: int
+
+
+def resident_to_dict(resident: Resident) -> dict:
+    fields = dict(resident.__dict__)
+    fields["birth_date"] = resident.birth_date.isoformat()
+    return fields
+
+
+def resident_from_dict(fields: dict) -> Resident:
+    """Build a Resident from resident_to_dict's form; raise QueueError naming a missing or invalid field."""
+    names = Resident.__dataclass_fields__
+    try:
+        values = {name: fields[name] for name in names}
+        values["birth_date"] = date.fromisoformat(values["birth_date"])
+        values["desil"] = int(values["desil"])
+    except KeyError as exc:
+        raise QueueError(f"queue entry has no field {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise QueueError(f"queue entry has an invalid field: {exc}") from None
+    return Resident(**values)
+
+
+def mask_number(number: str) -> str:
+    """Mask a NIK or KK number for display: the region code (6 digits) and the last 4 digits stay visible."""
+    if len(number) != 16:
+        return "*" * len(number)
+    return f"{number[:6]}******{number[-4:]}"
+
+
+def _niks_with_card(db: sqlite3.Connection) -> set[str]:
+    return {nik for (nik,) in db.execute("SELECT DISTINCT nik FROM cards")}
+
+
+def register_queue(register: Path, db: sqlite3.Connection) -> RegisterQueue:
+    """Return the register's valid residents that have no card in the station journal, in register order.
+
+    Raises QueueError when the register cannot be read.
+    """
+    try:
+        result = read_register(register)
+    except OSError as exc:
+        raise QueueError(f"cannot read the register {register}: {exc.strerror}; check the path") from None
+    issued = _niks_with_card(db)
+    waiting = [resident for resident in result.residents if resident.nik not in issued]
+    entries = [QueueEntry(position, resident) for position, resident in enumerate(waiting, start=1)]
+    return RegisterQueue(entries, len(result.errors))
+
+
+def server_queue(server_url: str, admin_token: str, client: httpx.Client | None = None) -> list[QueueEntry]:
+    """Fetch the queue from the server; raise ServerUnreachableError, or RegistrationError on a refusal."""
+    url = f"{server_url.rstrip('/')}/api/v1/issuance/queue"
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    try:
+        response = (client or httpx).get(url, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise ServerUnreachableError(f"server {url} unreachable: {exc}") from None
+    if response.status_code != 200:
+        raise RegistrationError(f"server refused the queue request ({response.status_code}): {response.text[:300]}")
+    try:
+        rows = response.json()["residents"]
+    except (ValueError, KeyError, TypeError):
+        raise QueueError(f"server {url} returned no 'residents' list") from None
+    entries = []
+    for position, row in enumerate(rows, start=1):
+        reason = row.get("reason", "new")
+        if reason not in REASONS:
+            raise QueueError(f"queue entry {position} has reason {reason!r}; expected one of {', '.join(REASONS)}")
+        entries.append(QueueEntry(position, resident_from_dict(row), reason))
+    return entries
+
+
+def search(entries: list[QueueEntry], text: str) -> list[QueueEntry]:
+    """Return the entries that match text: digits match the start of a NIK or KK, words all occur in the name."""
+    query = text.strip()
+    if not query:
+        return list(entries)
+    if query.isdigit():
+        return [entry for entry in entries
+                if entry.resident.nik.startswith(query) or entry.resident.kk.startswith(query)]
+    words = query.upper().split()
+    return [entry for entry in entries if all(word in entry.resident.name.upper() for word in words)]
+
+
+def find_entry(entries: list[QueueEntry], key: str) -> QueueEntry:
+    """Return the entry whose position (1, 2, ...) or full NIK is key; raise QueueError if there is none."""
+    key = key.strip()
+    for entry in entries:
+        if key == entry.resident.nik or (len(key) < 16 and key.isdigit() and int(key) == entry.position):
+            return entry
+    raise QueueError(key)
