@@ -31,7 +31,7 @@ def _empty(title: str, message: str, width: int) -> Markup:
 
 
 def horizontal_bars(
-    title: str, rows: Sequence[tuple[str, int]], empty_message: str, *, width: int = 640, label_width: int = 220
+    title: str, rows: Sequence[tuple[str, int]], empty_message: str, *, width: int = 900, label_width: int = 260
 ) -> Markup:
     """Draw one bar per (label, value) row, longest value at full width."""
     if not rows:
@@ -57,9 +57,9 @@ def horizontal_bars(
 
 
 def column_chart(
-    title: str, columns: Sequence[tuple[str, int]], empty_message: str, *, width: int = 640, height: int = 180
+    title: str, columns: Sequence[tuple[str, int]], empty_message: str, *, width: int = 900, height: int = 180
 ) -> Markup:
-    """Draw one column per (label, value), such as redemptions per day; every seventh label is printed."""
+    """Draw one column per (label, value), such as redemptions per day; every seventh label and the last are printed."""
     if not columns:
         return _empty(title, empty_message, width)
     axis = 30
@@ -80,7 +80,9 @@ def column_chart(
             f'<rect x="{x:.1f}" y="{plot_height - bar}" width="{column_width:.1f}" height="{bar}" '
             f'fill="{_BAR_COLOUR}"><title>{escape(label)}: {value:,}</title></rect>'
         )
-        if index % 7 == 0:
-            parts.append(f'<text x="{x:.1f}" y="{height - 8}" {_FONT} fill="{_TEXT_COLOUR}">{escape(label)}</text>')
+        last = index == len(columns) - 1
+        if last or (index % 7 == 0 and index < len(columns) - 4):
+            anchor = f'x="{x + column_width:.1f}" text-anchor="end"' if last else f'x="{x:.1f}"'
+            parts.append(f'<text {anchor} y="{height - 8}" {_FONT} fill="{_TEXT_COLOUR}">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, LargeBinary, MetaData, Table, cast, func, inspect, literal_column, or_, select, true
+from sqlalchemy import Date, cast, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from server.models import Card, Programme, Redemption, ServicePoint, Terminal, service_point_programmes
+from server.models_findings import Finding, finding_records
 from server.periods import utc_datetime, wib_date
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "DAYS_SHOWN",
     "ProgrammeTotal",
     "PendingTerminal",
+    "FindingRow",
     "programme_totals",
     "kelurahan_totals",
     "daily_totals",
@@ -30,7 +32,6 @@ __all__ = [
 PENDING_AFTER = timedelta(hours=48)
 DAYS_SHOWN = 30
 KELURAHAN_SHOWN = 20
-FINDINGS_TABLE = "findings"
 FINDINGS_SHOWN = 50
 
 
@@ -41,6 +42,15 @@ class ProgrammeTotal:
     unit: str
     redemptions: int
     quantity: int
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    kind: str
+    program: str
+    subject: str
+    last_found_at: datetime
+    records: int
 
 
 @dataclass(frozen=True)
@@ -124,23 +134,23 @@ def pending_terminals(session: Session, scope: set[str] | None, now: datetime) -
     ]
 
 
-def findings(session: Session, scope: set[str] | None) -> tuple[list[str], list[tuple]] | None:
-    """Return (column names, rows) of the newest reconciliation findings, or None when there is no such table."""
-    connection = session.connection()
-    if not inspect(connection).has_table(FINDINGS_TABLE):
-        return None
-    table = Table(FINDINGS_TABLE, MetaData(), autoload_with=connection)
-    columns = [column for column in table.columns if not isinstance(column.type, LargeBinary)]
-    query = select(*columns).limit(FINDINGS_SHOWN)
-    if "id" in table.columns:
-        query = query.order_by(table.c.id.desc())
+def findings(session: Session, scope: set[str] | None) -> list[FindingRow]:
+    """Return the most recently found reconciliation findings, newest first."""
+    evidence = (
+        select(finding_records.c.finding_id, func.count().label("records"))
+        .group_by(finding_records.c.finding_id)
+        .subquery()
+    )
+    query = (
+        select(Finding.kind, Finding.program, Finding.subject, Finding.last_found_at,
+               func.coalesce(evidence.c.records, 0))
+        .outerjoin(evidence, evidence.c.finding_id == Finding.id)
+        .order_by(Finding.last_found_at.desc(), Finding.id.desc())
+        .limit(FINDINGS_SHOWN)
+    )
     if scope is not None:
-        program_column = next((table.c[name] for name in ("program", "programme") if name in table.columns), None)
-        if program_column is None:
-            # Findings that cannot be tied to a programme are not shown to an operator.
-            return [column.name for column in columns], []
-        query = query.where(program_column.in_(scope))
-    return [column.name for column in columns], [tuple(row) for row in session.execute(query)]
+        query = query.where(Finding.program.in_(scope))
+    return [FindingRow(*row) for row in session.execute(query)]
 
 
 def service_points(session: Session, scope: set[str] | None) -> list[ServicePoint]:

@@ -42,6 +42,12 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 LANGUAGE_COOKIE = "kartu_lang"
 MAX_FORM_BYTES = 4096
 ROLE_LABELS = {"administrator": N_("administrator"), "operator": N_("operator"), "auditor": N_("auditor")}
+FINDING_LABELS = {
+    "quota_overuse": N_("Household quota exceeded across terminals"),
+    "distant_use": N_("Card used at distant service points within minutes"),
+    "no_card_signature": N_("Hand-over without a card signature (QR)"),
+    "terminal_volume": N_("Terminal volume far above its peers"),
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'",
@@ -164,7 +170,6 @@ def _overview_context(request: Request, caller: Caller, session, language: str) 
     now = request.app.state.settings.clock()
     programmes = queries.programme_totals(session, scope)
     no_data = translate(N_("No redemptions yet."), language)
-    found = queries.findings(session, scope)
     return {
         "title": translate(N_("Dashboard"), language),
         "scope_note": translate(N_("You see only the programmes of {opd}."), language, opd=caller.opd) if scope is not None else "",
@@ -179,8 +184,8 @@ def _overview_context(request: Request, caller: Caller, session, language: str) 
         "days_shown": queries.DAYS_SHOWN,
         "pending_hours": int(queries.PENDING_AFTER.total_seconds() // 3600),
         "pending": queries.pending_terminals(session, scope, utc_datetime(now)),
-        "findings_columns": found[0] if found else [],
-        "findings_rows": found[1] if found else [],
+        "findings": queries.findings(session, scope),
+        "finding_labels": {kind: translate(label, language) for kind, label in FINDING_LABELS.items()},
         "service_points": queries.service_points(session, scope),
         "can_write": caller.can_write,
     }

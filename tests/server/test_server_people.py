@@ -12,7 +12,7 @@ from server.sessions import SESSION_LIFETIME
 
 PASSWORD = "kata-sandi-panjang-1"
 LPG_OPD = "Dinas Perindustrian dan Perdagangan"
-HEALTH_OPD = "Dinas Kesehatan"
+TEST_OPD = "OPD Uji Coba"
 
 
 def add_programme(live, code: str, owner_opd: str) -> None:
@@ -51,7 +51,7 @@ def test_user_created_with_argon2id(kit):
     ({"username": "Andi", "password": PASSWORD, "role": "auditor"}, "username"),
     ({"username": "andi", "password": "short", "role": "auditor"}, "password"),
     ({"username": "andi", "password": PASSWORD, "role": "operator"}, "opd"),
-    ({"username": "andi", "password": PASSWORD, "role": "auditor", "opd": HEALTH_OPD}, "opd"),
+    ({"username": "andi", "password": PASSWORD, "role": "auditor", "opd": TEST_OPD}, "opd"),
 ])
 def test_user_invalid_fields(kit, payload, field):
     response = kit.admin.post("/api/v1/users", json=payload)
@@ -150,14 +150,14 @@ def test_operator_cannot_read_accounts_or_audit(kit):
 
 
 def test_operator_stats_scoped(kit):
-    add_programme(kit.live, "uji_sehat", HEALTH_OPD)
+    add_programme(kit.live, "uji_sehat", TEST_OPD)
     card = kit.register_card()
     lpg_terminal = kit.enrol_terminal(kit.service_point(("lpg",)))
     health_terminal = kit.enrol_terminal(kit.service_point(("uji_sehat",)))
     assert kit.push(lpg_terminal, [kit.record(lpg_terminal, card)]).json()["accepted"]
     assert kit.push(health_terminal, [kit.record(health_terminal, card, program="uji_sehat")]).json()["accepted"]
 
-    health = log_in(kit, "dewi", "operator", HEALTH_OPD).get("/api/v1/stats").json()
+    health = log_in(kit, "dewi", "operator", TEST_OPD).get("/api/v1/stats").json()
     assert health["redemptions"] == 1
     assert health["redemptions_by_program"] == {"uji_sehat": 1}
     auditor = log_in(kit, "audit", "auditor").get("/api/v1/stats").json()
@@ -178,14 +178,14 @@ def test_card_read_audited(kit):
 
 
 def test_redemption_read_audited_and_scoped(kit):
-    add_programme(kit.live, "uji_sehat", HEALTH_OPD)
+    add_programme(kit.live, "uji_sehat", TEST_OPD)
     card = kit.register_card()
     lpg_terminal = kit.enrol_terminal(kit.service_point(("lpg",)))
     health_terminal = kit.enrol_terminal(kit.service_point(("uji_sehat",)))
     kit.push(lpg_terminal, [kit.record(lpg_terminal, card)])
     health_push = kit.push(health_terminal, [kit.record(health_terminal, card, program="uji_sehat")]).json()
 
-    client = log_in(kit, "dewi", "operator", HEALTH_OPD)
+    client = log_in(kit, "dewi", "operator", TEST_OPD)
     rows = client.get(f"/api/v1/cards/{card.number}/redemptions").json()
     assert [row["program"] for row in rows] == ["uji_sehat"]
 
