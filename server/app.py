@@ -16,8 +16,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from card.cose import Signer
 from server.api import cards, holders, people, service_points, stats, sync, terminals
-from server.api import findings, programmes, register
+from server.api import findings, programmes, register, trust
 from server.dashboard import routes as dashboard
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
 from server.errors import install_error_handlers
@@ -36,19 +37,22 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 def _api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (cards, holders, service_points, terminals, sync, stats, people, register, programmes, findings):
+    for module in (cards, holders, service_points, terminals, sync, stats, people, register, programmes, findings, trust):
         router.include_router(module.router)
     return router
 
 
 def create_app(
-    database_url: str, admin_token: str, *, clock: Clock = time.time, household_key: bytes | None = None
+    database_url: str, admin_token: str, *, clock: Clock = time.time, household_key: bytes | None = None,
+    sync_signer: Signer | None = None,
 ) -> FastAPI:
     """Build the app over database_url, migrating the database first.
 
     clock returns the current Unix time; tests pass a controllable one.
     household_key is the city's household key, which register imports need
     to link households to cards (see server.register_import).
+    sync_signer is the server's sync key, which signs card revocation lists
+    (see server.revocations); without it, revoking a card returns 503.
     Raises ValueError when the admin token has fewer than 32 printable
     characters or contains whitespace.
     """
@@ -74,6 +78,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.household_key = household_key
+    app.state.sync_signer = sync_signer
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(dashboard.router)

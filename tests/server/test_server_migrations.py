@@ -23,6 +23,7 @@ TABLES = {
     "staff_users", "staff_sessions", "audit_log",
     "register_imports", "households", "residents", "resident_history", "programme_rules", "entitlements",
     "findings", "finding_records", "service_point_areas",
+    "trust_root", "trust_lists", "revocation_lists", "card_revocations",
 }
 
 PROGRAMME_CODES = {"lpg", "pbi", "bpjstk", "beasiswa", "bantuan_bencana", "lansia"}
