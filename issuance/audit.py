@@ -11,6 +11,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from card.i18n import N_, translate
+
 __all__ = [
     "ACTIONS", "AuditEntry", "ClerkMissingError", "append", "entries", "ensure_schema", "resolve_clerk",
     "set_station_clerk", "station_clerk", "MAX_CLERK_LENGTH",
@@ -34,7 +36,15 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 class ClerkMissingError(ValueError):
-    """No clerk name was given and the station has none set."""
+    """No clerk name was given and the station has none set, or the name is invalid."""
+
+    def __init__(self, template: str, **params: object):
+        self.template = template
+        self.params = params
+        super().__init__(translate(template, "en", **params))
+
+    def message(self, language: str) -> str:
+        return translate(self.template, language, **self.params)
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,8 @@ def _check_clerk(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned or len(cleaned) > MAX_CLERK_LENGTH or not cleaned.isprintable():
         raise ClerkMissingError(
-            f"clerk name {name!r} is invalid: give 1 to {MAX_CLERK_LENGTH} printable characters"
+            N_("clerk name {name!r} is invalid: give 1 to {maximum} printable characters"),
+            name=name, maximum=MAX_CLERK_LENGTH,
         )
     return cleaned
 
@@ -81,7 +92,7 @@ def resolve_clerk(db: sqlite3.Connection, given: str | None) -> str:
         return _check_clerk(given)
     stored = station_clerk(db)
     if stored is None:
-        raise ClerkMissingError("no clerk name: give --clerk NAME or set one with 'kartu issuance clerk NAME'")
+        raise ClerkMissingError(N_("no clerk name: give --clerk NAME or set one with 'kartu issuance clerk NAME'"))
     return stored
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from card.i18n import N_, translate
 from issuance.register import Resident, read_register
 from issuance.server_client import RegistrationError, ServerUnreachableError
 
@@ -32,6 +33,14 @@ _DATE_FIELDS = ("birth_date",)
 
 class QueueError(LookupError):
     """The queue could not be read, or an entry was not found."""
+
+    def __init__(self, template: str, **params: object):
+        self.template = template
+        self.params = params
+        super().__init__(translate(template, "en", **params))
+
+    def message(self, language: str) -> str:
+        return translate(self.template, language, **self.params)
 
 
 @dataclass(frozen=True)
@@ -61,9 +70,9 @@ def resident_from_dict(fields: dict) -> Resident:
         values["birth_date"] = date.fromisoformat(values["birth_date"])
         values["desil"] = int(values["desil"])
     except KeyError as exc:
-        raise QueueError(f"queue entry has no field {exc.args[0]!r}") from None
+        raise QueueError(N_("queue entry has no field {field!r}"), field=exc.args[0]) from None
     except (TypeError, ValueError) as exc:
-        raise QueueError(f"queue entry has an invalid field: {exc}") from None
+        raise QueueError(N_("queue entry has an invalid field: {error}"), error=str(exc)) from None
     return Resident(**values)
 
 
@@ -86,7 +95,9 @@ def register_queue(register: Path, db: sqlite3.Connection) -> RegisterQueue:
     try:
         result = read_register(register)
     except OSError as exc:
-        raise QueueError(f"cannot read the register {register}: {exc.strerror}; check the path") from None
+        raise QueueError(
+            N_("cannot read the register {path}: {error}; check the path"), path=str(register), error=exc.strerror
+        ) from None
     issued = _niks_with_card(db)
     waiting = [resident for resident in result.residents if resident.nik not in issued]
     entries = [QueueEntry(position, resident) for position, resident in enumerate(waiting, start=1)]
@@ -106,12 +117,15 @@ def server_queue(server_url: str, admin_token: str, client: httpx.Client | None 
     try:
         rows = response.json()["residents"]
     except (ValueError, KeyError, TypeError):
-        raise QueueError(f"server {url} returned no 'residents' list") from None
+        raise QueueError(N_("server {url} returned no 'residents' list"), url=url) from None
     entries = []
     for position, row in enumerate(rows, start=1):
         reason = row.get("reason", "new")
         if reason not in REASONS:
-            raise QueueError(f"queue entry {position} has reason {reason!r}; expected one of {', '.join(REASONS)}")
+            raise QueueError(
+                N_("queue entry {position} has reason {reason!r}; expected one of {choices}"),
+                position=position, reason=reason, choices=", ".join(REASONS),
+            )
         entries.append(QueueEntry(position, resident_from_dict(row), reason))
     return entries
 
@@ -134,4 +148,4 @@ def find_entry(entries: list[QueueEntry], key: str) -> QueueEntry:
     for entry in entries:
         if key == entry.resident.nik or (len(key) < 16 and key.isdigit() and int(key) == entry.position):
             return entry
-    raise QueueError(key)
+    raise QueueError(N_("no resident {id} in the queue; list it with 'kartu issuance queue'"), id=key)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from card.cardnumber import is_valid_card_number
+from card.i18n import N_, translate
 from card.piv import Connection
 from issuance import audit, batch, pending
 from issuance.batch import IssuedWithPhoto, Registration, issue_card
@@ -43,6 +44,14 @@ CREATE TABLE IF NOT EXISTS reissues (
 class ReissueError(ValueError):
     """The reissue request is invalid; nothing was revoked or written."""
 
+    def __init__(self, template: str, **params: object):
+        self.template = template
+        self.params = params
+        super().__init__(translate(template, "en", **params))
+
+    def message(self, language: str) -> str:
+        return translate(self.template, language, **self.params)
+
 
 @dataclass(frozen=True)
 class ReissueResult:
@@ -65,17 +74,25 @@ def prepare_journal(db: sqlite3.Connection) -> None:
 
 def _check_request(db: sqlite3.Connection, old_card: str, resident: Resident, reason: str) -> None:
     if reason not in REASONS:
-        raise ReissueError(f"reason {reason!r} is invalid; use one of {', '.join(REASONS)}")
+        raise ReissueError(N_("reason {reason!r} is invalid; use one of {choices}"), reason=reason,
+                           choices=", ".join(REASONS))
     if not is_valid_card_number(old_card):
         raise ReissueError(
-            f"card number {old_card!r} is invalid: expected 16 digits starting 1571 with a Luhn check digit"
+            N_("card number {card_number!r} is invalid: expected 16 digits starting 1571 with a Luhn check digit"),
+            card_number=old_card,
         )
     row = db.execute("SELECT nik FROM cards WHERE card_number = ?", (old_card,)).fetchone()
     if row is not None and row[0] != resident.nik:
-        raise ReissueError(f"card {old_card} was issued to another resident at this station; check the card number")
+        raise ReissueError(
+            N_("card {card_number} was issued to another resident at this station; check the card number"),
+            card_number=old_card,
+        )
     replaced = db.execute("SELECT new_card FROM reissues WHERE old_card = ?", (old_card,)).fetchone()
     if replaced is not None:
-        raise ReissueError(f"card {old_card} was already replaced by card {replaced[0]}; reissue that card instead")
+        raise ReissueError(
+            N_("card {card_number} was already replaced by card {new_card}; reissue that card instead"),
+            card_number=old_card, new_card=replaced[0],
+        )
 
 
 def revoke(station: Station, old_card: str, reason: str, effective: date, clerk: str, nik: str,

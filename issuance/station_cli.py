@@ -138,8 +138,10 @@ def _run(args: argparse.Namespace, body) -> int:
         return 2
     try:
         return body(station)
-    except (_UsageError, queue.QueueError, audit.ClerkMissingError, reissue.ReissueError, RegistrationError,
-            MasterKeyError, ValueError, OSError) as exc:
+    except (queue.QueueError, audit.ClerkMissingError, reissue.ReissueError) as exc:
+        print(exc.message(args.lang), file=sys.stderr)
+        return 2
+    except (_UsageError, RegistrationError, MasterKeyError, ValueError, OSError) as exc:
         print(exc, file=sys.stderr)
         return 2
     finally:
@@ -163,9 +165,8 @@ def _show(args: argparse.Namespace) -> int:
     def body(station: Station) -> int:
         try:
             entry = queue.find_entry(_entries(args, station), args.id)
-        except queue.QueueError:
-            print(translate("no resident {id} in the queue; list it with 'kartu issuance queue'", args.lang,
-                            id=args.id), file=sys.stderr)
+        except queue.QueueError as exc:
+            print(exc.message(args.lang), file=sys.stderr)
             return 1
         resident = entry.resident
         if args.show_nik:
