@@ -20,6 +20,7 @@ bench: system venv
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/qr_sizes.py
+	$(BIN)/python bench/issuance.py
 	$(BIN)/python bench/fuzz_qr.py -runs=1000000
 	$(BIN)/python bench/terminal.py
 	KARTU_DURABILITY_REDEMPTIONS=5000 $(BIN)/pytest -q tests/terminal/test_durability.py
