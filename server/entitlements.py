@@ -65,7 +65,7 @@ class HouseholdEntitlement:
 class _Member:
     id: int
     household_pk: int
-    birth_date: date
+    age: int
     kelurahan: str
     relationship: str
     occupation: str | None
@@ -92,7 +92,9 @@ def _load_rules(session: Session, codes: list[str] | None) -> list[_Rule]:
     ]
 
 
-def _load_register(session: Session) -> tuple[dict[int, list[_Member]], dict[int, int], dict[int, bytes | None]]:
+def _load_register(
+    session: Session, today: date
+) -> tuple[dict[int, list[_Member]], dict[int, int], dict[int, bytes | None]]:
     """Return members by household, each household's desil (its members' lowest) and household ids."""
     members: dict[int, list[_Member]] = defaultdict(list)
     desil: dict[int, int] = {}
@@ -101,15 +103,15 @@ def _load_register(session: Session) -> tuple[dict[int, list[_Member]], dict[int
                Resident.occupation, Resident.school, Resident.desil)
     )
     for row in rows:
-        member = _Member(*row[:7])
+        member = _Member(row.id, row.household_pk, age_on(row.birth_date, today), *row[3:7])
         members[member.household_pk].append(member)
         desil[member.household_pk] = min(row.desil, desil.get(member.household_pk, 10))
     household_ids = dict(session.execute(select(Household.id, Household.household_id)).all())
     return members, desil, household_ids
 
 
-def _person_passes(eligibility: Eligibility, member: _Member, today: date) -> bool:
-    age = age_on(member.birth_date, today)
+def _person_passes(eligibility: Eligibility, member: _Member) -> bool:
+    age = member.age
     if eligibility.min_age is not None and age < eligibility.min_age:
         return False
     if eligibility.max_age is not None and age > eligibility.max_age:
@@ -129,10 +131,10 @@ def _person_amount(eligibility: Eligibility, member: _Member) -> int | None:
     return eligibility.amount
 
 
-def _household_targets(rule: _Rule, household_pk: int, members: list[_Member], today: date) -> dict[str, dict]:
+def _household_targets(rule: _Rule, members: list[_Member]) -> dict[str, dict]:
     """Return subject -> entitlement values for one household under one rule."""
     eligibility = rule.eligibility
-    passing = [member for member in members if _person_passes(eligibility, member, today)]
+    passing = [member for member in members if _person_passes(eligibility, member)]
     if not passing:
         return {}
     common = {"valid_until": eligibility.valid_until, "event": None}
@@ -152,13 +154,13 @@ def _household_targets(rule: _Rule, household_pk: int, members: list[_Member], t
 
 
 def _targets(rules: list[_Rule], session: Session, today: date) -> dict[tuple[str, int, str], dict]:
-    members, desil, household_ids = _load_register(session)
+    members, desil, household_ids = _load_register(session, today)
     targets = {}
     for rule in rules:
         for household_pk, household_members in members.items():
             if not rule.desil_min <= desil[household_pk] <= rule.desil_max:
                 continue
-            for subject, values in _household_targets(rule, household_pk, household_members, today).items():
+            for subject, values in _household_targets(rule, household_members).items():
                 values["household_id"] = household_ids[household_pk]
                 targets[(rule.code, household_pk, subject)] = values
     return targets
