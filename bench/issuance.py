@@ -2,9 +2,9 @@
 
 Setup: a fresh station (file issuer key) in a temporary directory, and a
 synthetic register. Each chip card is a reference card driven in this
-process through a direct connection, so no reader or vpcd time is counted,
-and the time spent inside the card (key generation, signing, PIN and state
-file writes) is measured around every APDU and subtracted.
+process through a direct connection, so no reader or vpcd time is counted.
+The time spent inside the card (key generation, signing, PIN and state file
+writes) is measured around every APDU and subtracted.
 
 Measured, per card, with issuance.batch.issue_card as a batch runs it:
   * station time (chip): placeholder photo, credential signing (chip and QR),

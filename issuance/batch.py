@@ -5,9 +5,10 @@ issued or failed, and every move is committed before the next step, so a
 station that stops at any point resumes where it stopped: an item found in
 "writing" was interrupted and goes back to "pending", with a failed-card
 entry in the audit log. A card is journalled as issued only after
-personalisation has read everything back and verified it, so a card pulled
-out half-written, or one that reads back wrong, is reported as a failed card,
-never registered, and the batch goes on with the next resident.
+personalisation has read everything back and verified it. A card pulled out
+half-written, or one that reads back wrong, is therefore reported as a
+failed card and never registered, and the batch goes on with the next
+resident.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ PROGRESS_WIDTH = 30
 
 
 class CardSlot(Protocol):
-    """Where blank cards come from: each call waits for one card and yields its connection."""
+    """Source of blank cards: each call waits for one card and yields its connection."""
 
     def __call__(self, entry: QueueEntry) -> AbstractContextManager[Connection]: ...
 

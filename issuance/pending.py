@@ -3,9 +3,9 @@
 A station with no network (mobile issuance at a kelurahan) issues cards with
 its own issuer key and journals the exact POST body of each registration in
 station.db, in the same transaction as the card itself. `kartu issuance
-register-pending` sends them later. The server answers a repeated identical
-registration with 200 and a repeated revocation as done, so a call whose
-answer was lost is simply sent again: nothing is registered twice.
+register-pending` sends them later. The server returns 200 for a repeated
+identical registration and reports a repeated revocation as already done, so
+a call whose response was lost is sent again and nothing is registered twice.
 Revocations are sent before registrations, so a lost card stops working
 before its replacement is known to the server.
 """
@@ -142,10 +142,10 @@ def send_one(db: sqlite3.Connection, call: PendingCall, server_url: str, admin_t
 
 def send_pending(db: sqlite3.Connection, server_url: str, admin_token: str, clerk: str,
                  client: httpx.Client | None = None) -> SendReport:
-    """Send every pending call in order; stop at the first unreachable server, go on past a rejected call.
+    """Send every pending call in order, stopping when the server is unreachable and going on past a rejected call.
 
-    A rejected call (the server answered with an error) stays pending with
-    its error, for the clerk to look at; it is retried by the next run.
+    A rejected call (the server returned an error status) stays pending with
+    its error for the clerk to look at, and the next run retries it.
     """
     report = SendReport()
     calls = pending_calls(db)

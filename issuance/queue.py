@@ -113,7 +113,7 @@ def server_queue(server_url: str, admin_token: str, client: httpx.Client | None 
     except httpx.HTTPError as exc:
         raise ServerUnreachableError(f"server {url} unreachable: {exc}") from None
     if response.status_code != 200:
-        raise RegistrationError(f"server refused the queue request ({response.status_code}): {response.text[:300]}")
+        raise RegistrationError(f"server rejected the queue request ({response.status_code}): {response.text[:300]}")
     try:
         rows = response.json()["residents"]
     except (ValueError, KeyError, TypeError):

@@ -4,7 +4,7 @@ The new card gets a new card number. Its household id is the keyed hash of
 the same KK number, so the server and the terminals count its use against the
 same household quota, and the quota used this period carries over. The
 revocation is journalled first and sent to the server before the new card is
-written; a station without network keeps it pending, and `kartu issuance
+written. A station without network keeps it pending, and `kartu issuance
 register-pending` sends it before any registration.
 """
 
@@ -127,7 +127,8 @@ def reissue(station: Station, old_card: str, resident: Resident, reason: str, cl
     """Revoke old_card and issue a new card to the same resident and household.
 
     Raises ReissueError before anything happens when the request is invalid,
-    and batch.CardFailure when the new card fails; the revocation stands then.
+    and batch.CardFailure when the new card fails. The revocation is kept in
+    that case, because the old card is lost either way.
     """
     db = station.journal
     _check_request(db, old_card, resident, reason)

@@ -18,7 +18,7 @@ class RegistrationError(Exception):
 
 
 class ServerUnreachableError(RegistrationError):
-    """No answer came back from the server, so the request may or may not have been applied."""
+    """No response came back from the server, so the request may or may not have been applied."""
 
 
 def check_server(server_url: str, admin_token: str) -> None:
@@ -57,14 +57,14 @@ def register_card(server_url: str, admin_token: str, card: IssuedCard, resident:
 
 
 def post_registration(server_url: str, admin_token: str, body: dict, client: httpx.Client | None = None) -> None:
-    """Register one card; the server answers an identical repeat with 200, so a retry after a lost answer is safe.
+    """Register one card. The server returns 200 for an identical repeat, so a retry after a lost response is safe.
 
-    Raises ServerUnreachableError when no answer came back and RegistrationError when the server rejected the card.
+    Raises ServerUnreachableError when no response came back and RegistrationError when the server rejected the card.
     """
     response = _send(client, "POST", f"{server_url.rstrip('/')}/api/v1/cards", admin_token, body)
     if response.status_code not in (200, 201):
         raise RegistrationError(
-            f"server refused card {body['card_number']} ({response.status_code}): {response.text[:300]}"
+            f"server rejected card {body['card_number']} ({response.status_code}): {response.text[:300]}"
         )
 
 
@@ -72,7 +72,7 @@ def revoke_card(server_url: str, admin_token: str, body: dict, client: httpx.Cli
     """Revoke a card on the server: POST /api/v1/cards/{card_number}/revocation {reason, revoked_from}.
 
     A card the server reports as already revoked counts as done, so a retry
-    after a lost answer is safe. The server reports that as 409 with
+    after a lost response is safe. The server reports that as 409 with
     "already revoked" in the detail; any other 409 is a refusal.
     """
     url = f"{server_url.rstrip('/')}/api/v1/cards/{body['card_number']}/revocation"
@@ -82,7 +82,7 @@ def revoke_card(server_url: str, admin_token: str, body: dict, client: httpx.Cli
         return
     if response.status_code not in (200, 201):
         raise RegistrationError(
-            f"server refused to revoke card {body['card_number']} ({response.status_code}): {response.text[:300]}"
+            f"server rejected the revocation of card {body['card_number']} ({response.status_code}): {response.text[:300]}"
         )
 
 

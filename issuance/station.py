@@ -169,8 +169,8 @@ def rotate_issuer_key(directory: Path, new_key: str | None = None) -> tuple[byte
 def open_journal(path: Path) -> sqlite3.Connection:
     """Open station.db in autocommit mode, creating it with mode 0600.
 
-    The journal holds NIKs, so it is readable by its owner only. SQLite
-    gives its -wal and -shm files the mode of the database file.
+    The journal contains NIKs, so only its owner may read it. SQLite (3.40.1
+    checked) creates the -wal and -shm files with the database file's mode.
     """
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     if path.stat().st_mode & 0o077:

@@ -30,7 +30,7 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--register", type=Path, help="register CSV to draw the queue from (offline)")
     parser.add_argument("--server", help="server URL, e.g. http://127.0.0.1:8470: queue source without --register, "
                                          "and where cards are registered")
-    parser.add_argument("--admin-token-file", type=Path, help="file holding the server's administrator token")
+    parser.add_argument("--admin-token-file", type=Path, help="file containing the server's administrator token")
 
 
 def _add_reader(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +77,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     send = commands.add_parser("register-pending", help="send journalled registrations and revocations to the server")
     _add_station(send)
     send.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8470")
-    send.add_argument("--admin-token-file", type=Path, required=True, help="file holding the administrator token")
+    send.add_argument("--admin-token-file", type=Path, required=True, help="file containing the administrator token")
     send.set_defaults(handler=_register_pending)
 
     log = commands.add_parser("audit", help="list the station's audit log")

@@ -89,13 +89,13 @@ class PulledOutCard(ReferenceCard):
         if apdu[1] == INS.PUT_DATA:
             self.put_data_count += 1
             if self.put_data_count == self.pull_at:
-                # The bridge closes the vpcd socket on OSError: pcscd sees the card removed.
+                # The bridge closes the vpcd socket on OSError, so pcscd reports the card removed.
                 raise OSError("card pulled out of the reader")
         return super().process(apdu)
 
 
 class CorruptingCard(ReferenceCard):
-    """A card whose long GET DATA answers come back with one byte changed, as a failing chip's would."""
+    """A card whose long GET DATA responses come back with one byte changed, as a failing chip's would."""
 
     def process(self, apdu: bytes) -> bytes:
         response = super().process(apdu)

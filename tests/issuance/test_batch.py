@@ -55,7 +55,8 @@ def test_qr_batch_issues_every_resident(station, residents, tmp_path):
     assert sorted(_journal_niks(station)) == sorted(resident.nik for resident in residents)
     assert _item_states(station, batch_id) == ["issued"] * len(residents)
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("[") and lines[0].split("]")[1].startswith(f" 1/{len(residents)}")
+    assert lines[0].startswith("[")
+    assert lines[0].split("]")[1].startswith(f" 1/{len(residents)}")
     assert lines[-1].startswith("[" + "#" * 30 + f"] {len(residents)}/{len(residents)}")
     assert len(audit.entries(station.journal, action="issue")) == len(residents)
     assert len(pending.pending_calls(station.journal)) == len(residents)
@@ -106,7 +107,7 @@ def test_resume_after_station_stop(station_dir, residents, tmp_path):
         batch._set_state = original
     station.close()
 
-    # The third card's transaction was rolled back with the stop, so the journal holds two cards.
+    # The third card's transaction was rolled back with the stop, so the journal contains two cards.
     station = open_station(station_dir)
     try:
         assert len(_journal_niks(station)) == 2

@@ -22,7 +22,7 @@ TOKEN = "t" * 40
 
 
 class RecordingServer:
-    """A mock server that registers each card once and answers a repeat with 200, as the real one does."""
+    """A mock server that registers each card once and returns 200 for a repeat, as the real one does."""
 
     def __init__(self, answers: dict[str, int] | None = None):
         self.answers = answers or {}
@@ -94,10 +94,10 @@ def test_unreachable_server_stops_and_keeps_all(station, residents):
     for resident in residents[:3]:
         issue_card(station, resident, None, ISSUED, CLERK)
 
-    def refuse(request: httpx.Request) -> httpx.Response:
+    def connection_refused(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    report = pending.send_pending(station.journal, SERVER, TOKEN, CLERK, httpx.Client(transport=httpx.MockTransport(refuse)))
+    report = pending.send_pending(station.journal, SERVER, TOKEN, CLERK, httpx.Client(transport=httpx.MockTransport(connection_refused)))
     assert report.unreachable is not None
     assert report.left == 3
     assert len(pending.pending_calls(station.journal)) == 3
@@ -111,7 +111,7 @@ def test_second_revocation_request_kept_once(station):
 
 
 class DropAnswer(httpx.BaseTransport):
-    """Send each request to the real server, then lose the first `drops` answers, as a dropped connection does."""
+    """Send each request to the real server, then lose the first `drops` responses, as a dropped connection does."""
 
     def __init__(self, drops: int):
         self.inner = httpx.HTTPTransport()
@@ -141,7 +141,7 @@ def test_dropped_answer_registers_once(live, station, residents):
         first = pending.send_pending(station.journal, live.base_url, live.admin_token, CLERK, client)
         assert first.unreachable is not None
         assert first.left == 2
-        assert _server_cards(live) == 1  # the server stored the card whose answer was lost
+        assert _server_cards(live) == 1  # the server stored the card whose response was lost
         second = pending.send_pending(station.journal, live.base_url, live.admin_token, CLERK, client)
     assert second.left == 0
     assert [call.card_number for call in second.sent] == [card.card.card_number for card in issued]

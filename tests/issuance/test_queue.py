@@ -122,7 +122,7 @@ def test_server_queue_unknown_reason(residents):
         server_queue(SERVER, "secret-token", client)
 
 
-def test_server_queue_refused_token():
+def test_server_queue_rejected_token():
     client = _client(lambda request: httpx.Response(401, json={"detail": "invalid admin token"}))
     with pytest.raises(RegistrationError, match="401"):
         server_queue(SERVER, "wrong", client)

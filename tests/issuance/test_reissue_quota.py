@@ -75,7 +75,7 @@ def test_reissue_revokes_and_carries_quota(trusted_kit, station, residents):
 
 
 def test_revocation_retry_after_lost_answer(trusted_kit, station, residents):
-    """A revocation the server applied but whose answer was lost is done on the next send."""
+    """A revocation the server applied but whose response was lost is done on the next send."""
     kit = trusted_kit
     old = issue_card(station, residents[0], None, TODAY, CLERK).card
     assert pending.send_pending(station.journal, kit.live.base_url, kit.live.admin_token, CLERK).left == 0
