@@ -1,9 +1,10 @@
 """Tables of the imported register, programme rules and computed entitlements.
 
 Created by migration 0003. A household is a Kartu Keluarga (KK). Its
-household_id is the card's pseudonymous id (issuance.register.household_id of
-the KK number under the city's household key), known only when the import ran
-with that key; without it the household cannot be matched to cards.
+household_id is the pseudonymous id that cards carry, computed by
+issuance.register.household_id from the KK number and the city's household
+key. It is known only when the import ran with that key, and without it the
+household cannot be matched to cards.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ __all__ = [
     "BENEFIT_KINDS",
 ]
 
-# quota: units per period (LPG); status: cover valid until a date (BPJS); cash: an amount
-# per period (scholarship, Lansia Bahagia); one_time: an amount once per event (disaster aid).
+# quota: units per period (LPG). status: cover valid until a date (BPJS).
+# cash: an amount per period (scholarship, Lansia Bahagia). one_time: an amount per event (disaster aid).
 BENEFIT_KINDS = ("quota", "status", "cash", "one_time")
 
 
@@ -89,7 +90,7 @@ class ResidentHistory(Base):
 
 
 class ProgrammeRule(Base):
-    """How a programme is delivered and who is eligible, beside its row in programmes.
+    """Benefit kind, PIN requirement and eligibility of a programme, beside its row in programmes.
 
     The desil range stays in programmes.desil_min/desil_max. eligibility is a
     JSON object checked by server.programmes.Eligibility.
@@ -107,7 +108,7 @@ class ProgrammeRule(Base):
 class Entitlement(Base):
     """One computed entitlement: a household, or one member of it, for one programme.
 
-    subject tells entitlements of the same programme and household apart:
+    subject distinguishes entitlements of the same programme and household:
     "household", "resident:<id>" or "event:<code>".
     """
 

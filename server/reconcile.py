@@ -13,7 +13,7 @@ linked to the records that show it:
   would allow. Service points without a kelurahan (service_point_areas)
   are left out.
 - no_card_signature: a record taken from the QR code, which proves nothing
-  about the card being present; detail says whether the card has a chip.
+  about the card being present. Its detail records whether the card has a chip.
 - terminal_volume: a terminal whose quantity in a programme and period is
   more than volume_factor times the median of the other terminals that
   recorded any, once there are at least volume_min_peers of them.
@@ -113,31 +113,39 @@ def _months_of(quota_period: str, period: str) -> list[str]:
     return quota_months(quota_period, middle_of_month) or [period]
 
 
-def _check_quota(session: Session, records: list[Redemption], programmes: dict[str, Programme], now: datetime) -> int:
-    groups = set()
+def _quota_groups(records: list[Redemption], programmes: dict[str, Programme]) -> dict[tuple, set]:
+    """Group the records' subjects by (programme, quota window label, one period of the window, per person)."""
+    groups: dict[tuple, set] = defaultdict(set)
     for record in records:
         programme = programmes[record.program]
         label = _window_label(programme.quota_period, record.period)
         if programme.quota > 0 and label is not None:
             per_person = programme.quota_scope == "person"
-            groups.add((record.program, label, record.period, per_person,
-                        record.card_number if per_person else record.household_id))
+            subject = record.card_number if per_person else record.household_id
+            groups[(record.program, label, record.period, per_person)].add(subject)
+    return groups
+
+
+def _check_quota(session: Session, records: list[Redemption], programmes: dict[str, Programme], now: datetime) -> int:
     found = 0
-    for program, label, period, per_person, subject in sorted(groups, key=str):
+    for (program, label, period, per_person), subjects in sorted(_quota_groups(records, programmes).items(), key=str):
         programme = programmes[program]
         column = Redemption.card_number if per_person else Redemption.household_id
-        rows = session.execute(
-            select(Redemption.record_id, Redemption.quantity)
-            .where(Redemption.program == program, column == subject,
-                   Redemption.period.in_(_months_of(programme.quota_period, period)))
-        ).all()
-        used = sum(quantity for _, quantity in rows)
-        if used <= programme.quota:
-            continue
-        shown = subject if per_person else subject.hex()
-        detail = {"used": used, "quota": programme.quota, "period": label, "per": "card" if per_person else "household"}
-        found += _save(session, now, "quota_overuse", program, shown, f"quota_overuse:{program}:{label}:{shown}",
-                       detail, {record_id for record_id, _ in rows})
+        in_window = (Redemption.program == program,
+                     Redemption.period.in_(_months_of(programme.quota_period, period)))
+        over = []
+        for chunk in _chunks(sorted(subjects)):
+            over += session.execute(
+                select(column, func.sum(Redemption.quantity)).where(*in_window, column.in_(chunk))
+                .group_by(column).having(func.sum(Redemption.quantity) > programme.quota)
+            ).all()
+        for subject, used in over:
+            record_ids = set(session.scalars(select(Redemption.record_id).where(*in_window, column == subject)))
+            subject_text = subject if per_person else subject.hex()
+            detail = {"used": int(used), "quota": programme.quota, "period": label,
+                      "per": "card" if per_person else "household"}
+            found += _save(session, now, "quota_overuse", program, subject_text,
+                           f"quota_overuse:{program}:{label}:{subject_text}", detail, record_ids)
     return found
 
 
@@ -185,20 +193,34 @@ def _distant_pair(session: Session, first: tuple, second: tuple, thresholds: Thr
 
 
 def _check_card_signature(session: Session, records: list[Redemption], now: datetime) -> int:
-    unsigned = [record for record in records if record.card_signature is None]
-    if not unsigned:
+    """Add one finding per record without a card signature; such a finding never changes once stored."""
+    keys = {f"no_card_signature:{record.record_id}": record for record in records if record.card_signature is None}
+    if not keys:
+        return 0
+    stored: set[str] = set()
+    for chunk in _chunks(sorted(keys)):
+        stored.update(session.scalars(select(Finding.key).where(Finding.key.in_(chunk))))
+    new = [(key, record) for key, record in sorted(keys.items()) if key not in stored]
+    if not new:
         return 0
     chip_cards = set(session.scalars(
-        select(Card.card_number).where(Card.card_number.in_({record.card_number for record in unsigned}),
+        select(Card.card_number).where(Card.card_number.in_({record.card_number for _, record in new}),
                                        Card.card_key.is_not(None))
     ))
-    found = 0
-    for record in unsigned:
-        detail = {"terminal_id": record.terminal_id, "assurance": record.assurance,
-                  "card_has_chip": record.card_number in chip_cards}
-        found += _save(session, now, "no_card_signature", record.program, record.card_number,
-                       f"no_card_signature:{record.record_id}", detail, {record.record_id})
-    return found
+    findings = [
+        Finding(key=key, kind="no_card_signature", program=record.program, subject=record.card_number,
+                detail={"terminal_id": record.terminal_id, "assurance": record.assurance,
+                        "card_has_chip": record.card_number in chip_cards},
+                first_found_at=now, last_found_at=now)
+        for key, record in new
+    ]
+    session.add_all(findings)
+    session.flush()
+    links = [{"finding_id": finding.id, "record_id": record.record_id} for finding, (_, record) in zip(findings, new)]
+    for chunk in _chunks(links):
+        session.execute(insert(finding_records), chunk)
+    logger.info("%d records without a card signature found", len(new))
+    return len(new)
 
 
 def _check_volume(session: Session, records: list[Redemption], thresholds: Thresholds, now: datetime) -> int:

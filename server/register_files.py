@@ -6,8 +6,9 @@ line; Excel in an Indonesian locale writes semicolons), quoted as in RFC 4180.
 XLSX: the first worksheet, read with openpyxl. A file is taken as XLSX when it
 starts with the ZIP signature, whatever its name.
 
-Line numbers are what a clerk sees: the physical line of a CSV file where the
-row starts, or the worksheet row number, the header being line 1.
+Line numbers are the ones a text editor or spreadsheet shows. In a CSV file it
+is the physical line where the row starts, in XLSX the worksheet row number,
+and the header is line 1.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ POST /api/v1/register/imports?filename=NAME
   that cannot be read at all returns 422 with its one error.
 GET /api/v1/register/imports -> 200 {count, imports: [...]}, newest first
 
-NOTE: the request body limit of the server (server.app.MAX_BODY_BYTES, 2 MB,
-about 12,000 CSV rows) applies here too; import a whole city register with
+NOTE: the server's request body limit (server.app.MAX_BODY_BYTES, 2 MB, about
+12,000 CSV rows) applies here too. Import a whole city register with
 `kartu server import-register FILE --db URL` on the server machine.
 """
 

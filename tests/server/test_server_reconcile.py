@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
 from server.geo import distance_km
+from server.models_findings import Finding, finding_records
 
 FINDINGS = "/api/v1/findings"
 # Alam Barajo (west) and Paal Merah (south-east) are across the city from each other.
@@ -139,10 +143,24 @@ def test_terminal_volume_needs_peers(kit):
 def test_full_reconcile_adds_nothing_new(kit):
     terminal = kit.enrol_terminal()
     card = kit.register_card()
-    accepted(kit, terminal, [kit.record(terminal, card, quantity=4)])
+    qr_card = kit.register_card(assurance="qr")
+    accepted(kit, terminal, [kit.record(terminal, card, quantity=4), kit.record(terminal, qr_card)])
     response = kit.admin.post(f"{FINDINGS}/reconcile")
     assert response.status_code == 200
     assert response.json() == {"changed": 0}
+    assert len(findings(kit, "quota_overuse")) == 1
+    assert len(findings(kit, "no_card_signature")) == 1
+
+
+def test_full_reconcile_finds_missed_patterns(kit):
+    terminal = kit.enrol_terminal()
+    card = kit.register_card()
+    accepted(kit, terminal, [kit.record(terminal, card, quantity=4)])
+    with Session(kit.live.app.state.engine) as session:
+        session.execute(delete(finding_records))
+        session.execute(delete(Finding))
+        session.commit()
+    assert kit.admin.post(f"{FINDINGS}/reconcile").json() == {"changed": 1}
     assert len(findings(kit, "quota_overuse")) == 1
 
 
