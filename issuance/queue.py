@@ -1,9 +1,10 @@
 """The issuance queue: residents waiting for a card, from the server or from a register file.
 
 From the server, the queue is GET /api/v1/issuance/queue (administrator
-token): eligible residents without a card and requested reissues, as
-{"count": n, "residents": [resident fields as resident_to_dict writes them,
-plus "reason": "new" or "reissue"]}. Offline, the queue is every valid
+token): one resident per entitled household without an active card, with
+reason "reissue" where the household's card was revoked, as {"count": n,
+"residents": [resident fields as resident_to_dict writes them, plus
+"reason": "new" or "reissue"]}. Offline, the queue is every valid
 resident of a register file who has no card in this station's journal.
 A queue entry's position is its number in the listing, which `kartu issuance
 show` accepts in place of a NIK.

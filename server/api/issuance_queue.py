@@ -1,0 +1,138 @@
+"""The issuance queue: residents waiting for a card, read by the issuance station.
+
+GET /api/v1/issuance/queue?limit=N (administrator)
+  -> 200 {count, unmatched_households, residents: [{nik, kk, name,
+          birth_date, sex, address, kelurahan, kelurahan_code, kecamatan,
+          desil, relationship, reason}]}
+
+Cards are registered per household (the server stores no NIK with a card),
+so the queue has one resident per household that is entitled to at least
+one programme and has no active, unexpired card: the household head
+(KEPALA KELUARGA), else its oldest member. reason is "reissue" when the
+household had a card that was revoked, else "new". A household imported
+without the household key has no household id and cannot be matched to
+cards, so it is only counted in unmatched_households. Every listed
+resident is written to the personal-data audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from issuance import regions
+from server.api.responses import errors
+from server.audit import SUBJECT_RESIDENT, record_reads
+from server.db import SessionDep
+from server.models import CARD_ACTIVE, CARD_REVOKED, Card
+from server.models_register import Entitlement, Household, Resident
+from server.periods import wib_date
+from server.sessions import AdminCaller
+from server.settings import SettingsDep
+
+__all__ = ["router", "QueueOut", "QueuedResident"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/issuance", tags=["issuance"])
+
+HEAD_OF_HOUSEHOLD = "KEPALA KELUARGA"
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 5000
+
+
+class QueuedResident(BaseModel):
+    nik: str
+    kk: str
+    name: str
+    birth_date: str
+    sex: str
+    address: str
+    kelurahan: str
+    kelurahan_code: str
+    kecamatan: str
+    desil: int
+    relationship: str
+    reason: str
+
+
+class QueueOut(BaseModel):
+    count: int
+    unmatched_households: int
+    residents: list[QueuedResident]
+
+
+def _region_names(kelurahan_code: str) -> tuple[str, str]:
+    """Return the kelurahan and kecamatan names, or the code twice when the code is not a Kota Jambi one."""
+    try:
+        kelurahan = regions.kelurahan_by_code(kelurahan_code)
+    except regions.RegionNotFoundError:
+        return kelurahan_code, kelurahan_code
+    return kelurahan.name, kelurahan.kecamatan.name
+
+
+def _queued(resident: Resident, household: Household, reason: str) -> QueuedResident:
+    kelurahan, kecamatan = _region_names(resident.kelurahan)
+    return QueuedResident(
+        nik=resident.nik, kk=household.kk, name=resident.name, birth_date=resident.birth_date.isoformat(),
+        sex=resident.sex, address=resident.address, kelurahan=kelurahan, kelurahan_code=resident.kelurahan,
+        kecamatan=kecamatan, desil=resident.desil, relationship=resident.relationship, reason=reason,
+    )
+
+
+def _card_holder(members: list[Resident]) -> Resident:
+    heads = [member for member in members if member.relationship == HEAD_OF_HOUSEHOLD]
+    return heads[0] if heads else min(members, key=lambda member: (member.birth_date, member.id))
+
+
+def _waiting_households(session: Session, today) -> list[Household]:
+    entitled = select(Entitlement.household_pk)
+    carded = select(Card.household_id).where(Card.status == CARD_ACTIVE, Card.expires >= today)
+    return list(session.scalars(
+        select(Household)
+        .where(Household.id.in_(entitled), Household.household_id.is_not(None),
+               Household.household_id.not_in(carded))
+        .order_by(Household.id)
+    ))
+
+
+def _unmatched_count(session: Session) -> int:
+    entitled = select(Entitlement.household_pk)
+    return session.scalar(
+        select(func.count()).select_from(Household)
+        .where(Household.id.in_(entitled), Household.household_id.is_(None))
+    )
+
+
+@router.get("/queue", response_model=QueueOut, responses=errors(401, 403))
+def get_queue(
+    caller: AdminCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most households to list")] = DEFAULT_LIMIT,
+) -> QueueOut:
+    today = wib_date(settings.clock())
+    households = _waiting_households(session, today)[:limit]
+    ids = [household.id for household in households]
+    members: dict[int, list[Resident]] = {}
+    for resident in session.scalars(select(Resident).where(Resident.household_pk.in_(ids)).order_by(Resident.id)):
+        members.setdefault(resident.household_pk, []).append(resident)
+    revoked = set(session.scalars(
+        select(Card.household_id).where(Card.status == CARD_REVOKED,
+                                        Card.household_id.in_([household.household_id for household in households]))
+    ))
+    queued = [
+        _queued(_card_holder(members[household.id]), household,
+                "reissue" if household.household_id in revoked else "new")
+        for household in households if household.id in members
+    ]
+    unmatched = _unmatched_count(session)
+    record_reads(session, request, caller, SUBJECT_RESIDENT, [entry.nik for entry in queued])
+    logger.info("issuance queue read by %s: %d households, %d unmatched", caller.actor, len(queued), unmatched)
+    return QueueOut(count=len(queued), unmatched_households=unmatched, residents=queued)
