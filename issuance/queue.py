@@ -25,7 +25,7 @@ from issuance.server_client import RegistrationError, ServerUnreachableError
 
 __all__ = [
     "QueueEntry", "QueueError", "RegisterQueue", "mask_number", "register_queue", "resident_from_dict",
-    "resident_to_dict", "search", "server_queue", "find_entry", "REASONS",
+    "resident_to_dict", "search", "server_queue", "server_resident", "find_entry", "REASONS",
 ]
 
 REASONS = ("new", "reissue")
@@ -129,6 +129,23 @@ def server_queue(server_url: str, admin_token: str, client: httpx.Client | None 
             )
         entries.append(QueueEntry(position, resident_from_dict(row), reason))
     return entries
+
+
+def server_resident(server_url: str, admin_token: str, nik: str, client: httpx.Client | None = None) -> QueueEntry:
+    """Fetch one resident by NIK from the server, card or no card; raise QueueError when there is none."""
+    url = f"{server_url.rstrip('/')}/api/v1/issuance/residents/lookup"
+    try:
+        response = (client or httpx).post(url, json={"nik": nik}, headers={"Authorization": f"Bearer {admin_token}"},
+                                          timeout=30)
+    except httpx.HTTPError as exc:
+        raise ServerUnreachableError(f"server {url} unreachable: {exc}") from None
+    if response.status_code == 404:
+        raise QueueError(N_("the server has no resident with NIK {nik}; check the NIK or import the register"),
+                         nik=nik)
+    if response.status_code != 200:
+        raise RegistrationError(f"server rejected the resident request ({response.status_code}): {response.text[:300]}")
+    row = response.json()
+    return QueueEntry(1, resident_from_dict(row), row.get("reason", "new"))
 
 
 def search(entries: list[QueueEntry], text: str) -> list[QueueEntry]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 
 from issuance.personalise import IssuedCard
@@ -11,6 +13,8 @@ __all__ = [
     "RegistrationError", "ServerUnreachableError", "check_server", "register_card", "registration_body",
     "post_registration", "revoke_card",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class RegistrationError(Exception):
@@ -73,16 +77,24 @@ def revoke_card(server_url: str, admin_token: str, body: dict, client: httpx.Cli
 
     A card the server reports as already revoked counts as done, so a retry
     after a lost response is safe. The server reports that as 409 with
-    "already revoked" in the detail; any other 409 is a refusal.
+    "already revoked" in the detail, and any other 409 is a rejection. When
+    the server rejects the station's date as after its own today (422 on
+    revoked_from, a station clock ahead of the server's), the request is
+    sent again without the date, so the card is revoked from the server's today.
     """
     url = f"{server_url.rstrip('/')}/api/v1/cards/{body['card_number']}/revocation"
     payload = {"reason": body["reason"], "revoked_from": body["effective"]}
     response = _send(client, "POST", url, admin_token, payload)
+    if response.status_code == 422 and "revoked_from" in response.text:
+        log.warning("server rejected revocation date %s for card %s; revoking from the server's date",
+                    body["effective"], body["card_number"])
+        response = _send(client, "POST", url, admin_token, {"reason": body["reason"]})
     if response.status_code == 409 and "already revoked" in response.text:
         return
     if response.status_code not in (200, 201):
         raise RegistrationError(
-            f"server rejected the revocation of card {body['card_number']} ({response.status_code}): {response.text[:300]}"
+            f"server rejected the revocation of card {body['card_number']} ({response.status_code}): "
+            f"{response.text[:300]}"
         )
 
 

@@ -303,13 +303,16 @@ def _reissue(args: argparse.Namespace) -> int:
 
 
 def _reissue_resident(args: argparse.Namespace) -> Resident:
-    """Find the card holder among every valid row of the register, with a card or not."""
-    if args.register is None:
-        raise _UsageError(translate("give --register FILE with the holder's record", args.lang))
-    try:
-        return find_resident(read_register(args.register).residents, args.nik)
-    except ResidentNotFoundError as exc:
-        raise _UsageError(exc.message_id if args.lang == "id" else exc.message_en) from None
+    """Find the card holder among every valid row of the register, else on the server."""
+    if args.register is not None:
+        try:
+            return find_resident(read_register(args.register).residents, args.nik)
+        except ResidentNotFoundError as exc:
+            raise _UsageError(exc.message_id if args.lang == "id" else exc.message_en) from None
+    registration = _registration(args)
+    if registration is None:
+        raise _UsageError(translate("give --register FILE, or --server and --admin-token-file", args.lang))
+    return queue.server_resident(registration.server_url, registration.admin_token, args.nik.strip()).resident
 
 
 def _print_reissue(args: argparse.Namespace, result: reissue.ReissueResult, front: Path, back: Path) -> None:

@@ -11,8 +11,15 @@ one programme and has no active, unexpired card: the household head
 (KEPALA KELUARGA), else its oldest member. reason is "reissue" when the
 household had a card that was revoked, else "new". A household imported
 without the household key has no household id and cannot be matched to
-cards, so it is only counted in unmatched_households. Every listed
-resident is written to the personal-data audit log.
+cards, so it is only counted in unmatched_households.
+
+POST /api/v1/issuance/residents/lookup {nik} (administrator)
+  -> 200 one resident in the same form, for a reissue: reason is "reissue"
+     when the household has a registered card, else "new"; 404 when no
+     imported resident has that NIK. The NIK travels in the body, so it
+     stays out of URLs and access logs.
+
+Every resident returned is written to the personal-data audit log.
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -136,3 +143,26 @@ def get_queue(
     record_reads(session, request, caller, SUBJECT_RESIDENT, [entry.nik for entry in queued])
     logger.info("issuance queue read by %s: %d households, %d unmatched", caller.actor, len(queued), unmatched)
     return QueueOut(count=len(queued), unmatched_households=unmatched, residents=queued)
+
+
+class LookupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nik: Annotated[StrictStr, Field(pattern=r"^[0-9]{16}$", description="the resident's 16-digit NIK")]
+
+
+@router.post("/residents/lookup", response_model=QueuedResident, responses=errors(401, 403, 404))
+def lookup_resident(payload: LookupIn, caller: AdminCaller, session: SessionDep, request: Request) -> QueuedResident:
+    nik = payload.nik
+    row = session.execute(
+        select(Resident, Household).join(Household, Resident.household_pk == Household.id).where(Resident.nik == nik)
+    ).first()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail="no imported resident has this NIK; import the register that lists them first")
+    resident, household = row
+    has_card = household.household_id is not None and session.scalar(
+        select(func.count()).select_from(Card).where(Card.household_id == household.household_id)
+    ) > 0
+    record_reads(session, request, caller, SUBJECT_RESIDENT, [resident.nik])
+    return _queued(resident, household, "reissue" if has_card else "new")

@@ -128,3 +128,46 @@ def test_queue_command_from_server(kit, station_dir, tmp_path, capsys):
 def test_station_queue_rejected_token(kit):
     with pytest.raises(RegistrationError, match="401"):
         server_queue(kit.live.base_url, "x" * 40)
+
+
+LOOKUP = "/api/v1/issuance/residents/lookup"
+
+
+def test_lookup_finds_resident(kit):
+    _import(kit, FAMILY)
+    response = kit.admin.post(LOOKUP, json={"nik": WIFE["NIK"]})
+    assert response.status_code == 200, response.text
+    assert (response.json()["nik"], response.json()["reason"]) == (WIFE["NIK"], "new")
+
+
+def test_lookup_carded_household_is_reissue(kit):
+    _import(kit, FAMILY)
+    _register_card(kit, household_of(HEAD))
+    assert kit.admin.post(LOOKUP, json={"nik": HEAD["NIK"]}).json()["reason"] == "reissue"
+
+
+def test_lookup_unknown_nik(kit):
+    _import(kit, FAMILY)
+    response = kit.admin.post(LOOKUP, json={"nik": ELDER["NIK"]})
+    assert response.status_code == 404
+    assert "import the register" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("nik", ["157101010180000", "1571.01E+15", 1571010101800001])
+def test_lookup_invalid_nik(kit, nik):
+    assert kit.admin.post(LOOKUP, json={"nik": nik}).status_code == 422
+
+
+def test_lookup_needs_admin(kit):
+    _import(kit, FAMILY)
+    response = kit.anonymous.post(LOOKUP, json={"nik": HEAD["NIK"]})
+    assert response.status_code == 401
+    assert HEAD["NAMA"] not in response.text
+
+
+def test_station_lookup_unknown(kit):
+    from issuance.queue import QueueError, server_resident
+
+    _import(kit, FAMILY)
+    with pytest.raises(QueueError, match=ELDER["NIK"]):
+        server_resident(kit.live.base_url, kit.live.admin_token, ELDER["NIK"])

@@ -86,3 +86,42 @@ def test_revocation_retry_after_lost_answer(trusted_kit, station, residents):
     report = pending.send_pending(station.journal, kit.live.base_url, kit.live.admin_token, CLERK)
     assert [call.kind for call in report.sent] == [pending.REVOCATION]
     assert report.left == 0
+
+
+def test_reissue_command_with_server(trusted_kit, station_dir, tmp_path, capsys):
+    """The clerk reissues from the server's record: old card revoked, new card registered, queue empty.
+
+    The station dates the revocation today, after the server's clock (2026-03-15), so the server
+    rejects the date and the station revokes again from the server's date.
+    """
+    from issuance.queue import server_resident
+    from tests.issuance.station_support import open_station, run_cli
+    from tests.server.register_support import FAMILY, HEAD, HOUSEHOLD_KEY, csv_bytes
+
+    kit = trusted_kit
+    (station_dir / "household.key").write_bytes(HOUSEHOLD_KEY)
+    kit.live.app.state.household_key = HOUSEHOLD_KEY
+    imported = kit.admin.post("/api/v1/register/imports", params={"filename": "register.csv"},
+                              content=csv_bytes(FAMILY), headers={"Content-Type": "text/csv"})
+    assert imported.status_code == 200, imported.text
+    resident = server_resident(kit.live.base_url, kit.live.admin_token, HEAD["NIK"]).resident
+    station = open_station(station_dir)
+    try:
+        old = issue_card(station, resident, None, TODAY, CLERK).card
+        assert pending.send_pending(station.journal, kit.live.base_url, kit.live.admin_token, CLERK).left == 0
+    finally:
+        station.close()
+    assert kit.admin.get("/api/v1/issuance/queue").json()["count"] == 0
+
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(kit.live.admin_token)
+    token_file.chmod(0o600)
+    argv = ["issuance", "reissue", "--station", str(station_dir), "--server", kit.live.base_url,
+            "--admin-token-file", str(token_file), "--qr-only", "--card", old.card_number, "--nik", HEAD["NIK"],
+            "--reason", "stolen", "--clerk", CLERK, "--faces", str(tmp_path / "faces")]
+    assert run_cli(argv) == 0
+    output = capsys.readouterr().out
+    assert f"card {old.card_number} revoked on the server" in output
+    assert "NOT" not in output
+    assert kit.admin.get("/api/v1/issuance/queue").json()["count"] == 0
+    assert kit.stats()["cards"] == 2
