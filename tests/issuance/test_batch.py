@@ -8,13 +8,14 @@ from datetime import date
 import pytest
 
 from card.piv import DEFAULT_MANAGEMENT_KEY, ManagementKeyError, PivSession
+from card.reference import ReferenceCard
 from hardware.pcsc import NoCard
 from issuance import audit, batch, pending
 from issuance.batch import create_batch, progress_bar, run_batch
 from tests.hardware.piv_support import pcsc  # noqa: F401 (fixture)
 from tests.issuance.station_support import (  # noqa: F401 (fixtures)
-    CLERK, BlankCardSlot, CardInReader, CorruptingCard, PulledOutCard, entries_of, open_station, residents, station,
-    station_dir,
+    CLERK, BlankCardSlot, CardInReader, CorruptingCard, PulledOutCard, entries_of, open_station, register_file,
+    residents, run_cli, station, station_dir,
 )
 
 ISSUED = date(2026, 12, 1)
@@ -163,7 +164,7 @@ def test_pulled_out_card_is_half_written(station, residents, pcsc, tmp_path):
     assert [position for position, _ in report.failed] == [1]
     assert _journal_niks(station) == []
     # Back in the reader, the card still opens with the factory key: it was never finished.
-    card = CardInReader(pcsc, slot.cards[1].__class__.__bases__[0](slot.cards[1].state)).insert()
+    card = CardInReader(pcsc, ReferenceCard(slot.cards[1].state)).insert()
     try:
         with pcsc.connect("Virtual PCD 00 00") as connection:
             PivSession(connection).authenticate_management_key(DEFAULT_MANAGEMENT_KEY)
@@ -237,3 +238,37 @@ def test_management_key_error_is_card_failure(station, residents, tmp_path, monk
     report = _run(station, batch_id, FakeSlot(), tmp_path)
     assert [position for position, _ in report.failed] == [1, 2]
     assert report.stopped is None
+
+
+def test_batch_command_qr_only(station_dir, register_file, residents, tmp_path, capsys):
+    argv = ["issuance", "batch", "--station", str(station_dir), "--register", str(register_file), "--qr-only",
+            "--clerk", CLERK, "--limit", "3", "--faces", str(tmp_path / "faces")]
+    assert run_cli(argv) == 0
+    output = capsys.readouterr().out
+    assert "3 cards issued, 0 failed, 3 not yet registered with the server" in output
+    assert "[" + "#" * 30 + "] 3/3" in output
+
+    assert run_cli(argv) == 0
+    assert "3 cards issued" in capsys.readouterr().out
+    resume = ["issuance", "batch", "--station", str(station_dir), "--register", str(register_file), "--qr-only",
+              "--clerk", CLERK, "--resume"]
+    assert run_cli(resume) == 2
+    assert "no unfinished batch" in capsys.readouterr().err
+
+    station = open_station(station_dir)
+    try:
+        assert len(_journal_niks(station)) == 6
+        assert len(set(_journal_niks(station))) == 6
+    finally:
+        station.close()
+
+
+def test_batch_command_empty_queue(station_dir, tmp_path, capsys):
+    from issuance.register import write_register
+
+    empty = tmp_path / "empty.csv"
+    write_register([], empty)
+    argv = ["issuance", "batch", "--station", str(station_dir), "--register", str(empty), "--qr-only",
+            "--clerk", CLERK]
+    assert run_cli(argv) == 2
+    assert "the queue is empty" in capsys.readouterr().err
