@@ -6,6 +6,9 @@ the action past it: "refuse" rejects hand-overs with Reason.OFFLINE_TOO_LONG
 and records nothing, "warn" records them and shows a warning. Rules are
 stored as JSON in the store's meta table under "offline_rules". A programme
 without a rule has no offline limit.
+
+NOTE: rules are set on each terminal (`kartu terminal offline-rule`); the
+server does not send them with the programme yet.
 """
 
 from __future__ import annotations
