@@ -29,6 +29,7 @@ from card.i18n import translate
 from card.piv import Connection, ManagementKeyError, PivSession
 from hardware.pcsc import ReaderError
 from issuance import audit, pending
+from issuance.card_secrets import MasterKeyError
 from issuance.face import CardFace, render_card_face
 from issuance.personalise import DEMO_PIN, IssuedCard, PersonalisationError, issue_qr_only, personalise_chip_card
 from issuance.photo import placeholder_photo
@@ -319,6 +320,13 @@ def _run_item(run: _Run, entry: QueueEntry) -> bool:
     except CardFailure as exc:
         _record_failure(run, entry, exc)
         return True
+    except MasterKeyError as exc:
+        # The station cannot personalise any card, so every further item would fail the same way.
+        _set_state(db, run.batch_id, entry.position, "pending")
+        run.report.stopped = str(exc)
+        print(translate("batch stopped at item {position}: {error}", run.lang, position=entry.position,
+                        error=run.report.stopped), file=run.out)
+        return False
     except ReaderError as exc:
         if card_number is None:
             # Raised by the slot while waiting for or opening a card, before anything was written.

@@ -272,3 +272,27 @@ def test_batch_command_empty_queue(station_dir, tmp_path, capsys):
             "--clerk", CLERK]
     assert run_cli(argv) == 2
     assert "the queue is empty" in capsys.readouterr().err
+
+
+def test_missing_master_key_stops_batch(station_dir, residents, tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from issuance.card_secrets import MASTER_KEY_FILE
+
+    (station_dir / MASTER_KEY_FILE).unlink()
+    station = open_station(station_dir)
+
+    @contextmanager
+    def slot(entry):
+        yield object()
+
+    monkeypatch.setattr(batch, "PivSession", lambda connection: connection)
+    try:
+        batch_id = create_batch(station.journal, entries_of(residents[:2]), CLERK, "register.csv", qr_only=False)
+        report = _run(station, batch_id, slot, tmp_path)
+        assert report.stopped is not None
+        assert MASTER_KEY_FILE in report.stopped
+        assert _item_states(station, batch_id) == ["pending", "pending"]
+        assert audit.entries(station.journal, action="failed") == []
+    finally:
+        station.close()
