@@ -42,6 +42,9 @@ __all__ = [
 
 CURVE = ec.SECP256R1()
 COORDINATE_SIZE = 32
+# The ECDSA algorithm object is immutable, so one instance serves every
+# verification instead of being built per call.
+_ES256 = ec.ECDSA(hashes.SHA256())
 
 
 class KeyFileError(Exception):
@@ -97,7 +100,7 @@ def der_to_raw(signature: bytes) -> bytes:
 def verify_raw(public_key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
     """Verify a raw r||s ES256 signature over data; any malformed input gives False."""
     try:
-        public_key.verify(raw_to_der(signature), data, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(raw_to_der(signature), data, _ES256)
     except (InvalidSignature, ValueError):
         return False
     return True

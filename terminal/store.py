@@ -11,6 +11,13 @@ without a trust list (issuers, for development and the demo) and the revoked
 card serials (revoked_serials, with meta revocation_version).
 terminal.trust verifies and applies new lists.
 
+Every change to the issuers, trust keys or revoked serials bumps meta
+trust_generation in the same transaction. trust_store() keeps the parsed keys
+and the revoked serials in memory and rebuilds them only when that counter
+has moved, so a scan costs one indexed read instead of parsing keys and
+querying revoked_serials. A list applied by another process (a sync running
+next to the tap loop) is therefore seen at the next scan.
+
 Quota accounting: each pull of entitlements bumps the store's generation.
 The server's `used` count in a pull includes every record acknowledged before
 that pull; records still pending, rejected, or acknowledged at or after the
@@ -30,11 +37,11 @@ from typing import Iterable, Iterator
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card.keys import public_key_from_spki, spki_of
-from card.revocation import serial_of
+from card.revocation import RevokedSerials, serial_of
 from card.trustlist import KeyEntry, Role
 from card.verify import CLOCK_SKEW_TOLERANCE, IssuerKey, TrustStore
 
-__all__ = ["TerminalStore", "StoreError", "StoreRevocations", "EntitlementSet", "PendingRecord"]
+__all__ = ["TerminalStore", "StoreError", "StoreRevocations", "EntitlementSet", "PendingRecord", "QuotaUsage"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,7 +99,6 @@ SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
 )
 
 
-
 class StoreError(Exception):
     """The terminal store is missing, not enrolled or unusable."""
 
@@ -104,6 +110,19 @@ class EntitlementSet:
     quota: int
     unit: str
     generation: int
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """A household's entitlement state for one programme, read in one query.
+
+    used_at_sync is None when the household is not entitled; used_here counts
+    this terminal's records since the last pull (see used_here_since_sync).
+    """
+
+    entitlement_set: EntitlementSet
+    used_at_sync: int | None
+    used_here: int
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,7 @@ class TerminalStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._trust_cache: tuple[str, TrustStore] | None = None
         self._apply_schema_steps()
 
     def _apply_schema_steps(self) -> None:
@@ -153,7 +173,6 @@ class TerminalStore:
     def execute(self, sql: str, parameters: tuple | dict = ()) -> sqlite3.Cursor:
         """Run one statement in autocommit mode, outside any transaction of this connection."""
         return self._db.execute(sql, parameters)
-
 
     def close(self) -> None:
         self._db.close()
@@ -208,19 +227,42 @@ class TerminalStore:
                 "INSERT OR REPLACE INTO issuers (kid, spki, not_before, not_after) VALUES (?, ?, ?, ?)",
                 (kid, spki, not_before and not_before.isoformat(), not_after and not_after.isoformat()),
             )
+            self._bump_trust_generation(db)
+
+    def _bump_trust_generation(self, db: sqlite3.Connection) -> None:
+        """Mark the trust data as changed inside the caller's transaction, so every reader rebuilds its cache."""
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('trust_generation', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
 
     def trust_store(self) -> TrustStore:
-        """Build the verifier's trust store: issuer keys, revocation lookups in this store, clock skew tolerance.
+        """Return the verifier's trust store: issuer keys, revoked serials in memory, clock skew tolerance.
 
-        An issuer key of the trust list replaces a directly pinned key with the same kid.
+        The store is rebuilt from the tables when meta trust_generation has
+        changed since the last call, and otherwise returned from memory. It is
+        not cached inside an open transaction, because that transaction may
+        still roll back what it changed.
         """
+        generation = self.get_meta("trust_generation", "0")
+        cached = self._trust_cache
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        trust = self._load_trust_store()
+        if not self._db.in_transaction:
+            self._trust_cache = (generation, trust)
+        return trust
+
+    def _load_trust_store(self) -> TrustStore:
+        """Build the trust store from the tables; a trust list key replaces a directly pinned key with the same kid."""
         issuers = {}
         for _kid, spki, not_before, not_after in self._db.execute("SELECT kid, spki, not_before, not_after FROM issuers"):
             key = IssuerKey(public_key_from_spki(spki), _day(not_before), _day(not_after))
             issuers[key.kid] = key
         for entry in self.trust_keys(Role.ISSUER):
             issuers[entry.kid] = IssuerKey(entry.public_key, entry.not_before, entry.not_after, entry.revoked_from)
-        return TrustStore(issuers, revoked_cards=StoreRevocations(self), clock_skew=CLOCK_SKEW_TOLERANCE)
+        serials = (serial for (serial,) in self._db.execute("SELECT serial FROM revoked_serials ORDER BY serial"))
+        return TrustStore(issuers, revoked_cards=RevokedSerials(serials), clock_skew=CLOCK_SKEW_TOLERANCE)
 
     def pin_root_key(self, public_key: ec.EllipticCurvePublicKey) -> None:
         """Pin the city root key once; pinning another key later raises StoreError."""
@@ -265,12 +307,14 @@ class TerminalStore:
             ],
         )
         self.set_meta({"trust_list_sequence": str(sequence), "trust_list": signed.hex()}, db)
+        self._bump_trust_generation(db)
 
     def replace_revoked_serials(self, db: sqlite3.Connection, version: int, serials: Iterable[int]) -> None:
         """Replace every revoked serial inside the caller's transaction; the caller checks the version."""
         db.execute("DELETE FROM revoked_serials")
         db.executemany("INSERT INTO revoked_serials (serial) VALUES (?)", ((serial,) for serial in serials))
         self.set_meta({"revocation_version": str(version)}, db)
+        self._bump_trust_generation(db)
 
     def change_revoked_serials(
         self, db: sqlite3.Connection, version: int, added: Iterable[int], removed: Iterable[int]
@@ -279,6 +323,7 @@ class TerminalStore:
         db.executemany("INSERT OR IGNORE INTO revoked_serials (serial) VALUES (?)", ((serial,) for serial in added))
         db.executemany("DELETE FROM revoked_serials WHERE serial = ?", ((serial,) for serial in removed))
         self.set_meta({"revocation_version": str(version)}, db)
+        self._bump_trust_generation(db)
 
     def revoked_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM revoked_serials").fetchone()[0]
@@ -319,6 +364,28 @@ class TerminalStore:
             "SELECT used FROM entitlements WHERE program = ? AND household_id = ?", (program, household_id)
         ).fetchone()
         return row[0] if row else None
+
+    def quota_usage(
+        self, program: str, household_id: bytes, period: str, db: sqlite3.Connection | None = None
+    ) -> QuotaUsage | None:
+        """Read the entitlement set, the household's use at the last pull and its use here since, in one query.
+
+        Returns None when the programme has no entitlements cached. The three
+        values are those of entitlement_set(), used_at_sync() and
+        used_here_since_sync() with the set's generation.
+        """
+        row = (db or self._db).execute(
+            """SELECT s.program, s.period, s.quota, s.unit, s.generation,
+                      (SELECT used FROM entitlements WHERE program = s.program AND household_id = :household),
+                      (SELECT COALESCE(SUM(quantity), 0) FROM redemptions
+                        WHERE program = s.program AND household_id = :household AND period = :period
+                          AND (status != 'acked' OR acked_generation >= s.generation))
+               FROM entitlement_sets AS s WHERE s.program = :program""",
+            {"program": program, "household": household_id, "period": period},
+        ).fetchone()
+        if row is None:
+            return None
+        return QuotaUsage(EntitlementSet(*row[:5]), row[5], row[6])
 
     def used_here_since_sync(
         self, program: str, household_id: bytes, period: str, since_generation: int, db: sqlite3.Connection | None = None

@@ -1,8 +1,13 @@
-"""Sync with the central server: push pending redemptions, pull entitlements.
+"""Sync with the central server: push pending redemptions, pull entitlements and trust data.
 
 Every request is signed with the terminal key (card.request_auth). Push is
 idempotent on the server, so a batch whose acknowledgement was lost is simply
 sent again at the next sync.
+
+The trust list and the card revocation lists are pulled last and applied
+through terminal.trust, which verifies each against the pinned root key and
+the trust list's sync keys before it changes anything. A rejected list fails
+the sync with SyncError and leaves the held lists as they were.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -18,8 +24,9 @@ import httpx
 from card.cose import Signer
 from card.request_auth import sign_request
 from terminal.store import EntitlementSet, TerminalStore
+from terminal.trust import TrustUpdateError, update_trust
 
-__all__ = ["SyncClient", "SyncError", "SyncReport"]
+__all__ = ["SyncClient", "SyncError", "SyncReport", "ServerListSource"]
 
 log = logging.getLogger(__name__)
 PUSH_BATCH_SIZE = 500
@@ -35,6 +42,59 @@ class SyncReport:
     duplicates: int = 0
     rejected: dict[str, str] = field(default_factory=dict)
     programmes_pulled: list[str] = field(default_factory=list)
+    trust_list_sequence: int = 0
+    revocation_version: int = 0
+
+
+def _decode_blob(text: object, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (TypeError, ValueError):
+        raise SyncError(f"the server sent a {what} that is not valid base64") from None
+
+
+def _base64_field(answer: dict, key: str, what: str) -> bytes:
+    if key not in answer:
+        raise SyncError(f"the server's {what} response is missing the '{key}' field")
+    return _decode_blob(answer[key], what)
+
+
+class ServerListSource:
+    """The server's trust and revocation lists, as terminal.trust.update_trust reads them.
+
+    The deltas since the held version are fetched in one request when the
+    source is created. When the server reports a gap (this terminal is too
+    far behind, or ahead of the server), no delta is offered and the server's
+    version makes update_trust fetch the full list.
+    """
+
+    def __init__(self, fetch: Callable[[str], dict | None], held_version: int):
+        self._fetch = fetch
+        answer = fetch(f"/api/v1/trust/revocations?since={held_version}")
+        if answer is None:
+            raise SyncError("the server does not serve revocation lists (404); check the server version")
+        try:
+            self._latest = int(answer["version"])
+            deltas = [] if answer.get("gap") else answer["deltas"]
+        except (KeyError, TypeError, ValueError):
+            raise SyncError("the server's revocation response is missing 'version' or 'deltas'") from None
+        self._deltas = {}
+        for offset, text in enumerate(deltas):
+            self._deltas[held_version + 1 + offset] = _decode_blob(text, "revocation delta")
+
+    def trust_list(self) -> bytes | None:
+        answer = self._fetch("/api/v1/trust/list")
+        return None if answer is None else _base64_field(answer, "trust_list", "trust list")
+
+    def revocation_delta(self, version: int) -> bytes | None:
+        return self._deltas.get(version)
+
+    def full_revocation_list(self) -> bytes | None:
+        answer = self._fetch("/api/v1/trust/revocations/full")
+        return None if answer is None else _base64_field(answer, "full", "full revocation list")
+
+    def latest_revocation_version(self) -> int | None:
+        return self._latest
 
 
 class SyncClient:
@@ -47,7 +107,11 @@ class SyncClient:
     def close(self) -> None:
         self._client.close()
 
-    def _request(self, method: str, path: str, payload: object | None = None) -> dict:
+    def _get_optional(self, path: str) -> dict | None:
+        """GET path and return the JSON response, or None when the server has no such list yet (404)."""
+        return self._request("GET", path, allow_missing=True)
+
+    def _request(self, method: str, path: str, payload: object | None = None, allow_missing: bool = False) -> dict | None:
         body = json.dumps(payload).encode() if payload is not None else b""
         headers = sign_request(self.signer, self.terminal_id, method, path, int(time.time()), body)
         if payload is not None:
@@ -58,6 +122,8 @@ class SyncClient:
             raise SyncError(
                 f"server {self._client.base_url} unreachable: {exc}; recorded hand-overs stay on this terminal until the next sync"
             ) from None
+        if allow_missing and response.status_code == 404:
+            return None
         if response.status_code not in (200, 201):
             raise SyncError(f"{method} {path} failed with status {response.status_code}: {response.text[:300]}")
         try:
@@ -103,11 +169,30 @@ class SyncClient:
             report.programmes_pulled.append(program)
         self.store.replace_entitlements(sets, int(time.time()))
 
+    def pull_trust(self, report: SyncReport) -> None:
+        """Fetch the trust list and revocation lists and apply them; raise SyncError when one is rejected.
+
+        A terminal enrolled without a root key (issuer keys pinned directly,
+        as in development) cannot verify either list and skips this step.
+        """
+        if self.store.root_key() is None:
+            log.info("terminal %s pins no root key; trust and revocation lists are not pulled", self.terminal_id)
+            return
+        source = ServerListSource(self._get_optional, self.store.revocation_version)
+        try:
+            update = update_trust(self.store, source)
+        except TrustUpdateError as exc:
+            log.warning("terminal %s rejected a list from the server: %s", self.terminal_id, exc)
+            raise SyncError(f"{exc}; the terminal keeps its current trust and revocation lists") from None
+        report.trust_list_sequence = update.trust_list_sequence
+        report.revocation_version = update.revocation_version
+
     def sync(self) -> SyncReport:
         """Push first, so the pulled counts already include what this terminal recorded."""
         report = SyncReport()
         self.push(report)
         self.pull(report)
+        self.pull_trust(report)
         log.info(
             "terminal %s synced: %d pushed, %d duplicates, %d rejected",
             self.terminal_id, report.pushed, report.duplicates, len(report.rejected),
