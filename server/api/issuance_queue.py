@@ -5,10 +5,10 @@ GET /api/v1/issuance/queue?limit=N (administrator)
           birth_date, sex, address, kelurahan, kelurahan_code, kecamatan,
           desil, relationship, reason}]}
 
-Cards are registered per household (the server stores no NIK with a card),
-so the queue has one resident per household that is entitled to at least
-one programme and has no active, unexpired card: the household head
-(KEPALA KELUARGA), else its oldest member. reason is "reissue" when the
+Cards are registered per household, because the server stores no NIK with
+a card. The queue therefore has one resident per household that is entitled
+to at least one programme and has no active, unexpired card. That resident
+is the household head (KEPALA KELUARGA), else the oldest member. reason is "reissue" when the
 household had a card that was revoked, else "new". A household imported
 without the household key has no household id and cannot be matched to
 cards, so it is only counted in unmatched_households.
@@ -122,7 +122,7 @@ def get_queue(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most households to list")] = DEFAULT_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="maximum number of households to list")] = DEFAULT_LIMIT,
 ) -> QueueOut:
     today = wib_date(settings.clock())
     households = _waiting_households(session, today)[:limit]
