@@ -196,3 +196,21 @@ def test_show_unknown_entry(station_dir, register_file, capsys):
     argv = ["issuance", "show", "99", "--station", str(station_dir), "--register", str(register_file)]
     assert run_cli(argv) == 1
     assert "no resident 99 in the queue" in capsys.readouterr().err
+
+
+def test_loose_station_db_tightened(station_dir):
+    from tests.issuance.station_support import open_station
+
+    journal = station_dir / JOURNAL
+    journal.touch()
+    journal.chmod(0o644)
+    station = open_station(station_dir)
+    try:
+        station.journal.execute("SELECT count(*) FROM cards").fetchone()
+    finally:
+        station.close()
+    assert os.stat(journal).st_mode & 0o777 == 0o600
+    for suffix in ("-wal", "-shm"):
+        sidecar = journal.with_name(JOURNAL + suffix)
+        if sidecar.exists():
+            assert os.stat(sidecar).st_mode & 0o777 == 0o600
