@@ -118,6 +118,9 @@ TEMPLATES: dict[str, str] = {
     "occupation_too_long": N_(
         "PEKERJAAN has {length} characters but at most {maximum} are allowed. Shorten it."
     ),
+    "csv_unreadable": N_(
+        "The CSV file cannot be read at line {line} ({reason}). Save it again as \"CSV UTF-8\" and import it again."
+    ),
     "xlsx_unreadable": N_(
         "The XLSX file cannot be read ({reason}). Open it in a spreadsheet, save it again as .xlsx or as CSV UTF-8, and import it again."
     ),

@@ -6,6 +6,10 @@ the result: new entitlements are inserted, changed ones updated, lapsed ones
 deleted, and an unchanged one is not touched. The register import and a rule
 change call it in their own transaction.
 
+NOTE: age rules (Lansia Bahagia, the scholarship's maximum age) are judged on
+the day of computation, so a resident who turns 60 is entitled only after the
+next recomputation. Run `kartu server recompute-entitlements` daily.
+
 household_entitlements() is what a terminal pulls for one programme: every
 household that is entitled and holds at least one active card (status
 "active", not expired on today's WIB date), with its use so far in the
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import date, datetime
 
 from sqlalchemy import delete, func, insert, select, update
@@ -40,7 +45,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CHUNK = 5000
-_VALUE_COLUMNS = ("resident_pk", "household_id", "amount", "valid_until", "event")
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,7 @@ class HouseholdEntitlement:
     valid_until: date | None
 
 
-@dataclass(frozen=True)
-class _Member:
+class _Member(NamedTuple):
     id: int
     household_pk: int
     age: int
@@ -70,6 +73,19 @@ class _Member:
     relationship: str
     occupation: str | None
     school: str | None
+
+
+class _Values(NamedTuple):
+    """The stored columns of one entitlement besides its key (programme, household, subject)."""
+
+    resident_pk: int | None
+    household_id: bytes | None
+    amount: int | None
+    valid_until: date | None
+    event: str | None
+
+
+_VALUE_COLUMNS = _Values._fields
 
 
 @dataclass(frozen=True)
@@ -131,51 +147,46 @@ def _person_amount(eligibility: Eligibility, member: _Member) -> int | None:
     return eligibility.amount
 
 
-def _household_targets(rule: _Rule, members: list[_Member]) -> dict[str, dict]:
-    """Return subject -> entitlement values for one household under one rule."""
+def _household_targets(rule: _Rule, members: list[_Member]) -> list[tuple[str, int | None, int | None, str | None]]:
+    """Return (subject, resident_pk, amount, event) of each entitlement of one household under one rule."""
     eligibility = rule.eligibility
     passing = [member for member in members if _person_passes(eligibility, member)]
     if not passing:
-        return {}
-    common = {"valid_until": eligibility.valid_until, "event": None}
+        return []
     if eligibility.events is not None:
         places = {member.kelurahan for member in members}
-        return {
-            f"event:{event.code}": {**common, "resident_pk": None, "amount": event.amount, "event": event.code}
+        return [
+            (f"event:{event.code}", None, event.amount, event.code)
             for event in eligibility.events
             if places.intersection(event.kelurahan)
-        }
+        ]
     if rule.scope == "person":
-        return {
-            f"resident:{member.id}": {**common, "resident_pk": member.id, "amount": _person_amount(eligibility, member)}
-            for member in passing
-        }
-    return {"household": {**common, "resident_pk": None, "amount": eligibility.amount}}
+        return [(f"resident:{member.id}", member.id, _person_amount(eligibility, member), None) for member in passing]
+    return [("household", None, eligibility.amount, None)]
 
 
-def _targets(rules: list[_Rule], session: Session, today: date) -> dict[tuple[str, int, str], dict]:
+def _targets(rules: list[_Rule], session: Session, today: date) -> dict[tuple[str, int, str], _Values]:
     members, desil, household_ids = _load_register(session, today)
     targets = {}
     for rule in rules:
+        valid_until = rule.eligibility.valid_until
         for household_pk, household_members in members.items():
             if not rule.desil_min <= desil[household_pk] <= rule.desil_max:
                 continue
-            for subject, values in _household_targets(rule, household_members).items():
-                values["household_id"] = household_ids[household_pk]
-                targets[(rule.code, household_pk, subject)] = values
+            for subject, resident_pk, amount, event in _household_targets(rule, household_members):
+                targets[(rule.code, household_pk, subject)] = _Values(
+                    resident_pk, household_ids[household_pk], amount, valid_until, event
+                )
     return targets
 
 
-def _stored(session: Session, codes: list[str]) -> dict[tuple[str, int, str], tuple[int, dict]]:
+def _stored(session: Session, codes: list[str]) -> dict[tuple[str, int, str], tuple[int, _Values]]:
     rows = session.execute(
         select(Entitlement.id, Entitlement.program, Entitlement.household_pk, Entitlement.subject,
                *(getattr(Entitlement, column) for column in _VALUE_COLUMNS))
         .where(Entitlement.program.in_(codes))
     )
-    return {
-        (row.program, row.household_pk, row.subject): (row.id, {column: getattr(row, column) for column in _VALUE_COLUMNS})
-        for row in rows
-    }
+    return {(row[1], row[2], row[3]): (row[0], _Values(*row[4:])) for row in rows}
 
 
 def _chunks(items: list, size: int = _CHUNK):
@@ -194,12 +205,13 @@ def recompute_entitlements(
     stored = _stored(session, codes)
 
     new_rows = [
-        {"program": program, "household_pk": household_pk, "subject": subject, "computed_at": now, **values}
+        {"program": program, "household_pk": household_pk, "subject": subject, "computed_at": now,
+         **values._asdict()}
         for (program, household_pk, subject), values in targets.items()
         if (program, household_pk, subject) not in stored
     ]
     changed_rows = [
-        {"id": stored[key][0], "computed_at": now, **values}
+        {"id": stored[key][0], "computed_at": now, **values._asdict()}
         for key, values in targets.items()
         if key in stored and stored[key][1] != values
     ]

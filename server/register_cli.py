@@ -1,6 +1,6 @@
-"""The `kartu server import-register` command: import a register file straight into the database.
+"""The `kartu server import-register` and `recompute-entitlements` commands, which work on the database directly.
 
-It runs the same import as POST /api/v1/register/imports, without the
+import-register runs the same import as POST /api/v1/register/imports, without the
 request size limit, so a whole city register can be imported on the server
 machine. Exit status: 0 when every row was imported, 1 when some rows were
 rejected (the others are imported), 2 when nothing could be imported.
@@ -21,10 +21,11 @@ from card.i18n import N_, translate
 from issuance.register import MIN_HOUSEHOLD_KEY_SIZE
 from server.api.register import report_json
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
+from server.entitlements import recompute_entitlements
 from server.periods import utc_datetime
 from server.register_import import ImportReport, import_register
 
-__all__ = ["add_commands", "read_household_key", "HouseholdKeyError"]
+__all__ = ["add_commands", "read_household_key", "HouseholdKeyError", "run_import", "run_recompute"]
 
 DEFAULT_DATABASE_URL = "sqlite:///kartu-server.db"
 
@@ -51,7 +52,7 @@ def read_household_key(path: Path) -> bytes:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add import-register to the subcommands of `kartu server`."""
+    """Add import-register and recompute-entitlements to the subcommands of `kartu server`."""
     parser = subparsers.add_parser(
         "import-register",
         help="import a register file (CSV or XLSX) into the server database",
@@ -65,6 +66,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                         help="the issuance station's household.key (mode 0600), to link households to cards")
     parser.add_argument("--json", action="store_true", help="print the import report as JSON")
     parser.set_defaults(handler=run_import)
+
+    recompute = subparsers.add_parser(
+        "recompute-entitlements",
+        help="recompute every programme's entitlements, for example daily so that age rules stay current",
+        description="Recompute the entitlements of every programme from the register and the rules as of today.",
+    )
+    recompute.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
+                           help="server database URL (default: %(default)s)")
+    recompute.set_defaults(handler=run_recompute)
 
 
 def _print_report(report: ImportReport, language: str) -> None:
@@ -85,8 +95,8 @@ def _print_report(report: ImportReport, language: str) -> None:
         ))
 
 
-def _fail(message: str) -> int:
-    print(f"kartu server import-register: error: {message}", file=sys.stderr)
+def _fail(message: str, command: str = "import-register") -> int:
+    print(f"kartu server {command}: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -120,3 +130,23 @@ def run_import(args: argparse.Namespace) -> int:
     if report.import_id is None:
         return 2
     return 1 if report.errors else 0
+
+
+def run_recompute(args: argparse.Namespace) -> int:
+    language = getattr(args, "lang", "id")
+    try:
+        engine = create_db_engine(args.db)
+        upgrade_database(engine)
+        with make_sessionmaker(engine)() as session:
+            result = recompute_entitlements(session, utc_datetime(time.time()))
+            session.commit()
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        return _fail(f"failed to open database {redacted_url(args.db)}: {reason}", "recompute-entitlements")
+    except SQLAlchemyError as exc:
+        return _fail(f"recomputation failed and changed nothing: {type(exc).__name__}", "recompute-entitlements")
+    print(translate(
+        N_("Entitlements recomputed: {added} added, {changed} changed, {removed} removed, {total} in total."),
+        language, added=result.added, changed=result.changed, removed=result.removed, total=result.total,
+    ))
+    return 0

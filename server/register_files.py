@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -74,17 +73,21 @@ def _delimiter(text: str) -> str:
 def _read_csv(data: bytes) -> RegisterTable:
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    header = next(reader, None)
-    if header is None:
-        raise _header_missing()
-    rows = []
-    while True:
-        line = reader.line_num + 1
-        row = next(reader, None)
-        if row is None:
-            break
-        if any(cell.strip() for cell in row):
-            rows.append((line, row))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise _header_missing()
+        rows = []
+        while True:
+            line = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
+            if any(cell.strip() for cell in row):
+                rows.append((line, row))
+    except csv.Error as exc:
+        # Raised for a NUL byte, which a binary file saved under a .csv name contains.
+        raise FileError(row_error(reader.line_num or 1, "", "", "csv_unreadable", reason=str(exc))) from None
     return RegisterTable(header=header, rows=rows)
 
 
@@ -93,7 +96,7 @@ def _read_xlsx(data: bytes) -> RegisterTable:
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 because openpyxl raises many types for a damaged file
         raise FileError(row_error(1, "", "", "xlsx_unreadable", reason=type(exc).__name__)) from None
     try:
         sheet = workbook.worksheets[0]

@@ -164,8 +164,8 @@ def import_register(session: Session, data: bytes, filename: str, now: datetime,
 
     household_key is the city's household key (at least 16 bytes); without it
     new households get no household id and cannot be matched to cards.
-    A file that cannot be read at all returns a report with one error and
-    writes nothing.
+    A file that cannot be read at all, or whose header is invalid, returns a
+    report with import_id None and its errors, and writes nothing.
     """
     report = ImportReport(filename=filename)
     try:
@@ -176,6 +176,8 @@ def import_register(session: Session, data: bytes, filename: str, now: datetime,
     checked = check_table(table)
     report.rows = checked.lines
     report.errors = sorted(checked.errors, key=lambda error: error.line)
+    if not checked.header_valid:
+        return report
 
     record = RegisterImport(filename=filename[:255], sha256=hashlib.sha256(data).hexdigest(), imported_at=now,
                             rows=checked.lines, rejected=report.rejected_lines, inserted=0, updated=0, unchanged=0)

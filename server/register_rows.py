@@ -75,6 +75,8 @@ class CheckedRegister:
     errors: list[RowError]
     lines: int
     """Number of non-blank data rows read, accepted or not."""
+    header_valid: bool = True
+    """False when the header lacks a required column or repeats one, so no row was checked."""
 
 
 def parse_clerk_date(text: str) -> date | None:
@@ -162,7 +164,7 @@ def check_table(table: RegisterTable) -> CheckedRegister:
     """Check every row of the table; a row with any error is left out and each error reported."""
     column_index, header_errors = register.parse_header(table.header)
     if header_errors:
-        return CheckedRegister(rows=[], errors=header_errors, lines=len(table.rows))
+        return CheckedRegister(rows=[], errors=header_errors, lines=len(table.rows), header_valid=False)
     names = [cell.strip().upper() for cell in table.header]
     extra_index = {name: names.index(name) for name in (OCCUPATION_COLUMN, SCHOOL_COLUMN) if name in names}
 

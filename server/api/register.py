@@ -6,7 +6,8 @@ POST /api/v1/register/imports?filename=NAME
           errors: [{line, column, value, code, message_id, message_en}],
           entitlements: {added, changed, removed, total} or null}
   Rejected rows are listed and the rest imported in one transaction. A file
-  that cannot be read at all returns 422 with its one error.
+  that cannot be read at all, or whose header is invalid, returns 422 with
+  the same body and import_id null.
 GET /api/v1/register/imports -> 200 {count, imports: [...]}, newest first
 
 NOTE: the server's request body limit (server.app.MAX_BODY_BYTES, 2 MB, about

@@ -185,9 +185,22 @@ def test_unreadable_xlsx_is_422(keyed):
 
 def test_missing_column_is_one_error(keyed):
     data = b"NIK,NAMA\r\n1571010101800001,BUDI\r\n"
-    body = upload(keyed, data).json()
-    assert body["inserted"] == 0
+    response = upload(keyed, data)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["import_id"] is None
     assert [error["code"] for error in body["errors"]] == ["header_missing_columns"]
+    assert count(keyed, RegisterImport) == 0
+
+
+def test_oversized_csv_field_is_422(keyed):
+    data = csv_bytes(FAMILY) + b'"' + b"x" * 200_000 + b'"\r\n'
+    response = upload(keyed, data)
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["code"] == "csv_unreadable"
+    assert "field larger than field limit" in error["message_en"]
+    assert count(keyed, Resident) == 0
 
 
 def test_upload_needs_admin(kit):
@@ -243,3 +256,14 @@ def test_cli_missing_file(tmp_path, capsys):
                          "--db", f"sqlite:///{tmp_path / 's.db'}"])
     assert status == 2
     assert "failed to read" in capsys.readouterr().err
+
+
+def test_cli_recompute(tmp_path, capsys):
+    register = tmp_path / "register.csv"
+    register.write_bytes(csv_bytes(FAMILY))
+    database = f"sqlite:///{tmp_path / 'server.db'}"
+    assert kartu_main(["server", "import-register", str(register), "--db", database]) == 0
+    capsys.readouterr()
+
+    assert kartu_main(["--lang", "en", "server", "recompute-entitlements", "--db", database]) == 0
+    assert "0 added, 0 changed, 0 removed" in capsys.readouterr().out
