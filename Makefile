@@ -23,6 +23,8 @@ bench: system venv
 	$(BIN)/python bench/issuance.py
 	$(BIN)/python bench/fuzz_qr.py -runs=1000000
 	$(BIN)/python bench/terminal.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/api_fuzz.py
 	KARTU_DURABILITY_REDEMPTIONS=5000 $(BIN)/pytest -q tests/terminal/test_durability.py
 
 system:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 from card.cose import Signer
 from server.api import cards, holders, people, service_points, stats, sync, terminals
 from server.api import findings, issuance_queue, programmes, register, trust
+from server.api.responses import document_error_responses
 from server.dashboard import routes as dashboard
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
 from server.errors import install_error_handlers
@@ -85,5 +86,6 @@ def create_app(
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(dashboard.router)
+    document_error_responses(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app

@@ -15,7 +15,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy import delete, select
 
@@ -41,6 +41,9 @@ __all__ = ["router"]
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["people"])
+
+# Largest value of the 32-bit integer id columns; a larger path value could not name a row.
+MAX_ID = 2**31 - 1
 
 
 class LoginIn(BaseModel):
@@ -141,7 +144,7 @@ def list_users(caller: OverseerCaller, session: SessionDep) -> list[UserOut]:
 
 
 @router.post("/users/{user_id}/deactivate", response_model=UserOut, responses=errors(401, 403, 404))
-def deactivate_user(user_id: int, caller: AdminCaller, session: SessionDep) -> UserOut:
+def deactivate_user(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], caller: AdminCaller, session: SessionDep) -> UserOut:
     user = session.get(StaffUser, user_id)
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"staff account {user_id} not found")
