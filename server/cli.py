@@ -25,6 +25,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from card.signing import SignerError, open_signer
 from server import register_cli
 from server.app import create_app
 from server.db import redacted_url
@@ -72,6 +73,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--household-key", type=Path, metavar="FILE",
         help="the issuance station's household.key (mode 0600), which register uploads need to link households to cards",
+    )
+    parser.add_argument(
+        "--sync-key", metavar="KEY",
+        help="the server's sync key, a key file (mode 0600) or a PKCS#11 URI; it signs card revocation lists, "
+        "and without it revoking a card fails",
     )
     parser.set_defaults(handler=run_server)
     register_cli.add_commands(parser.add_subparsers(dest="server_command", metavar="COMMAND"))
@@ -171,8 +177,9 @@ def _restore_signals(previous: dict[int, object]) -> None:
 def _serve(args: argparse.Namespace, token: str) -> None:
     try:
         household_key = register_cli.read_household_key(args.household_key) if args.household_key else None
-        app = create_app(args.db, token, household_key=household_key)
-    except register_cli.HouseholdKeyError as exc:
+        sync_signer = open_signer(args.sync_key) if args.sync_key else None
+        app = create_app(args.db, token, household_key=household_key, sync_signer=sync_signer)
+    except (register_cli.HouseholdKeyError, SignerError) as exc:
         raise CommandError(str(exc)) from None
     except ValueError as exc:
         raise CommandError(str(exc)) from None
