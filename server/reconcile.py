@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from server.geo import distance_km
@@ -280,9 +279,9 @@ def reconcile_after_push(session: Session, terminal_id: str, record_ids: list[st
     try:
         changed = reconcile_records(session, record_ids, now)
         session.commit()
-    except SQLAlchemyError as exc:
+    except Exception:  # noqa: BLE001 because the push is committed and must still be acknowledged
         session.rollback()
-        logger.error("reconciliation after a push from terminal %s failed: %s", terminal_id, exc)
+        logger.exception("reconciliation after a push from terminal %s failed", terminal_id)
         return
     if changed:
         logger.info("reconciliation after a push from terminal %s: %d findings added or changed", terminal_id, changed)

@@ -1,8 +1,10 @@
-"""Reconciliation findings and service point locations (administrator calls).
+"""Reconciliation findings and service point locations.
 
-GET /api/v1/findings?kind=KIND&program=CODE&limit=N
+GET /api/v1/findings?kind=KIND&program=CODE&limit=N (any staff; an OPD
+operator sees only its OPD's programmes)
   -> 200 {count, findings: [{id, kind, program, subject, detail, record_ids,
           first_found_at, last_found_at}]}, newest first
+The other two calls need an administrator.
 POST /api/v1/findings/reconcile -> 200 {changed}: runs every check over every stored record
 PUT /api/v1/service-points/{id}/kelurahan {kelurahan} -> 200 {service_point_id, kelurahan}
   Sets where a service point is, which the distant-use check needs.
@@ -14,12 +16,11 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from issuance import regions
-from server.auth import Admin
 from server.db import SessionDep
 from server.errors import FieldError
 from server.fields import KelurahanCode, ProgrammeCode
@@ -27,6 +28,8 @@ from server.models import ServicePoint
 from server.models_findings import Finding, ServicePointArea, finding_records
 from server.periods import utc_datetime
 from server.reconcile import reconcile_all
+from server.api.responses import errors
+from server.sessions import AdminCaller, StaffCaller
 from server.settings import SettingsDep
 
 __all__ = ["router"]
@@ -81,9 +84,9 @@ def _record_ids(session, finding_ids: list[int]) -> dict[int, list[str]]:
     return linked
 
 
-@router.get("/findings", response_model=FindingListOut)
+@router.get("/findings", response_model=FindingListOut, responses=errors(401, 403))
 def list_findings(
-    admin: Admin,
+    caller: StaffCaller,
     session: SessionDep,
     kind: Annotated[FindingKind | None, Query(description="only findings of this kind")] = None,
     program: Annotated[ProgrammeCode | None, Query(description="only findings of this programme")] = None,
@@ -94,6 +97,9 @@ def list_findings(
         query = query.where(Finding.kind == kind)
     if program is not None:
         query = query.where(Finding.program == program)
+    scope = caller.programme_scope(session)
+    if scope is not None:
+        query = query.where(Finding.program.in_(scope))
     findings = session.scalars(query).all()
     records = _record_ids(session, [finding.id for finding in findings])
     return FindingListOut(
@@ -107,17 +113,21 @@ def list_findings(
     )
 
 
-@router.post("/findings/reconcile", response_model=ReconcileOut)
-def run_reconciliation(admin: Admin, session: SessionDep, settings: SettingsDep) -> ReconcileOut:
+@router.post("/findings/reconcile", response_model=ReconcileOut, responses=errors(401, 403))
+def run_reconciliation(admin: AdminCaller, session: SessionDep, settings: SettingsDep) -> ReconcileOut:
     changed = reconcile_all(session, utc_datetime(settings.clock()))
     session.commit()
     logger.info("full reconciliation: %d findings added or changed", changed)
     return ReconcileOut(changed=changed)
 
 
-@router.put("/service-points/{service_point_id}/kelurahan", response_model=AreaOut)
-def set_service_point_kelurahan(service_point_id: int, payload: AreaIn, admin: Admin,
-                                session: SessionDep) -> AreaOut:
+@router.put("/service-points/{service_point_id}/kelurahan", response_model=AreaOut, responses=errors(401, 403, 404))
+def set_service_point_kelurahan(
+    service_point_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="service point id")],
+    payload: AreaIn,
+    admin: AdminCaller,
+    session: SessionDep,
+) -> AreaOut:
     if session.get(ServicePoint, service_point_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"service point {service_point_id} not found")
     try:

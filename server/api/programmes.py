@@ -1,8 +1,8 @@
-"""Programmes and their rules (administrator calls).
+"""Programmes and their rules.
 
-GET /api/v1/programmes -> 200 {count, programmes: [{code, name, owner_opd, unit, quota,
+GET /api/v1/programmes (any staff) -> 200 {count, programmes: [{code, name, owner_opd, unit, quota,
     quota_scope, quota_period, desil_min, desil_max, benefit_kind, pin_required, eligibility}]}
-PUT /api/v1/programmes/{code}/rule {desil_min, desil_max, pin_required, eligibility}
+PUT /api/v1/programmes/{code}/rule {desil_min, desil_max, pin_required, eligibility} (administrator)
   -> 200 {programme, entitlements: {added, changed, removed, total}}
   Replaces the rule and recomputes the programme's entitlements in the same
   transaction. The eligibility keys are described in server.programmes.
@@ -17,7 +17,6 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, StrictBool, model_validator
 
 from server.api.register import RecomputeOut
-from server.auth import Admin
 from server.db import SessionDep
 from server.entitlements import recompute_entitlements
 from server.fields import Desil, ProgrammeCode
@@ -25,6 +24,8 @@ from server.models import Programme
 from server.models_register import ProgrammeRule
 from server.periods import utc_datetime
 from server.programmes import Eligibility
+from server.api.responses import errors
+from server.sessions import AdminCaller, StaffCaller
 from server.settings import SettingsDep
 
 __all__ = ["router"]
@@ -85,8 +86,8 @@ def _programme_out(programme: Programme, rule: ProgrammeRule | None) -> Programm
     )
 
 
-@router.get("", response_model=ProgrammeListOut)
-def list_programmes(admin: Admin, session: SessionDep) -> ProgrammeListOut:
+@router.get("", response_model=ProgrammeListOut, responses=errors(401, 403))
+def list_programmes(caller: StaffCaller, session: SessionDep) -> ProgrammeListOut:
     programmes = session.query(Programme).order_by(Programme.code).all()
     rules = {rule.program: rule for rule in session.query(ProgrammeRule).all()}
     return ProgrammeListOut(
@@ -95,8 +96,8 @@ def list_programmes(admin: Admin, session: SessionDep) -> ProgrammeListOut:
     )
 
 
-@router.put("/{code}/rule", response_model=RuleChangeOut)
-def replace_rule(code: ProgrammeCode, payload: RuleIn, admin: Admin, session: SessionDep,
+@router.put("/{code}/rule", response_model=RuleChangeOut, responses=errors(401, 403, 404))
+def replace_rule(code: ProgrammeCode, payload: RuleIn, admin: AdminCaller, session: SessionDep,
                  settings: SettingsDep) -> RuleChangeOut:
     programme = session.get(Programme, code)
     rule = session.get(ProgrammeRule, code)

@@ -1,6 +1,6 @@
-"""Register import (administrator calls).
+"""Register import.
 
-POST /api/v1/register/imports?filename=NAME
+POST /api/v1/register/imports?filename=NAME (administrator)
   body: the register file itself, CSV (text/csv) or XLSX
   -> 200 {import_id, filename, rows, inserted, updated, unchanged, rejected_rows,
           errors: [{line, column, value, code, message_id, message_en}],
@@ -8,7 +8,7 @@ POST /api/v1/register/imports?filename=NAME
   Rejected rows are listed and the rest imported in one transaction. A file
   that cannot be read at all, or whose header is invalid, returns 422 with
   the same body and import_id null.
-GET /api/v1/register/imports -> 200 {count, imports: [...]}, newest first
+GET /api/v1/register/imports (administrator or auditor) -> 200 {count, imports: [...]}, newest first
 
 NOTE: the server's request body limit (server.app.MAX_BODY_BYTES, 2 MB, about
 12,000 CSV rows) applies here too. Import a whole city register with
@@ -26,11 +26,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from server.auth import Admin, read_body
+from server.auth import read_body
 from server.db import SessionDep
 from server.models_register import RegisterImport
 from server.periods import utc_datetime
 from server.register_import import ImportReport, import_register
+from server.api.responses import errors
+from server.sessions import AdminCaller, OverseerCaller
 from server.settings import SettingsDep
 
 __all__ = ["router", "report_json"]
@@ -112,11 +114,11 @@ def report_json(report: ImportReport) -> ImportOut:
 
 
 @router.post("/imports", response_model=ImportOut, openapi_extra=_FILE_BODY,
-             responses={422: {"model": ImportOut, "description": "the file cannot be read at all"}})
+             responses={**errors(401, 403), 422: {"model": ImportOut, "description": "the file cannot be read at all"}})
 def upload_register(
     request: Request,
     body: Annotated[bytes, Depends(read_body)],
-    admin: Admin,
+    admin: AdminCaller,
     session: SessionDep,
     settings: SettingsDep,
     filename: Annotated[str, Query(max_length=255, description="file name, kept in the import log")] = "upload",
@@ -130,9 +132,9 @@ def upload_register(
     return report_json(report)
 
 
-@router.get("/imports", response_model=ImportListOut)
+@router.get("/imports", response_model=ImportListOut, responses=errors(401, 403))
 def list_imports(
-    admin: Admin,
+    caller: OverseerCaller,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="most recent imports to list")] = 100,
 ) -> ImportListOut:

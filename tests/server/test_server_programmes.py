@@ -13,6 +13,7 @@ from server.models_register import Entitlement, Resident
 from tests.server.register_support import (
     CHILD, ELDER, FAMILY, HEAD, HOUSEHOLD_KEY, WIFE, csv_bytes, household_of,
 )
+from tests.server.test_server_people import log_in
 
 NOW = datetime(2026, 3, 15, 3, 0, tzinfo=timezone.utc)
 
@@ -182,3 +183,11 @@ def test_recompute_is_idempotent(kit):
         session.commit()
     assert (result.added, result.changed, result.removed) == (0, 0, 0)
     assert result.total > 0
+
+
+def test_operator_cannot_change_rule(kit):
+    operator = log_in(kit, "rina", "operator", "Dinas Sosial")
+    rule = {"desil_min": 1, "desil_max": 10, "pin_required": False, "eligibility": {"min_age": 65}}
+    response = operator.put("/api/v1/programmes/lansia/rule", json=rule)
+    assert response.status_code == 403
+    assert operator.get("/api/v1/programmes").json()["count"] == 6

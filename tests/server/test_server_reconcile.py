@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from server.geo import distance_km
 from server.models_findings import Finding, finding_records
+from tests.server.test_server_people import log_in
 
 FINDINGS = "/api/v1/findings"
 # Alam Barajo (west) and Paal Merah (south-east) are across the city from each other.
@@ -180,3 +181,23 @@ def test_kelurahan_of_missing_service_point(kit):
     response = kit.admin.put("/api/v1/service-points/999/kelurahan", json={"kelurahan": WEST})
     assert response.status_code == 404
     assert response.json() == {"detail": "service point 999 not found"}
+
+
+def test_operator_sees_own_programmes(kit):
+    terminal = kit.enrol_terminal()
+    accepted(kit, terminal, [kit.record(terminal, kit.register_card(), quantity=4)])
+    lpg_operator = log_in(kit, "rina", "operator", "Dinas Perindustrian dan Perdagangan")
+    social_operator = log_in(kit, "budi", "operator", "Dinas Sosial")
+
+    response = lpg_operator.get(FINDINGS)
+    assert response.status_code == 200
+    assert [finding["kind"] for finding in response.json()["findings"]] == ["quota_overuse"]
+    assert social_operator.get(FINDINGS).json() == {"count": 0, "findings": []}
+
+
+def test_auditor_cannot_reconcile(kit):
+    auditor = log_in(kit, "sari", "auditor")
+    assert auditor.get(FINDINGS).status_code == 200
+    response = auditor.post(f"{FINDINGS}/reconcile")
+    assert response.status_code == 403
+    assert "this needs the role administrator" in response.json()["detail"]

@@ -14,6 +14,7 @@ from server.register_rows import parse_clerk_date
 from tests.server.register_support import (
     CHILD, ELDER, FAMILY, HEAD, HOUSEHOLD_KEY, KK, WIFE, csv_bytes, household_of, xlsx_bytes,
 )
+from tests.server.test_server_people import log_in
 
 IMPORTS = "/api/v1/register/imports"
 
@@ -267,3 +268,11 @@ def test_cli_recompute(tmp_path, capsys):
 
     assert kartu_main(["--lang", "en", "server", "recompute-entitlements", "--db", database]) == 0
     assert "0 added, 0 changed, 0 removed" in capsys.readouterr().out
+
+
+def test_auditor_lists_but_cannot_upload(kit):
+    auditor = log_in(kit, "sari", "auditor")
+    assert auditor.get(IMPORTS).status_code == 200
+    response = auditor.post(IMPORTS, content=csv_bytes(FAMILY), headers={"Content-Type": "text/csv"})
+    assert response.status_code == 403
+    assert count(kit, Resident) == 0
