@@ -21,6 +21,7 @@ bench: system venv
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/qr_sizes.py
 	$(BIN)/python bench/issuance.py
+	$(BIN)/python bench/card_face.py
 	$(BIN)/python bench/fuzz_qr.py -runs=1000000
 	$(BIN)/python bench/terminal.py
 	$(BIN)/python bench/ingest.py

@@ -16,6 +16,7 @@ from issuance.personalise import PersonalisationError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
 from issuance.server_client import RegistrationError, check_server
 from issuance.station import Station, StationError
+from issuance.web import serve
 
 __all__ = ["add_commands", "read_admin_token"]
 
@@ -35,6 +36,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     issue.add_argument("--admin-token-file", type=Path, help="file holding the server's administrator token")
     issue.set_defaults(handler=_issue)
     synth.add_commands(commands)
+    serve.add_commands(commands)
     station_cli.add_commands(commands)
 
 

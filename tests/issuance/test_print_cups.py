@@ -10,13 +10,17 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from card.cardnumber import make_card_number
 from issuance import cups
 from issuance.cups import PrintError, check_queue_name, list_queues, print_pdf
 from issuance.face import CardFace
+from issuance.illustrated import portrait_jpeg
 from issuance.print_face import write_face_files
+from issuance.web.app import create_app
+from tests.issuance.web_support import TEST_TOKEN, guard_for, make_web_station
 
 CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
 CUPSD_SOCKET = Path("/run/cups/cups.sock")
@@ -144,3 +148,23 @@ def test_missing_lp_reported(monkeypatch, tmp_path):
         print_pdf(tmp_path / "card.pdf", "kartu", title="x")
 
     assert "lp" in caught.value.message("id")
+
+
+def test_web_print_button_sends_job(pdf_queue, tmp_path):
+    web = make_web_station(tmp_path, print_queue=pdf_queue)
+    base = "http://127.0.0.1:8481"
+    with TestClient(create_app(web.settings, guard_for(8481)), base_url=base) as client:
+        client.get(f"/login?token={TEST_TOKEN}")
+        nik = web.residents[0].nik
+        page = client.get(f"/resident/{nik}").text
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+        client.post(f"/resident/{nik}/photo", data={"csrf": token}, files={"photo": ("a.jpg", portrait_jpeg(seed=1))})
+        card_url = client.post(f"/resident/{nik}/issue", data={"csrf": token}, follow_redirects=False).headers["location"]
+
+        printed = client.post(f"{card_url}/print", data={"csrf": token})
+
+    assert printed.status_code == 200
+    job_id = re.search(r'id="printed">[^<]*?(kartu-test-pdf-\d+-\d+)', printed.text).group(1)
+    output = wait_for_output(job_id)
+    assert output.read_bytes().startswith(b"%PDF-")
+    output.unlink()

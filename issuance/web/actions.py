@@ -1,0 +1,190 @@
+"""Station work behind the web pages: the queue, resident lookup, photos, issuing, batch progress.
+
+Every function here runs on the station thread (see issuance.web.worker) and takes
+the open Station as its first argument.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+from card.piv import Connection
+from hardware.pcsc import PcscContext
+from issuance import audit
+from issuance.issue import IssueResult, issue_resident
+from issuance.print_face import write_pdf_from_files
+from issuance.queue import QueueEntry, register_queue, search
+from issuance.register import Resident, find_resident, read_register
+from issuance.station import Station
+
+__all__ = [
+    "BatchProgress", "IssuedCardInfo", "StationSettings", "batch_progress", "card_files", "card_of_resident",
+    "issue_for_resident", "issued_card", "load_queue", "lookup_resident", "record_nik_shown", "save_photo",
+    "stored_photo",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class StationSettings:
+    """Options of `kartu issuance serve` that the web handlers need."""
+
+    station_dir: Path
+    register: Path
+    clerk: str
+    faces_dir: Path
+    photos_dir: Path
+    print_queue: str | None = None
+    reader: str | None = None  # PC/SC reader name or prefix; None picks the first reader
+    qr_only: bool = False
+    card_timeout: float = 30.0
+    camera: str | None = None  # V4L2 device such as /dev/video0; None hides the camera button
+
+
+@dataclass(frozen=True)
+class IssuedCardInfo:
+    card_number: str
+    nik: str
+    assurance: str
+    issued: str
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    batch_id: int
+    created: str
+    clerk: str
+    total: int
+    issued: int
+    failed: int
+    pending: int
+    done: bool
+
+
+def load_queue(station: Station, settings: StationSettings, text: str) -> tuple[list[QueueEntry], int]:
+    """Return up to MAX_LISTED queue entries matching text, and how many entries match in all."""
+    queue = register_queue(settings.register, station.journal)
+    matches = search(queue.entries, text)
+    return matches[:MAX_LISTED], len(matches)
+
+
+def lookup_resident(station: Station, settings: StationSettings, nik: str) -> Resident:
+    """Return the register's resident with nik; raise ResidentNotFoundError, or OSError if the register is unreadable."""
+    return find_resident(read_register(settings.register).residents, nik)
+
+
+def card_of_resident(station: Station, nik: str) -> str | None:
+    """Return the card number most recently journalled for nik, or None."""
+    row = station.journal.execute(
+        "SELECT card_number FROM cards WHERE nik = ? ORDER BY issued DESC, card_number DESC LIMIT 1", (nik,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def issued_card(station: Station, card_number: str) -> IssuedCardInfo | None:
+    row = station.journal.execute(
+        "SELECT card_number, nik, assurance, issued FROM cards WHERE card_number = ?", (card_number,)
+    ).fetchone()
+    return IssuedCardInfo(*row) if row else None
+
+
+def photo_path(settings: StationSettings, nik: str) -> Path:
+    # The NIK was checked to be 16 digits before it reaches a path.
+    return settings.photos_dir / f"{nik}.jpg"
+
+
+def save_photo(settings: StationSettings, nik: str, jpeg: bytes) -> Path:
+    """Store the accepted portrait as PHOTOS/<nik>.jpg, readable by the station's user only."""
+    settings.photos_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = photo_path(settings, nik)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(jpeg)
+    os.replace(temporary, path)
+    return path
+
+
+def stored_photo(settings: StationSettings, nik: str) -> bytes | None:
+    path = photo_path(settings, nik)
+    return path.read_bytes() if path.exists() else None
+
+
+@contextmanager
+def _card_connection(settings: StationSettings) -> Iterator[Connection | None]:
+    if settings.qr_only:
+        yield None
+        return
+    with PcscContext() as context:
+        reader = context.choose_reader(settings.reader)
+        context.wait_for_card(reader, settings.card_timeout)
+        with context.connect(reader) as connection:
+            yield connection
+
+
+def issue_for_resident(station: Station, settings: StationSettings, resident: Resident, photo: bytes,
+                       issued: date) -> IssueResult:
+    """Personalise the card in the reader (or make a QR-only card) with photo, then write the face PDF.
+
+    Raises what issue_resident and the reader raise: ReaderError, PersonalisationError,
+    ApduError, ManagementKeyError.
+    """
+    audit.ensure_schema(station.journal)
+    try:
+        with _card_connection(settings) as connection:
+            result = issue_resident(station, resident, connection, issued, settings.faces_dir, photo=photo)
+    except Exception as exc:
+        audit.append(station.journal, settings.clerk, "failed", None, resident.nik, f"web UI: {type(exc).__name__}: {exc}")
+        raise
+    card_number = result.card.card_number
+    audit.append(station.journal, settings.clerk, "issue", card_number, resident.nik, "web UI")
+    write_pdf_from_files(result.front, result.back, settings.faces_dir / f"{card_number}.pdf")
+    log.info("card %s issued from the web UI", card_number)
+    return result
+
+
+def record_nik_shown(station: Station, settings: StationSettings, nik: str) -> None:
+    """Audit that the resident page showed the full NIK to the clerk."""
+    audit.ensure_schema(station.journal)
+    audit.append(station.journal, settings.clerk, "nik_shown", None, nik, "web UI resident page")
+
+
+def card_files(settings: StationSettings, card_number: str) -> tuple[Path, Path, Path]:
+    """Return the front PNG, back PNG and PDF paths of an issued card's face, writing the PDF if it is missing."""
+    front = settings.faces_dir / f"{card_number}-front.png"
+    back = settings.faces_dir / f"{card_number}-back.png"
+    pdf = settings.faces_dir / f"{card_number}.pdf"
+    if front.exists() and back.exists() and not pdf.exists():
+        write_pdf_from_files(front, back, pdf)
+    return front, back, pdf
+
+
+def batch_progress(station: Station, limit: int = 20) -> list[BatchProgress]:
+    """Return the latest batches with their item counts; empty when the station has never run a batch."""
+    try:
+        rows = station.journal.execute(
+            """
+            SELECT b.id, b.created, b.clerk, b.done, COUNT(i.position),
+                   SUM(i.state = 'issued'), SUM(i.state = 'failed'), SUM(i.state IN ('pending', 'writing'))
+            FROM batches b LEFT JOIN batch_items i ON i.batch_id = b.id
+            GROUP BY b.id ORDER BY b.id DESC LIMIT ?
+            """,
+            (limit,),
+        ).fetchall()
+    except sqlite3.OperationalError:
+        # A station whose journal never got the batch tables has run no batch.
+        return []
+    return [
+        BatchProgress(batch_id, created, clerk, total, issued or 0, failed or 0, pending or 0, bool(done))
+        for batch_id, created, clerk, done, total, issued, failed, pending in rows
+    ]
