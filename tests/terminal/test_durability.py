@@ -36,9 +36,9 @@ SEED = 6061
 REDEMPTIONS = int(os.environ.get("KARTU_DURABILITY_REDEMPTIONS", "1000"))
 HOUSEHOLDS = 10
 SYNC_EVERY = 150
-# A hand-over runs about ten SQL statements, so a kill point falls within the next ~100 hand-overs.
-MAX_KILL_STATEMENT = 1000
-MAX_KILL_LINES = 100
+# A hand-over runs about ten SQL statements, so a kill point falls within the next ~200 hand-overs.
+MAX_KILL_STATEMENT = 2000
+MAX_KILL_LINES = 200
 
 
 def run_child(directory: Path, codes_file: Path, kill_at_statement: int) -> subprocess.Popen:
