@@ -24,7 +24,7 @@ from issuance import audit
 from issuance.server_client import RegistrationError, ServerUnreachableError, post_registration, revoke_card
 
 __all__ = [
-    "PendingCall", "SendReport", "ensure_schema", "journal_registration", "journal_revocation", "pending_calls",
+    "PendingCall", "SendReport", "cards_without_body", "ensure_schema", "journal_registration", "journal_revocation", "pending_calls",
     "send_pending", "REGISTRATION", "REVOCATION",
 ]
 
@@ -62,6 +62,8 @@ class SendReport:
     rejected: list[tuple[PendingCall, str]] = field(default_factory=list)
     unreachable: str | None = None
     left: int = 0
+    # Unregistered cards in the journal with no stored body, which this module cannot send.
+    without_body: list[str] = field(default_factory=list)
 
 
 def ensure_schema(db: sqlite3.Connection) -> None:
@@ -140,6 +142,19 @@ def send_one(db: sqlite3.Connection, call: PendingCall, server_url: str, admin_t
     log.info("%s of card %s sent to the server", call.kind, call.card_number)
 
 
+def cards_without_body(db: sqlite3.Connection) -> list[str]:
+    """Return unregistered journal cards that have no stored registration body.
+
+    NOTE: `kartu issuance issue` (issuance.issue) journals a card without its
+    registration body, so such a card cannot be sent from here.
+    """
+    rows = db.execute(
+        "SELECT card_number FROM cards WHERE registered = 0 AND card_number NOT IN "
+        "(SELECT card_number FROM pending_calls WHERE kind = 'registration') ORDER BY card_number"
+    )
+    return [number for (number,) in rows]
+
+
 def send_pending(db: sqlite3.Connection, server_url: str, admin_token: str, clerk: str,
                  client: httpx.Client | None = None) -> SendReport:
     """Send every pending call in order, stopping when the server is unreachable and going on past a rejected call.
@@ -147,7 +162,7 @@ def send_pending(db: sqlite3.Connection, server_url: str, admin_token: str, cler
     A rejected call (the server returned an error status) stays pending with
     its error for the clerk to look at, and the next run retries it.
     """
-    report = SendReport()
+    report = SendReport(without_body=cards_without_body(db))
     calls = pending_calls(db)
     for index, call in enumerate(calls):
         try:

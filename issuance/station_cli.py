@@ -343,7 +343,11 @@ def _register_pending(args: argparse.Namespace) -> int:
         if report.unreachable is not None:
             print(translate("server unreachable, {left} calls still pending: {error}", args.lang,
                             left=report.left, error=report.unreachable))
-        return 0 if report.left == 0 else 1
+        if report.without_body:
+            print(translate("{count} unregistered cards have no stored registration (issued with "
+                            "'kartu issuance issue'): {cards}", args.lang, count=len(report.without_body),
+                            cards=", ".join(report.without_body)))
+        return 0 if report.left == 0 and not report.without_body else 1
 
     return _run(args, body)
 

@@ -197,3 +197,14 @@ def test_register_pending_token_file_mode(station_dir, tmp_path, capsys, mode):
             "--admin-token-file", str(token_file), "--clerk", CLERK]
     assert run_cli(argv) == 2
     assert "chmod 600" in capsys.readouterr().err
+
+
+def test_card_without_body_reported(station, residents):
+    from card.cardnumber import make_card_number
+
+    orphan = make_card_number(9 * 10**9 + 1)
+    station.record_card(orphan, residents[0].nik, b"\x01" * 8, "qr", "2026-12-01", "2031-12-01", "KB1:x")
+    issue_card(station, residents[1], None, ISSUED, CLERK)
+    report = pending.send_pending(station.journal, SERVER, TOKEN, CLERK, RecordingServer().client())
+    assert report.without_body == [orphan]
+    assert len(report.sent) == 1
