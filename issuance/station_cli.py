@@ -21,6 +21,17 @@ from issuance.station import Station, StationError
 __all__ = ["add_commands"]
 
 
+def _positive(text: str) -> int:
+    """Parse a count option that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def _add_station(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--station", type=Path, required=True, help="station directory (from 'kartu keys create')")
     parser.add_argument("--clerk", help="name of the clerk for the audit log (default: the station's clerk setting)")
@@ -60,7 +71,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _add_source(run)
     _add_reader(run)
     run.add_argument("--search", default="", help="issue only the queue entries that match")
-    run.add_argument("--limit", type=int, help="issue at most this many residents")
+    run.add_argument("--limit", type=_positive, help="issue at most this many residents")
     run.add_argument("--resume", action="store_true", help="resume the last unfinished batch instead of a new one")
     run.add_argument("--retry-failed", action="store_true", help="with --resume: issue the failed items again")
     run.set_defaults(handler=_batch)
@@ -84,7 +95,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     log.add_argument("--station", type=Path, required=True, help="station directory")
     log.add_argument("--action", choices=audit.ACTIONS, help="only this kind of entry")
     log.add_argument("--card", help="only entries for this card number")
-    log.add_argument("--limit", type=int, help="only the newest N entries")
+    log.add_argument("--limit", type=_positive, help="only the newest N entries")
     log.set_defaults(handler=_audit)
 
     clerk = commands.add_parser("clerk", help="set the station's default clerk name for the audit log")

@@ -91,3 +91,10 @@ def test_clerk_command_sets_setting(station_dir, capsys):
         assert audit.station_clerk(station.journal) == "Dewi Sartika"
     finally:
         station.close()
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "ten"])
+def test_audit_command_rejects_bad_limit(station_dir, capsys, limit):
+    with pytest.raises(SystemExit):
+        run_cli(["issuance", "audit", "--station", str(station_dir), "--limit", limit])
+    assert "--limit" in capsys.readouterr().err
