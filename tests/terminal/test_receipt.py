@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import threading
+import tty
 from datetime import datetime, timezone
 
 import pytest
@@ -261,3 +263,25 @@ def test_receipt_needs_existing_redemption(tmp_path) -> None:
     store = TerminalStore(tmp_path / "store.db")
     with pytest.raises(sqlite3.IntegrityError):
         store.execute("INSERT INTO receipts (record_id, content, created_at) VALUES ('x', '{}', 0)")
+
+
+def test_serial_printer_writes_bytes() -> None:
+    """A pseudo-terminal stands in for a serial receipt printer."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        data = render_receipt(RECEIPT, "id")
+        send(parse_printer_spec(f"serial:{os.ttyname(slave)}:19200"), data, timeout=5)
+        received = b""
+        while len(received) < len(data):
+            received += os.read(master, 4096)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert received == data
+
+
+def test_serial_printer_missing(tmp_path) -> None:
+    with pytest.raises(PrinterError) as raised:
+        send(parse_printer_spec(f"serial:{tmp_path / 'ttyUSB7'}"), b"x", timeout=1)
+    assert "ttyUSB7" in raised.value.message("en")
