@@ -1,7 +1,8 @@
 """Receipts kept in the terminal store until they are printed, and printing them from there.
 
 A receipt is created from a committed redemption, after the commit, and is
-then printed. A printer that is off, unplugged or out of paper only leaves
+then printed. A crash between the two leaves a redemption without a receipt:
+the hand-over stays recorded and is synced, but it cannot be reprinted. A printer that is off, unplugged or out of paper only leaves
 the receipt pending: the redemption stays recorded and the decision stays
 on screen. Pending receipts are listed with `kartu terminal receipt pending`
 and any receipt can be printed again with `kartu terminal receipt reprint N`.

@@ -21,6 +21,7 @@ import logging
 import random
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -116,6 +117,14 @@ class SyncScheduler:
             report = self._sync()
         except SyncError as exc:
             self._failed(str(exc))
+            return None
+        except (KeyError, TypeError, ValueError) as exc:
+            # A server answer without the expected fields. Pull applies entitlements in one transaction at
+            # its end, so they stay as they were, and a later sync retries.
+            self._failed(f"server answer is malformed ({exc!r})")
+            return None
+        except sqlite3.OperationalError as exc:
+            self._failed(f"terminal store is busy or unusable ({exc})")
             return None
         with self._lock:
             self.failures = 0

@@ -327,3 +327,17 @@ def test_tcp_probe() -> None:
         port = listener.getsockname()[1]
         assert tcp_probe(f"http://127.0.0.1:{port}")() is True
     assert tcp_probe(f"http://127.0.0.1:{port}", timeout=2)() is False
+
+
+def test_malformed_answer_counts_as_failure() -> None:
+    clock = FakeClock(MORNING)
+
+    def sync() -> SyncReport:
+        raise KeyError("households")
+
+    runner = scheduler(sync, clock)
+    runner.request_now()
+    assert runner.tick() is None
+    assert runner.failures == 1
+    assert "malformed" in runner.last_error
+    assert runner.due_at > clock.now
