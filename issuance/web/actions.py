@@ -7,7 +7,6 @@ the open Station as its first argument.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from card.piv import Connection
 from hardware.pcsc import PcscContext
 from issuance import audit
 from issuance.issue import IssueResult, issue_resident
+from issuance.photo_store import load_photo, store_photo
 from issuance.print_face import write_pdf_from_files
 from issuance.queue import QueueEntry, register_queue, search
 from issuance.register import Resident, find_resident, read_register
@@ -98,26 +98,12 @@ def issued_card(station: Station, card_number: str) -> IssuedCardInfo | None:
     return IssuedCardInfo(*row) if row else None
 
 
-def photo_path(settings: StationSettings, nik: str) -> Path:
-    # The NIK was checked to be 16 digits before it reaches a path.
-    return settings.photos_dir / f"{nik}.jpg"
-
-
 def save_photo(settings: StationSettings, nik: str, jpeg: bytes) -> Path:
-    """Store the accepted portrait as PHOTOS/<nik>.jpg, readable by the station's user only."""
-    settings.photos_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = photo_path(settings, nik)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(jpeg)
-    os.replace(temporary, path)
-    return path
+    return store_photo(settings.photos_dir, nik, jpeg)
 
 
 def stored_photo(settings: StationSettings, nik: str) -> bytes | None:
-    path = photo_path(settings, nik)
-    return path.read_bytes() if path.exists() else None
+    return load_photo(settings.photos_dir, nik)
 
 
 @contextmanager

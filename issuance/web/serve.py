@@ -11,6 +11,7 @@ from pathlib import Path
 from card.i18n import N_, translate
 from issuance import audit
 from issuance.cups import PrintError, check_queue_name
+from issuance.photo_store import PHOTOS_DIR
 from issuance.station import Station, StationError
 from issuance.web.actions import StationSettings
 from issuance.web.security import AccessGuard, new_access_token
@@ -58,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     settings = StationSettings(
         station_dir=args.station, register=args.register, clerk=clerk,
-        faces_dir=args.faces or args.station / "faces", photos_dir=args.station / "photos",
+        faces_dir=args.faces or args.station / "faces", photos_dir=args.station / PHOTOS_DIR,
         print_queue=args.print_queue, reader=args.reader, qr_only=args.qr_only, card_timeout=args.timeout,
         camera=args.camera,
     )

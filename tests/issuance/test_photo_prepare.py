@@ -1,5 +1,6 @@
 """Photo pipeline: face detection, portrait crop, 12 KB budget and the rejection reasons."""
 
+import argparse
 import io
 import random
 
@@ -7,6 +8,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from issuance import photo as photo_module
+from issuance import photo_cli
 from issuance.face_detect import detect_faces
 from issuance.illustrated import draw_portrait, portrait_jpeg
 from issuance.photo import (
@@ -17,6 +19,7 @@ from issuance.photo import (
     prepare_photo,
     read_photo_file,
 )
+from issuance.photo_store import store_photo
 
 
 def jpeg_bytes(image: Image.Image, **save_options) -> bytes:
@@ -215,3 +218,48 @@ def test_camera_missing_rejected():
         capture_camera_photo("/dev/video-absent")
 
     assert caught.value.reason == "camera_unavailable"
+
+
+def run_photo_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kartu")
+    parser.add_argument("--lang", default="en")
+    commands = parser.add_subparsers(dest="command", required=True)
+    photo_cli.add_commands(commands)
+    args = parser.parse_args(["--lang", "en", "photo", *argv])
+    return args.handler(args)
+
+
+def test_photo_command_stores_portrait(tmp_path, capsys):
+    source = tmp_path / "camera.jpg"
+    source.write_bytes(portrait_jpeg(seed=2, size=(960, 1280)))
+
+    status = run_photo_command(["--station", str(tmp_path), "--nik", "1571010101900001", "--file", str(source)])
+
+    stored = tmp_path / "photos" / "1571010101900001.jpg"
+    assert status == 0
+    assert "Photo accepted" in capsys.readouterr().out
+    assert len(stored.read_bytes()) <= MAX_PHOTO_BYTES
+    assert stored.stat().st_mode & 0o777 == 0o600
+
+
+def test_photo_command_rejects_dark_photo(tmp_path, capsys):
+    source = tmp_path / "dark.jpg"
+    source.write_bytes(jpeg_bytes(ImageEnhance.Brightness(draw_portrait(seed=1)).enhance(0.2)))
+
+    status = run_photo_command(["--station", str(tmp_path), "--nik", "1571010101900001", "--file", str(source)])
+
+    assert status == 1
+    assert "too dark" in capsys.readouterr().err
+    assert not (tmp_path / "photos").exists()
+
+
+def test_photo_command_rejects_bad_nik(tmp_path, capsys):
+    status = run_photo_command(["--station", str(tmp_path), "--nik", "../../etc", "--file", str(tmp_path / "x.jpg")])
+
+    assert status == 2
+    assert "not a NIK" in capsys.readouterr().err
+
+
+def test_photo_store_rejects_path_in_nik(tmp_path):
+    with pytest.raises(ValueError, match="16 digits"):
+        store_photo(tmp_path, "../1571010101900", b"jpeg")

@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import io
 import re
+import subprocess
 
 import pytest
 from fastapi.testclient import TestClient
@@ -304,3 +305,26 @@ def test_missing_camera_reported(web):
     assert response.status_code == 422
     assert "/dev/video-absent" in response.text
     assert not (settings.photos_dir / f"{nik}.jpg").exists()
+
+
+@pytest.mark.skipif(subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode != 0,
+                    reason="pcscd is not running")
+def test_missing_reader_reported_and_audited(web):
+    settings = dataclasses.replace(web.settings, qr_only=False, reader="Kartu Test Reader That Is Not There")
+    nik = web.residents[0].nik
+    with TestClient(create_app(settings, guard_for(PORT)), base_url=BASE) as chip_client:
+        chip_client.get(f"/login?token={TEST_TOKEN}")
+        upload(chip_client, nik, portrait_jpeg(seed=2))
+
+        response = issue(chip_client, nik)
+
+    assert response.status_code == 503
+    assert 'id="issue-error"' in response.text
+    station = Station(settings.station_dir)
+    try:
+        failed = audit.entries(station.journal, action="failed")
+        cards = station.journal.execute("SELECT COUNT(*) FROM cards").fetchone()[0]
+    finally:
+        station.close()
+    assert [entry.nik for entry in failed] == [nik]
+    assert cards == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from issuance.photo_store import PHOTOS_DIR
 from issuance.register import Resident, write_register
 from issuance.station import create_station_keys
 from issuance.synth import generate_register
@@ -30,7 +31,7 @@ def make_web_station(root: Path, *, print_queue: str | None = None, count: int =
     write_register(residents, register)
     settings = StationSettings(
         station_dir=station_dir, register=register, clerk=CLERK, faces_dir=station_dir / "faces",
-        photos_dir=station_dir / "photos", print_queue=print_queue, qr_only=True,
+        photos_dir=station_dir / PHOTOS_DIR, print_queue=print_queue, qr_only=True,
     )
     return WebStation(settings, residents)
 
