@@ -6,7 +6,7 @@ and runs `schemathesis run` with the admin token as Bearer credential. The
 run fails on any 5xx response, any response whose body does not match the
 documented schema, and any status or content type the document does not list.
 
-Terminal routes answer 401 to the admin token, so schemathesis reaches their
+Terminal routes return 401 to the admin token, so schemathesis reaches their
 caller check but not their logic; tests/server covers them with signed requests.
 
 Usage: .venv/bin/python bench/api_fuzz.py [--max-examples N] [--seed N]

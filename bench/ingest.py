@@ -1,13 +1,13 @@
 """Ingest speed: signed redemptions pushed through the real HTTP endpoint, against a bare COPY.
 
-Setup (not timed): a fresh database (a SQLite file, or a PostgreSQL
-database created on 127.0.0.1:5432 and dropped at the end), a uvicorn server
-on 127.0.0.1, TERMINALS terminals each enrolled at its own LPG service point
-with a one-time code, CARDS chip cards registered straight into the database,
-and every record made as a terminal makes it: the card signs the tap digest,
-the terminal signs the COSE_Sign1 record.
+Setup (not timed): a fresh database, which is a SQLite file or a PostgreSQL
+database created on 127.0.0.1:5432 and dropped at the end. A uvicorn server
+on 127.0.0.1 serves it. Each of --terminals terminals is enrolled at its own
+LPG service point with a one-time code, and --cards chip cards are
+registered straight into the database. Every record is made as a terminal
+makes it: the card signs the tap digest, the terminal signs the COSE_Sign1 record.
 
-Timed: TERMINALS threads push their records in batches of BATCH through
+Timed: one thread per terminal pushes its records in batches of --batch through
 POST /api/v1/sync/redemptions, each request signed with the terminal's key.
 The rate is records acknowledged as accepted per second of wall time.
 

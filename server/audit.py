@@ -1,4 +1,4 @@
-"""The personal-data audit log: who read which resident, card holder or redemption, and when.
+"""The personal-data audit log: who read which resident, card holder, redemption or finding, and when.
 
 A route that returns personal data calls record_reads() before it returns.
 The entries are committed with the request's session, so a read that cannot
@@ -17,7 +17,7 @@ from server.models_people import AuditEntry
 from server.periods import utc_datetime
 from server.sessions import Caller
 
-__all__ = ["record_reads", "SUBJECT_RESIDENT", "SUBJECT_CARD", "SUBJECT_REDEMPTION", "ACTION_READ"]
+__all__ = ["record_reads", "SUBJECT_RESIDENT", "SUBJECT_CARD", "SUBJECT_REDEMPTION", "SUBJECT_FINDING", "ACTION_READ"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ ACTION_READ = "read"
 SUBJECT_RESIDENT = "resident"
 SUBJECT_CARD = "card"
 SUBJECT_REDEMPTION = "redemption"
+SUBJECT_FINDING = "finding"
 _MAX_REQUEST_CHARS = 300
 
 

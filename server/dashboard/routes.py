@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from card.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, translate
 from server.api.service_points import create_enrolment_code
+from server.audit import SUBJECT_FINDING, record_reads
 from server.dashboard import charts, queries
 from server.db import SessionDep
 from server.people import authenticate
@@ -201,6 +202,9 @@ def overview(request: Request, session: SessionDep) -> Response:
                                 samesite="strict", httponly=True)
         return response
     context = _overview_context(request, caller, session, _language(request))
+    if context["findings"]:
+        # A finding names a card number or household, so showing it is a read of holder data.
+        record_reads(session, request, caller, SUBJECT_FINDING, [finding.subject for finding in context["findings"]])
     return _render(request, "overview.html", caller=caller, **context)
 
 

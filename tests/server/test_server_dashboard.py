@@ -167,3 +167,17 @@ def test_screenshot(city, page, database_url):
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_findings_shown_and_audited(city, page):
+    terminal = city.enrol_terminal(city.service_point(("lpg",)))
+    card = city.register_card()
+    records = [city.record(terminal, card) for _ in range(4)]
+    assert len(city.push(terminal, records).json()["accepted"]) == 4
+
+    log_in(page, "audit")
+    rows = page.locator("tr.finding-row")
+    assert rows.count() == 1
+    assert "Kuota keluarga terlampaui" in rows.first.inner_text()
+    log = city.admin.get("/api/v1/audit-log", params={"subject_kind": "finding"}).json()
+    assert [(entry["actor"], entry["subject_id"]) for entry in log] == [("user:audit", card.household_id.hex())]

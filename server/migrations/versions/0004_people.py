@@ -1,4 +1,4 @@
-"""Staff accounts, sessions, roles and the personal-data audit log.
+"""Staff accounts, sessions, roles, the personal-data audit log and a tap-time index.
 
 Revision ID: 0004
 Revises: 0003
@@ -56,9 +56,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_log_subject", "audit_log", ["subject_kind", "subject_id"])
+    op.create_index("ix_redemptions_tapped_at", "redemptions", ["tapped_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_redemptions_tapped_at", table_name="redemptions")
     op.drop_index("ix_audit_log_subject", table_name="audit_log")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_table("audit_log")
