@@ -25,6 +25,7 @@ bench: system venv
 	$(BIN)/python bench/fuzz_qr.py -runs=1000000
 	$(BIN)/python bench/terminal.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/entitlements.py
 	$(BIN)/python bench/api_fuzz.py
 	KARTU_DURABILITY_REDEMPTIONS=5000 $(BIN)/pytest -q tests/terminal/test_durability.py
 
