@@ -1,0 +1,65 @@
+"""The `kartu staff` command creates and deactivates accounts directly in the database."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from kartu.cli import main
+from server.db import create_db_engine, make_sessionmaker
+from server.models_people import StaffUser
+from server.people import authenticate
+
+PASSWORD = "kata-sandi-panjang-1"
+
+
+def password_file(tmp_path, mode: int = 0o600):
+    path = tmp_path / "password"
+    path.write_text(PASSWORD + "\n")
+    path.chmod(mode)
+    return path
+
+
+def stored_users(database_url: str) -> list[StaffUser]:
+    engine = create_db_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        users = session.scalars(select(StaffUser).order_by(StaffUser.id)).all()
+    engine.dispose()
+    return users
+
+
+def test_create_administrator(database_url, tmp_path, capsys):
+    status = main(["staff", "create", "--db", database_url, "--username", "andi", "--role", "administrator",
+                   "--password-file", str(password_file(tmp_path))])
+    assert status == 0
+    assert "created staff account andi" in capsys.readouterr().out
+    users = stored_users(database_url)
+    assert [(user.username, user.role, user.active) for user in users] == [("andi", "administrator", True)]
+    engine = create_db_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        assert authenticate(session, "andi", PASSWORD) is not None
+    engine.dispose()
+
+
+def test_create_operator_needs_opd(database_url, tmp_path, capsys):
+    status = main(["staff", "create", "--db", database_url, "--username", "sari", "--role", "operator",
+                   "--password-file", str(password_file(tmp_path))])
+    assert status == 2
+    assert "opd: is required for an operator" in capsys.readouterr().err
+    assert stored_users(database_url) == []
+
+
+def test_password_file_mode_checked(database_url, tmp_path, capsys):
+    path = password_file(tmp_path, 0o644)
+    status = main(["staff", "create", "--db", database_url, "--username", "andi", "--role", "auditor",
+                   "--password-file", str(path)])
+    assert status == 2
+    assert f"run 'chmod 600 {path}'" in capsys.readouterr().err
+
+
+def test_deactivate(database_url, tmp_path, capsys):
+    main(["staff", "create", "--db", database_url, "--username", "andi", "--role", "auditor",
+          "--password-file", str(password_file(tmp_path))])
+    assert main(["staff", "deactivate", "--db", database_url, "--username", "andi"]) == 0
+    assert stored_users(database_url)[0].active is False
+    assert main(["staff", "deactivate", "--db", database_url, "--username", "budi"]) == 2
+    assert "staff account 'budi' not found" in capsys.readouterr().err
