@@ -236,7 +236,13 @@ def _batch_id(args: argparse.Namespace, station: Station, clerk: str) -> int:
         if args.retry_failed:
             batch.retry_failed(db, batch_id)
         return batch_id
-    entries = [entry for entry in queue.search(_entries(args, station), args.search) if entry.reason == "new"]
+    matching = queue.search(_entries(args, station), args.search)
+    entries = [entry for entry in matching if entry.reason == "new"]
+    reissues = len(matching) - len(entries)
+    if reissues:
+        # A reissue needs the old card's number, which the queue does not carry.
+        print(translate("{count} queued reissues are left out; issue each with 'kartu issuance reissue'",
+                        args.lang, count=reissues))
     if args.limit is not None:
         entries = entries[: args.limit]
     if not entries:

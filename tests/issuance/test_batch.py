@@ -9,6 +9,7 @@ import pytest
 
 from card.piv import DEFAULT_MANAGEMENT_KEY, ManagementKeyError, PivSession
 from card.reference import ReferenceCard
+from card.reference_state import CardState
 from hardware.pcsc import NoCard
 from issuance import audit, batch, pending
 from issuance.batch import create_batch, progress_bar, run_batch
@@ -296,3 +297,24 @@ def test_missing_master_key_stops_batch(station_dir, residents, tmp_path, monkey
         assert audit.entries(station.journal, action="failed") == []
     finally:
         station.close()
+
+
+@pcsc_cards
+def test_batch_command_chip_card(station_dir, register_file, residents, pcsc, tmp_path, capsys):
+    card = CardInReader(pcsc, ReferenceCard(CardState.open(tmp_path / "blank.json"))).insert()
+    try:
+        argv = ["issuance", "batch", "--station", str(station_dir), "--register", str(register_file),
+                "--reader", "Virtual PCD 00 00", "--timeout", "10", "--clerk", CLERK, "--limit", "1",
+                "--faces", str(tmp_path / "faces")]
+        assert run_cli(argv) == 0
+    finally:
+        card.remove()
+    output = capsys.readouterr().out
+    assert f"item 1: {residents[0].name}" in output
+    assert "1 cards issued, 0 failed" in output
+    station = open_station(station_dir)
+    try:
+        [entry] = station.cards()
+    finally:
+        station.close()
+    assert (entry.nik, entry.assurance) == (residents[0].nik, "chip")

@@ -74,6 +74,19 @@ def test_queue_revoked_card_is_reissue(kit):
     assert (row["nik"], row["reason"]) == (HEAD["NIK"], "reissue")
 
 
+def test_batch_leaves_out_reissues(kit, station_dir, tmp_path, capsys):
+    test_queue_revoked_card_is_reissue(kit)
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(kit.live.admin_token)
+    token_file.chmod(0o600)
+    argv = ["issuance", "batch", "--station", str(station_dir), "--server", kit.live.base_url,
+            "--admin-token-file", str(token_file), "--qr-only", "--clerk", "Rina"]
+    assert run_cli(argv) == 2
+    captured = capsys.readouterr()
+    assert "1 queued reissues are left out" in captured.out
+    assert "the queue is empty" in captured.err
+
+
 def test_queue_counts_unkeyed_households(kit):
     _import(kit, FAMILY, keyed=False)
     body = kit.admin.get(QUEUE).json()
