@@ -39,8 +39,8 @@ from issuance.server_client import RegistrationError, ServerUnreachableError, re
 from issuance.station import COUNTER_LIMIT, Station
 
 __all__ = [
-    "BatchReport", "CardFailure", "CardSlot", "IssuedWithPhoto", "issue_card", "render_face", "Registration", "create_batch", "ensure_schema", "latest_open_batch", "progress_bar",
-    "run_batch", "retry_failed",
+    "BatchReport", "CardFailure", "CardSlot", "IssuedWithPhoto", "Registration", "batch_is_qr_only", "create_batch",
+    "ensure_schema", "issue_card", "latest_open_batch", "progress_bar", "render_face", "retry_failed", "run_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,11 @@ def create_batch(db: sqlite3.Connection, entries: Iterable[QueueEntry], clerk: s
     return batch_id
 
 
+def batch_is_qr_only(db: sqlite3.Connection, batch_id: int) -> bool:
+    row = db.execute("SELECT qr_only FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    return bool(row and row[0])
+
+
 def latest_open_batch(db: sqlite3.Connection) -> int | None:
     row = db.execute("SELECT id FROM batches WHERE done = 0 ORDER BY id DESC LIMIT 1").fetchone()
     return row[0] if row else None
@@ -306,9 +311,22 @@ def _last_line(run: _Run, entry: QueueEntry) -> str:
     return translate("FAILED for {name}: {error}", run.lang, name=entry.resident.name, error=error)
 
 
+def _existing_card(db: sqlite3.Connection, nik: str) -> str | None:
+    row = db.execute("SELECT card_number FROM cards WHERE nik = ? ORDER BY card_number LIMIT 1", (nik,)).fetchone()
+    return row[0] if row else None
+
+
 def _run_item(run: _Run, entry: QueueEntry) -> bool:
     """Issue one item; return False when the batch must stop here."""
     db = run.station.journal
+    existing = _existing_card(db, entry.resident.nik)
+    if existing is not None:
+        # The resident got a card after the batch was made (another batch, or 'kartu issuance issue').
+        error = translate("already has card {card_number} in this station's journal; not issued again",
+                          run.lang, card_number=existing)
+        _set_state(db, run.batch_id, entry.position, "failed", None, error)
+        run.report.failed.append((entry.position, error))
+        return True
     _set_state(db, run.batch_id, entry.position, "writing")
     card_number = None
     try:

@@ -258,7 +258,8 @@ def _batch(args: argparse.Namespace) -> int:
         batch_id = _batch_id(args, station, clerk)
         faces = args.faces or args.station / "faces"
         print(translate("batch {batch_id}", args.lang, batch_id=batch_id))
-        if args.qr_only:
+        # A resumed batch keeps the card kind it was made with, whatever --qr-only says now.
+        if batch.batch_is_qr_only(station.journal, batch_id):
             report = batch.run_batch(station, batch_id, clerk, date.today(), faces, None, registration,
                                      sys.stdout, args.lang)
         else:

@@ -318,3 +318,31 @@ def test_batch_command_chip_card(station_dir, register_file, residents, pcsc, tm
     finally:
         station.close()
     assert (entry.nik, entry.assurance) == (residents[0].nik, "chip")
+
+
+def test_resident_carded_since_batch_skipped(station, residents, tmp_path):
+    batch_id = create_batch(station.journal, entries_of(residents[:2]), CLERK, "register.csv", qr_only=True)
+    earlier = batch.issue_card(station, residents[1], None, ISSUED, CLERK).card
+    report = _run(station, batch_id, None, tmp_path)
+    assert len(report.issued) == 1
+    [(position, error)] = report.failed
+    assert position == 2
+    assert earlier.card_number in error
+    assert sorted(_journal_niks(station)) == sorted([residents[0].nik, residents[1].nik])
+
+
+def test_resume_keeps_card_kind(station_dir, register_file, residents, tmp_path, capsys):
+    station = open_station(station_dir)
+    try:
+        batch_id = create_batch(station.journal, entries_of(residents[:2]), CLERK, str(register_file), qr_only=True)
+    finally:
+        station.close()
+    argv = ["issuance", "batch", "--station", str(station_dir), "--register", str(register_file), "--clerk", CLERK,
+            "--resume", "--reader", "no such reader", "--faces", str(tmp_path / "faces")]
+    assert run_cli(argv) == 0
+    assert f"batch {batch_id}" in capsys.readouterr().out
+    station = open_station(station_dir)
+    try:
+        assert [entry.assurance for entry in station.cards()] == ["qr", "qr"]
+    finally:
+        station.close()
