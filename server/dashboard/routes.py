@@ -18,9 +18,10 @@ import hashlib
 import hmac
 import logging
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -111,8 +112,13 @@ def _cookie_caller(request: Request, session) -> Caller | None:
     return Caller.of_user(row.user) if row is not None else None
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """Parse an application/x-www-form-urlencoded body of at most MAX_FORM_BYTES; keep the first value of each field."""
+async def read_form(request: Request) -> dict[str, str]:
+    """Parse an application/x-www-form-urlencoded body of at most MAX_FORM_BYTES; keep the first value of each field.
+
+    Reading the body is the only asynchronous step, so the routes that take
+    this dependency are plain functions that FastAPI runs in its thread pool,
+    where password hashing and database calls do not block the event loop.
+    """
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail="form is too large")
@@ -121,6 +127,9 @@ async def _form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         return {}
     return {name: values[0] for name, values in fields.items()}
+
+
+FormDep = Annotated[dict[str, str], Depends(read_form)]
 
 
 def _redirect(path: str) -> RedirectResponse:
@@ -133,8 +142,7 @@ def login_page(request: Request) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def log_in(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    form = await _form(request)
+def log_in(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep) -> Response:
     user = authenticate(session, form.get("username", "")[:64], form.get("password", "")[:1024])
     language = _language(request)
     if user is None:
@@ -156,8 +164,7 @@ def _form_allowed(request: Request, form: dict[str, str]) -> bool:
 
 
 @router.post("/logout")
-async def log_out(request: Request, session: SessionDep) -> Response:
-    form = await _form(request)
+def log_out(request: Request, form: FormDep, session: SessionDep) -> Response:
     token = request.cookies.get(COOKIE_NAME)
     if token and _form_allowed(request, form):
         end_session(session, token)
@@ -209,10 +216,13 @@ def overview(request: Request, session: SessionDep) -> Response:
 
 
 @router.post("/service-points/{service_point_id}/enrolment-codes", response_class=HTMLResponse)
-async def new_enrolment_code(
-    service_point_id: int, request: Request, session: SessionDep, settings: SettingsDep
+def new_enrolment_code(
+    service_point_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    request: Request,
+    form: FormDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Response:
-    form = await _form(request)
     caller = _cookie_caller(request, session)
     if caller is None:
         return _redirect("/dashboard/login")
