@@ -201,3 +201,19 @@ def test_auditor_cannot_reconcile(kit):
     response = auditor.post(f"{FINDINGS}/reconcile")
     assert response.status_code == 403
     assert "this needs the role administrator" in response.json()["detail"]
+
+
+def test_terminal_volume_found_over_pushes(kit):
+    service_point = kit.service_point()
+    peers = [kit.enrol_terminal(service_point) for _ in range(3)]
+    for peer in peers:
+        accepted(kit, peer, [kit.record(peer, kit.register_card(), quantity=2)])
+    busy = kit.enrol_terminal(service_point)
+    for _ in range(6):
+        accepted(kit, busy, [kit.record(busy, kit.register_card(), quantity=3)])
+    assert findings(kit, "terminal_volume") == []
+
+    accepted(kit, busy, [kit.record(busy, kit.register_card(), quantity=3)])
+    [finding] = findings(kit, "terminal_volume")
+    assert finding["detail"]["quantity"] == 21
+    assert len(finding["record_ids"]) == 7
