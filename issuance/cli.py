@@ -10,7 +10,7 @@ from pathlib import Path
 from card.apdu import ApduError
 from card.piv import ManagementKeyError
 from hardware.pcsc import PcscContext, ReaderError
-from issuance import photo_cli, station_cli, synth
+from issuance import photo_cli, print_cli, station_cli, synth
 from issuance.issue import issue_resident
 from issuance.personalise import PersonalisationError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
@@ -38,6 +38,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     synth.add_commands(commands)
     serve.add_commands(commands)
     photo_cli.add_commands(commands)
+    print_cli.add_commands(commands)
     station_cli.add_commands(commands)
 
 

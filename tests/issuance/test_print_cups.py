@@ -1,5 +1,6 @@
 """Printing a card face through a real CUPS queue whose device is cups-pdf (Debian printer-driver-cups-pdf)."""
 
+import argparse
 import os
 import re
 import shutil
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from card.cardnumber import make_card_number
-from issuance import cups
+from issuance import cups, print_cli
 from issuance.cups import PrintError, check_queue_name, list_queues, print_pdf
 from issuance.face import CardFace
 from issuance.illustrated import portrait_jpeg
@@ -168,3 +169,42 @@ def test_web_print_button_sends_job(pdf_queue, tmp_path):
     output = wait_for_output(job_id)
     assert output.read_bytes().startswith(b"%PDF-")
     output.unlink()
+
+
+def run_print_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kartu")
+    parser.add_argument("--lang", default="en")
+    commands = parser.add_subparsers(dest="command", required=True)
+    print_cli.add_commands(commands)
+    args = parser.parse_args(["--lang", "en", "print", *argv])
+    return args.handler(args)
+
+
+def test_print_command_sends_issued_face(pdf_queue, tmp_path, capsys):
+    face = card_face()
+    write_face_files(face, tmp_path / "faces")
+    (tmp_path / "faces" / f"{face.card_number}.pdf").unlink()
+
+    status = run_print_command(["--station", str(tmp_path), "--card", face.card_number, "--queue", pdf_queue])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert (tmp_path / "faces" / f"{face.card_number}.pdf").exists()
+    job_id = re.search(rf"({re.escape(pdf_queue)}-\d+)", out).group(1)
+    output = wait_for_output(job_id)
+    assert output.read_bytes().startswith(b"%PDF-")
+    output.unlink()
+
+
+def test_print_command_without_face(tmp_path, capsys):
+    status = run_print_command(["--station", str(tmp_path), "--card", card_face().card_number])
+
+    assert status == 2
+    assert "No card face" in capsys.readouterr().err
+
+
+def test_print_command_invalid_card(tmp_path, capsys):
+    status = run_print_command(["--station", str(tmp_path), "--card", "1234"])
+
+    assert status == 2
+    assert "Invalid card number" in capsys.readouterr().err
