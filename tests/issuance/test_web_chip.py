@@ -1,0 +1,66 @@
+"""The web UI personalising a chip card in the virtual reader, through pyscard, pcscd and vpcd."""
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from card.piv import ObjectId
+from card.reference import ATR, ReferenceCard
+from card.reference_state import CardState
+from hardware.pcsc import PcscContext
+from hardware.vpcd import VpcdBridge
+from issuance.illustrated import portrait_jpeg
+from issuance.station import Station
+from issuance.web.actions import StationSettings
+from issuance.web.app import create_app
+from tests.conftest import READER
+from tests.issuance.web_support import TEST_TOKEN, guard_for, make_web_station
+
+pytestmark = pytest.mark.usefixtures("pcsc_available")
+
+CARD_WAIT_SECONDS = 10
+
+
+@pytest.fixture
+def blank_card(tmp_path):
+    card = ReferenceCard(CardState.open(tmp_path / "card.json"))
+    bridge = VpcdBridge(card, ATR).start()
+    with PcscContext() as context:
+        context.wait_for_card(READER, CARD_WAIT_SECONDS)
+    yield card
+    bridge.stop()
+
+
+def chip_settings(settings: StationSettings) -> StationSettings:
+    return StationSettings(
+        station_dir=settings.station_dir, register=settings.register, clerk=settings.clerk,
+        faces_dir=settings.faces_dir, photos_dir=settings.photos_dir, reader=READER, qr_only=False,
+        card_timeout=CARD_WAIT_SECONDS,
+    )
+
+
+def test_issue_writes_accepted_photo_to_chip(tmp_path, blank_card):
+    web = make_web_station(tmp_path)
+    settings = chip_settings(web.settings)
+    nik = web.residents[0].nik
+    with TestClient(create_app(settings, guard_for(8481)), base_url="http://127.0.0.1:8481") as client:
+        client.get(f"/login?token={TEST_TOKEN}")
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get(f"/resident/{nik}").text).group(1)
+        client.post(f"/resident/{nik}/photo", data={"csrf": token},
+                    files={"photo": ("camera.jpg", portrait_jpeg(seed=8, size=(960, 1280)))})
+        accepted = client.get(f"/resident/{nik}/photo.jpg").content
+
+        response = client.post(f"/resident/{nik}/issue", data={"csrf": token}, follow_redirects=False)
+
+    assert response.status_code == 303
+    card_number = response.headers["location"].rsplit("/", 1)[1]
+    stored = {object_id.lower(): value for object_id, value in blank_card.state.objects.items()}
+    facial_image = stored[f"{int(ObjectId.FACIAL_IMAGE):06x}"]
+    assert accepted in facial_image
+    station = Station(settings.station_dir)
+    try:
+        row = station.journal.execute("SELECT assurance FROM cards WHERE card_number = ?", (card_number,)).fetchone()
+    finally:
+        station.close()
+    assert row == ("chip",)
