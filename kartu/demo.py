@@ -29,7 +29,7 @@ from issuance.issue import issue_resident
 from issuance.register import Resident, read_register, write_register
 from issuance.station import ISSUER_PUBLIC_KEY, Station, create_station_keys
 from issuance.synth import generate_register
-from kartu.demo_support import DEMO_READER, ServerThread, inserted_card
+from kartu.demo_support import DEMO_READER, CityKeys, ServerThread, create_city_keys, inserted_card, publish_trust_list
 from terminal.enrol import enrol_terminal, open_terminal
 from terminal.sync import SyncClient
 from terminal.tap import TapService
@@ -103,9 +103,11 @@ def run_demo(workdir: Path, language: str = "id", echo=print) -> Summary:
     summary = Summary()
     station_dir, cards_dir, faces_dir = workdir / "station", workdir / "cards", workdir / "faces"
     create_station_keys(station_dir)
+    city = create_city_keys(workdir / "city")
     admin_token = secrets.token_urlsafe(32)
-    server = ServerThread(f"sqlite:///{workdir / 'server.db'}", admin_token).start()
+    server = ServerThread(f"sqlite:///{workdir / 'server.db'}", admin_token, sync_signer=city.sync).start()
     try:
+        publish_trust_list(server, city, station_dir / ISSUER_PUBLIC_KEY, date.today())
         register_path = workdir / "register.csv"
         write_register(generate_register(REGISTER_SIZE, REGISTER_SEED), register_path)
         residents = read_register(register_path).residents
@@ -126,7 +128,7 @@ def run_demo(workdir: Path, language: str = "id", echo=print) -> Summary:
             echo(f"issued QR-only card {qr_result.card.card_number}, face {qr_result.back.name}")
             summary.cards_issued = {"chip": len(card_files), "qr": 1}
 
-            terminal_dir = _enrol_terminal(server, workdir, station_dir)
+            terminal_dir = _enrol_terminal(server, workdir, city)
             store, signer = open_terminal(terminal_dir)
             SyncClient(store, signer, server.url).sync()
             service = TapService(store, signer)
@@ -162,11 +164,12 @@ def run_demo(workdir: Path, language: str = "id", echo=print) -> Summary:
     return summary
 
 
-def _enrol_terminal(server: ServerThread, workdir: Path, station_dir: Path) -> Path:
+def _enrol_terminal(server: ServerThread, workdir: Path, city: CityKeys) -> Path:
+    """Enrol the terminal with the root key pinned; its first sync pulls the trust list that names the issuer."""
     point = server.post("/api/v1/service-points", {"name": "Pangkalan LPG Demo", "kind": "lpg_agent", "programmes": [PROGRAM]})
     code = server.post(f"/api/v1/service-points/{point['id']}/enrolment-codes", {})["code"]
     terminal_dir = workdir / "terminal"
-    enrol_terminal(terminal_dir, server.url, code, [station_dir / ISSUER_PUBLIC_KEY], "LPG agent demo terminal")
+    enrol_terminal(terminal_dir, server.url, code, [], "LPG agent demo terminal", root_key_file=city.root_public_file)
     return terminal_dir
 
 
