@@ -116,7 +116,7 @@ def test_queue_search_by_nik(client, web):
     page = client.get(f"/?q={target.nik}").text
 
     assert target.name in page
-    assert web.residents[0].name not in page or web.residents[0].nik[:10] == target.nik[:10]
+    assert page.count("<tr><td>") == 1
 
 
 def test_resident_record_shown_and_audited(client, web):
@@ -199,7 +199,7 @@ def test_issue_qr_only_card_and_preview(client, web):
         assert image.width > image.height
     pdf = client.get(f"{card_url}/face.pdf")
     assert pdf.content.startswith(b"%PDF-")
-    assert card_number not in client.get("/").text or nik not in client.get("/").text
+    assert card_number in client.get(f"/resident/{nik}").text
 
 
 def test_second_issue_refused(client, web):
