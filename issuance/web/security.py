@@ -44,8 +44,8 @@ class AccessGuard:
     def form_value(self) -> str:
         return self._derive(b"kartu-station-form")
 
-    def token_matches(self, given: str | None) -> bool:
-        return given is not None and hmac.compare_digest(given.encode("utf-8"), self.token.encode("ascii"))
+    def token_matches(self, candidate: str | None) -> bool:
+        return candidate is not None and hmac.compare_digest(candidate.encode("utf-8"), self.token.encode("ascii"))
 
     def session_matches(self, cookie: str | None) -> bool:
         return cookie is not None and hmac.compare_digest(cookie.encode("utf-8"), self.session_value.encode("ascii"))

@@ -72,9 +72,9 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_clerk(station_dir: Path, given: str | None) -> str:
+def _resolve_clerk(station_dir: Path, clerk_option: str | None) -> str:
     station = Station(station_dir)
     try:
-        return audit.resolve_clerk(station.journal, given)
+        return audit.resolve_clerk(station.journal, clerk_option)
     finally:
         station.close()
