@@ -153,18 +153,19 @@ def _check_credential(
         return _refuse(
             Reason.WRONG_PROFILE, credential, expected=credential.profile.name.lower(), actual=profile.name.lower()
         )
-    issued = credential.issued.isoformat()
+    # The issued day is formatted only for a refusal, because accepting is the common path.
     if issuer.revoked_on(credential.issued):
         return _refuse(
-            Reason.ISSUER_KEY_REVOKED, credential, issued=issued, revoked_from=issuer.revoked_from.isoformat()
+            Reason.ISSUER_KEY_REVOKED, credential, issued=credential.issued.isoformat(),
+            revoked_from=issuer.revoked_from.isoformat(),
         )
     if not issuer.valid_on(credential.issued):
-        return _refuse(Reason.ISSUER_KEY_NOT_VALID, credential, issued=issued)
+        return _refuse(Reason.ISSUER_KEY_NOT_VALID, credential, issued=credential.issued.isoformat())
     if trust.revoked_cards.is_revoked(credential.card_number):
         return _refuse(Reason.CARD_REVOKED, credential)
     start, end = validity_window(credential.issued, credential.expires, trust.clock_skew)
     if now < start:
-        return _refuse(Reason.NOT_YET_VALID, credential, issued=issued)
+        return _refuse(Reason.NOT_YET_VALID, credential, issued=credential.issued.isoformat())
     if now >= end:
         return _refuse(Reason.EXPIRED, credential, expires=credential.expires.isoformat())
     return Verification(Decision.accept(), credential)
