@@ -23,12 +23,14 @@ from card.cose import Signer
 from card.keys import generate_private_key, raw_to_der, spki_of
 
 __all__ = [
-    "CertificateError", "ID_PIV_CARD_AUTH", "issuer_name", "card_subject",
-    "build_card_certificate", "verify_card_certificate",
+    "CertificateError", "ID_PIV_CARD_AUTH", "ID_PIV_CONTENT_SIGNING", "issuer_name", "card_subject",
+    "build_card_certificate", "build_content_signing_certificate", "verify_card_certificate",
 ]
 
 # id-PIV-cardAuth (FIPS 201): the extended key usage every Card Authentication certificate carries.
 ID_PIV_CARD_AUTH = ObjectIdentifier("2.16.840.1.101.3.6.8")
+# id-PIV-content-signing: the extended key usage of the key that signs the CHUID.
+ID_PIV_CONTENT_SIGNING = ObjectIdentifier("2.16.840.1.101.3.6.7")
 ORGANISATION = "Pemerintah Kota Jambi"
 UNIT = "Kartu Bahagia"
 ROLE_NAMES = {0x9A: "PIV Authentication", 0x9E: "Card Authentication"}
@@ -84,6 +86,36 @@ def build_card_certificate(card_key: ec.EllipticCurvePublicKey, slot: int, card_
     )
     if slot == 0x9E:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ID_PIV_CARD_AUTH]), critical=False)
+    return _signed_by_issuer(builder, issuer)
+
+
+def build_content_signing_certificate(issuer: Signer, issuer_key: ec.EllipticCurvePublicKey,
+                                      not_before: date, not_after: date) -> bytes:
+    """Issue a self-signed DER certificate of the issuer key with the id-PIV-content-signing usage.
+
+    The CHUID signature carries it so that PIV tools find the signer's key.
+    It is self-signed because the city's issuer keys are certified by the
+    signed trust list, not by an X.509 certification authority.
+    """
+    name = issuer_name(issuer.kid)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(issuer_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_at_midnight(not_before))
+        .not_valid_after(_at_midnight(not_after))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_digital_signature_only(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier(issuer.kid), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ID_PIV_CONTENT_SIGNING]), critical=True)
+    )
+    return _signed_by_issuer(builder, issuer)
+
+
+def _signed_by_issuer(builder: x509.CertificateBuilder, issuer: Signer) -> bytes:
+    """Return the DER certificate of builder's TBSCertificate signed by issuer (ecdsa-with-SHA256)."""
     tbs = builder.sign(generate_private_key(), hashes.SHA256()).tbs_certificate_bytes
     signature = raw_to_der(issuer.sign(tbs))
     return tlv(0x30, tbs + _ECDSA_SHA256 + tlv(0x03, b"\x00" + signature))

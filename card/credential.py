@@ -9,6 +9,8 @@ Payload CBOR key map (a map with unsigned integer keys):
   9 issued (int, days since 1970-01-01)       10 expires (int, days since 1970-01-01)
   11 photo digest (32 bytes, SHA-256 of the facial image; chip only)
   12 card key (33 bytes, compressed P-256 point of slot 9E; chip only)
+  13 on chip card (uint, 1; QR only): this QR code is printed on a chip card, so a
+     terminal with a working reader requires the chip; absent on a QR-only card
 Dates are days, not timestamps, so a credential says nothing finer than a day.
 """
 
@@ -29,6 +31,8 @@ VERSION = 1
 MAX_NAME_LENGTH = 60
 EPOCH = date(1970, 1, 1)
 SEX_CODES = {"L": 1, "P": 2}
+# Value of field 13, the only one allowed: the QR code is printed on a chip card.
+ON_CHIP_CARD = 1
 
 
 class Profile(IntEnum):
@@ -58,6 +62,8 @@ class Credential:
     expires: date
     photo_digest: bytes | None = None
     card_key: bytes | None = None
+    # QR profile only: the QR code is printed on a chip card (field 13), not on a QR-only card.
+    on_chip_card: bool = False
     version: int = VERSION
 
     def __post_init__(self) -> None:
@@ -92,6 +98,8 @@ def _check(c: Credential) -> None:
             raise CredentialError("chip credential needs a 32-byte photo digest")
         if c.card_key is None or len(c.card_key) != 33 or c.card_key[0] not in (2, 3):
             raise CredentialError("chip credential needs the card key as a 33-byte compressed point")
+        if c.on_chip_card:
+            raise CredentialError("chip credential must not carry the on-chip-card flag of a QR credential")
     elif any(field is not None for field in chip_fields):
         raise CredentialError("QR credential must not carry a photo digest or card key")
 
@@ -112,6 +120,8 @@ def encode_payload(c: Credential) -> bytes:
     if c.profile is Profile.CHIP:
         item[11] = c.photo_digest
         item[12] = c.card_key
+    elif c.on_chip_card:
+        item[13] = ON_CHIP_CARD
     return cbor.encode(item)
 
 
@@ -119,7 +129,8 @@ def encode_payload(c: Credential) -> bytes:
 # bytes objects, so an exact type test also keeps booleans out of int fields.
 _REQUIRED_FIELDS = ((1, int), (2, int), (3, int), (4, str), (5, int), (6, int), (7, int), (8, bytes), (9, int), (10, int))
 _CHIP_FIELDS = ((11, bytes), (12, bytes))
-_KNOWN_KEYS = frozenset(key for key, _ in _REQUIRED_FIELDS + _CHIP_FIELDS)
+_QR_FIELDS = ((13, int),)
+_KNOWN_KEYS = frozenset(key for key, _ in _REQUIRED_FIELDS + _CHIP_FIELDS + _QR_FIELDS)
 _SEX_LETTERS = {code: letter for letter, code in SEX_CODES.items()}
 _PROFILES = {int(profile): profile for profile in Profile}
 _EPOCH_ORDINAL = EPOCH.toordinal()
@@ -157,9 +168,11 @@ def decode_payload(payload: bytes) -> Credential:
         unknown = sorted(map(repr, item.keys() - _KNOWN_KEYS))
         if unknown:
             raise CredentialError(f"credential has unknown fields {', '.join(unknown)}")
-        for key, kind in _CHIP_FIELDS:
+        for key, kind in _CHIP_FIELDS + _QR_FIELDS:
             if key in item and type(item[key]) is not kind:
                 raise _field_error(item, key, kind)
+    if item.get(13, ON_CHIP_CARD) != ON_CHIP_CARD:
+        raise CredentialError(f"credential field 13 must be {ON_CHIP_CARD} when present, got {item[13]}")
     sex = _SEX_LETTERS.get(item[6])
     if sex is None:
         raise CredentialError(f"credential sex code {item[6]} is not 1 (L) or 2 (P)")
@@ -176,6 +189,7 @@ def decode_payload(payload: bytes) -> Credential:
         expires=_day(item[10]),
         photo_digest=item.get(11),
         card_key=item.get(12),
+        on_chip_card=13 in item,
     )
 
 

@@ -43,6 +43,8 @@ class Reason(str, Enum):
     CARD_ANSWER_INVALID = "card_answer_invalid"
     CARD_REMOVED = "card_removed"
     READER_LOST = "reader_lost"
+    # The QR code of a chip card, scanned at a terminal whose card reader works.
+    CHIP_REQUIRED = "chip_required"
     # The terminal has gone longer without a sync than the programme's offline rule allows.
     OFFLINE_TOO_LONG = "offline_too_long"
 
@@ -89,7 +91,7 @@ _TEMPLATES = {
         "This household is not entitled to {program}. Nothing was recorded; the holder can ask Dinas Sosial about their eligibility."
     ),
     Reason.QUOTA_EXCEEDED: N_(
-        "This household has used its {program} quota for {period}: {used} of {quota} {unit}. Nothing was recorded; the next quota starts next month."
+        "This household has used {used} of {quota} {unit} of its {program} quota for {period}, so {remaining} remain and {quantity} were requested. Nothing was recorded. Hand over at most {remaining}, or ask the holder to come back when the next quota starts next month."
     ),
     Reason.NO_ENTITLEMENTS: N_(
         "This terminal has no entitlement list for {program}. Sync the terminal, then tap again."
@@ -129,6 +131,9 @@ _TEMPLATES = {
     ),
     Reason.OFFLINE_TOO_LONG: N_(
         "This terminal has not synced for {hours} hours, and {program} allows at most {limit} hours without a sync. Nothing was recorded. Connect the terminal to the network, run a sync, then tap again."
+    Reason.CHIP_REQUIRED: N_(
+        "This QR code is printed on a chip card, and this terminal's card reader works, so the chip must be used. Nothing was recorded. Tap the card on the reader; the QR code is only for when the reader is out of order. If the chip cannot be read, send the holder to Dinas Sosial for a new card."
+    ),
     ),
 }
 

@@ -15,7 +15,7 @@ from card.apdu import parse_tlv, tlv
 
 __all__ = [
     "PivObjectError", "Chuid", "build_chuid", "parse_chuid", "guid_for_serial", "unused_fasc_n",
-    "build_certificate_object", "parse_certificate_object", "DISCOVERY_OBJECT",
+    "build_certificate_object", "parse_certificate_object", "DISCOVERY_OBJECT", "build_capability_container",
 ]
 
 TAG_FASC_N = 0x30
@@ -95,9 +95,9 @@ def guid_for_serial(serial: str) -> bytes:
 def build_chuid(guid: bytes, expires: date, issuer_signature: bytes = b"") -> bytes:
     """Build a CHUID value: FASC-N, GUID, expiration date, issuer signature and error detection code.
 
-    NOTE: the issuer signature (tag 3E) should be a CMS SignedData over the
-    CHUID made with an X.509 certificate of the issuer. Kartu Bahagia issuers
-    hold bare keys, not certificates, so the tag is written empty.
+    issuer_signature is the CMS SignedData (card.piv_signature) over the
+    elements before it. Personalisation builds the CHUID once without it to
+    get those elements, then again with it.
     """
     if len(guid) != GUID_SIZE:
         raise ValueError(f"GUID must be {GUID_SIZE} bytes, got {len(guid)}")
@@ -142,3 +142,40 @@ def parse_certificate_object(value: bytes) -> bytes:
     if fields.get(TAG_CERT_INFO, CERT_INFO_UNCOMPRESSED) != CERT_INFO_UNCOMPRESSED:
         raise PivObjectError(f"certificate is compressed (CertInfo {fields[TAG_CERT_INFO].hex()}); not supported")
     return fields[TAG_CERTIFICATE]
+
+
+# --- Card Capability Container --------------------------------------------------
+
+# GSC-IS registered application provider identifier, the first 5 bytes of the CCC card identifier.
+GSC_RID = bytes.fromhex("A000000116")
+# Manufacturer id FF (not registered) and card type 01 (file system card, not a Java Card).
+CCC_MANUFACTURER_ID, CCC_CARD_TYPE = 0xFF, 0x01
+CCC_CARD_ID_SIZE = 14
+
+
+def build_capability_container(guid: bytes) -> bytes:
+    """Build the Card Capability Container (5FC107) that SP 800-73-4 keeps for GSC-IS compatibility.
+
+    The card identifier (F0) is the GSC RID, manufacturer id, card type and
+    the first 14 bytes of the card's GUID. The version numbers are 21 (F1,
+    F2), the data model number is 10 (F5, PIV), and the remaining elements
+    are empty, as on PIV cards that have no GSC-IS card edge.
+    """
+    if len(guid) != GUID_SIZE:
+        raise ValueError(f"GUID must be {GUID_SIZE} bytes, got {len(guid)}")
+    card_identifier = GSC_RID + bytes([CCC_MANUFACTURER_ID, CCC_CARD_TYPE]) + guid[:CCC_CARD_ID_SIZE]
+    return (
+        tlv(0xF0, card_identifier)
+        + tlv(0xF1, b"\x21")
+        + tlv(0xF2, b"\x21")
+        + tlv(0xF3, b"")
+        + tlv(0xF4, b"\x00")
+        + tlv(0xF5, b"\x10")
+        + tlv(0xF6, b"")
+        + tlv(0xF7, b"")
+        + tlv(0xFA, b"")
+        + tlv(0xFB, b"")
+        + tlv(0xFC, b"")
+        + tlv(0xFD, b"")
+        + tlv(TAG_ERROR_DETECTION, b"")
+    )

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -27,7 +28,22 @@ OLD_FORMATS = ("kartu-reference-card/1",)
 
 
 class CardStateError(Exception):
-    """A card state file is unreadable or malformed."""
+    """A card state file is unreadable or malformed; detail describes the fault."""
+
+    def __init__(self, path: Path, detail: str):
+        self.path = path
+        self.detail = detail
+        super().__init__(f"card state file {path} is unreadable or malformed ({detail}); remove it to start from a blank card")
+
+
+def _check_private_key(slot: str, pem: bytes) -> None:
+    """Raise ValueError unless pem is a P-256 private key, so a damaged key fails at load, not at a tap."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"private key of slot {slot} is not a PEM private key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError(f"private key of slot {slot} is not an ECDSA P-256 key")
 
 
 @dataclass
@@ -57,10 +73,7 @@ class CardState:
         try:
             return cls._from_json(path, json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CardStateError(
-                f"card state file {path} is unreadable or malformed ({exc}); "
-                "remove it to start from a blank card"
-            ) from None
+            raise CardStateError(path, str(exc)) from None
 
     @classmethod
     def _from_json(cls, path: Path, raw: dict) -> "CardState":
@@ -74,6 +87,8 @@ class CardState:
             objects={k: bytes.fromhex(v) for k, v in raw["objects"].items()},
             keys={k: v.encode("ascii") for k, v in raw["keys"].items()},
         )
+        for slot in state.keys:
+            _check_private_key(slot, state.keys[slot])
         if version == FORMAT:
             state.pin = bytes.fromhex(raw["pin"])
             state.puk = bytes.fromhex(raw["puk"])

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from card.i18n import N_, translate
 from card.reference import ATR, ReferenceCard
 from card.reference_state import CardState, CardStateError
 from hardware.vpcd import VPCD_PORT, serve_card
@@ -16,6 +17,11 @@ from hardware.vpcd import VPCD_PORT, serve_card
 __all__ = ["add_commands"]
 
 log = logging.getLogger(__name__)
+
+CARD_FILE_UNUSABLE = N_(
+    "The reference card file {path} cannot be loaded ({detail}). Restore the file from a copy; or remove it, and "
+    "the emulator starts a blank card there, which has lost the old card's keys and data."
+)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +42,7 @@ def _emulate(args: argparse.Namespace) -> int:
     try:
         state = CardState.open(args.state)
     except CardStateError as exc:
-        print(exc, file=sys.stderr)
+        print(translate(CARD_FILE_UNUSABLE, args.lang, path=args.state, detail=exc.detail), file=sys.stderr)
         return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

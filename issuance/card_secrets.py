@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from card.cardnumber import REGION_PREFIX, is_valid_card_number
+from card.i18n import N_, translate
 
 __all__ = [
     "MASTER_KEY_FILE", "MASTER_KEY_SIZE", "MasterKeyError", "create_master_key", "load_master_key",
@@ -35,7 +36,33 @@ PUK_LABEL = b"kartu-bahagia/v1/piv-puk/"
 
 
 class MasterKeyError(Exception):
-    """The personalisation master key file is missing, unreadable or readable by others."""
+    """The personalisation master key file is missing, unreadable, readable by others or of the wrong size.
+
+    template is an English source message translated through the gettext
+    catalogue; str() of the error is the English text.
+    """
+
+    def __init__(self, template: str, **params: object):
+        self.template = template
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, language: str = "id") -> str:
+        return translate(self.template, language, **self.params)
+
+
+MASTER_KEY_MISSING = N_(
+    "The personalisation master key {path} does not exist. A new station gets it from 'kartu keys create'; "
+    "a station created before that needs a copy of the city's key file, with mode 0600."
+)
+MASTER_KEY_UNREADABLE = N_("Cannot read the personalisation master key {path} ({error}). Check the file and its owner.")
+MASTER_KEY_EXPOSED = N_(
+    "The personalisation master key {path} is readable by other users. Run 'chmod 600 {path}', then issue again."
+)
+MASTER_KEY_WRONG_SIZE = N_(
+    "The personalisation master key {path} is {size} bytes long, expected {expected}. "
+    "Restore the file from the station's backup."
+)
 
 
 def create_master_key(directory: Path) -> Path:
@@ -53,19 +80,13 @@ def load_master_key(directory: Path) -> bytes:
         mode = path.stat().st_mode
         key = path.read_bytes()
     except FileNotFoundError:
-        raise MasterKeyError(
-            f"personalisation master key {path} does not exist; new stations get it from "
-            f"'kartu keys create', and a station created before it existed needs a copy of the city's key file"
-        ) from None
+        raise MasterKeyError(MASTER_KEY_MISSING, path=path) from None
     except OSError as exc:
-        raise MasterKeyError(f"cannot read personalisation master key {path}: {exc.strerror}") from None
+        raise MasterKeyError(MASTER_KEY_UNREADABLE, path=path, error=exc.strerror) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise MasterKeyError(f"personalisation master key {path} is readable by others; run 'chmod 600 {path}'")
+        raise MasterKeyError(MASTER_KEY_EXPOSED, path=path)
     if len(key) != MASTER_KEY_SIZE:
-        raise MasterKeyError(
-            f"personalisation master key {path} is {len(key)} bytes long, expected {MASTER_KEY_SIZE}; "
-            "restore the file from the station's backup"
-        )
+        raise MasterKeyError(MASTER_KEY_WRONG_SIZE, path=path, size=len(key), expected=MASTER_KEY_SIZE)
     return key
 
 

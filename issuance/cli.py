@@ -8,11 +8,14 @@ from datetime import date
 from pathlib import Path
 
 from card.apdu import ApduError
+from card.i18n import N_, translate
 from card.piv import ManagementKeyError
+from card.signing import SignerError
 from hardware.pcsc import PcscContext, ReaderError
 from issuance import photo_cli, print_cli, station_cli, synth
-from issuance.issue import issue_resident
-from issuance.personalise import PersonalisationError
+from issuance.card_secrets import MasterKeyError
+from issuance.issue import PinFileError, issue_resident, read_pin_file
+from issuance.personalise import DEMO_PIN, CardNotBlankError, PersonalisationError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
 from issuance.server_client import RegistrationError, check_server
 from issuance.station import Station, StationError
@@ -32,6 +35,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     issue.add_argument("--reader", help="PC/SC reader name or prefix (default: the first reader)")
     issue.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a blank card (default 30)")
     issue.add_argument("--qr-only", action="store_true", help="issue a QR-only card: no chip is written")
+    issue.add_argument("--pin-file", type=Path,
+                       help="file (mode 0600) whose first line is the cardholder PIN, 6 to 8 digits "
+                            f"(default: the demo PIN {DEMO_PIN}, for demonstrations only)")
     issue.add_argument("--server", help="server URL to register the card with, e.g. http://127.0.0.1:8470")
     issue.add_argument("--admin-token-file", type=Path, help="file holding the server's administrator token")
     issue.set_defaults(handler=_issue)
@@ -76,16 +82,39 @@ def _find_resident(args: argparse.Namespace) -> Resident:
         raise LookupError("\n".join(lines)) from None
 
 
+STATION_KEYS_UNUSABLE = N_(
+    "The station's keys in {station} cannot be used ({detail}). Create them with 'kartu keys create --dir {station}', "
+    "or restore the key files from the station's backup with mode 0600."
+)
+ISSUER_SIGNING_FAILED = N_(
+    "The issuer key could not sign ({detail}). No card was issued, and the card in the reader holds no card data "
+    "yet: check that the issuer token is plugged in, then issue again with the same card."
+)
+
+
 def _issue(args: argparse.Namespace) -> int:
     if (args.server is None) != (args.admin_token_file is None):
         print("give --server and --admin-token-file together, or neither", file=sys.stderr)
+        return 2
+    if args.qr_only and args.pin_file is not None:
+        print("--pin-file sets the chip's PIN; a QR-only card has no chip, so drop --pin-file or --qr-only",
+              file=sys.stderr)
+        return 2
+    try:
+        pin = read_pin_file(args.pin_file) if args.pin_file is not None else DEMO_PIN
+    except PinFileError as exc:
+        print(exc.message(args.lang), file=sys.stderr)
+        return 2
+    try:
+        station = Station(args.station)
+    except StationError as exc:
+        print(translate(STATION_KEYS_UNUSABLE, args.lang, station=args.station, detail=exc), file=sys.stderr)
         return 2
     try:
         resident = _find_resident(args)
         token = read_admin_token(args.admin_token_file) if args.admin_token_file else None
         if args.server is not None:
             check_server(args.server, token)
-        station = Station(args.station)
     except (LookupError, StationError, RegistrationError, OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -98,10 +127,14 @@ def _issue(args: argparse.Namespace) -> int:
                 reader = context.choose_reader(args.reader)
                 context.wait_for_card(reader, args.timeout)
                 with context.connect(reader) as connection:
-                    issued = issue_resident(station, resident, connection, date.today(), faces, args.server, token)
-    except ReaderError as exc:
+                    issued = issue_resident(station, resident, connection, date.today(), faces, args.server, token,
+                                            pin=pin)
+    except (ReaderError, MasterKeyError, CardNotBlankError) as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 2
+    except SignerError as exc:
+        print(translate(ISSUER_SIGNING_FAILED, args.lang, detail=exc), file=sys.stderr)
+        return 1
     except RegistrationError as exc:
         print(f"{exc}\ncard issued but NOT registered; run 'kartu issuance register-pending' when the server is back",
               file=sys.stderr)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from card.piv import Connection, PivSession
+from card.i18n import N_, translate
+from card.piv import Connection, PivSession, pad_reference
 from issuance.face import CardFace, render_card_face
 from issuance.personalise import DEMO_PIN, IssuedCard, issue_qr_only, personalise_chip_card
 from issuance.photo import placeholder_photo
@@ -15,9 +17,50 @@ from issuance.register import Resident
 from issuance.server_client import register_card
 from issuance.station import Station
 
-__all__ = ["IssueResult", "issue_resident"]
+__all__ = ["IssueResult", "PinFileError", "issue_resident", "read_pin_file"]
 
 log = logging.getLogger(__name__)
+
+PIN_FILE_EXPOSED = N_(
+    "The PIN file {path} can be read by other users (mode {mode}). Run 'chmod 600 {path}' so only you can read it, "
+    "then issue again."
+)
+PIN_FILE_UNREADABLE = N_("Cannot read the PIN file {path} ({error}). Check the path.")
+PIN_FILE_INVALID = N_(
+    "The PIN file {path} does not hold a usable PIN: the first line must be 6 to 8 digits. Write the resident's "
+    "PIN on the first line and issue again."
+)
+
+
+class PinFileError(Exception):
+    """The cardholder PIN file is unreadable, readable by others, or contains no valid PIN; the PIN is never shown."""
+
+    def __init__(self, template: str, **params: object):
+        self.template = template
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, language: str = "id") -> str:
+        return translate(self.template, language, **self.params)
+
+
+def read_pin_file(path: Path) -> str:
+    """Read the cardholder PIN from the first line of a file that only its owner may read (mode 0600 or 0400)."""
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise PinFileError(PIN_FILE_EXPOSED, path=path, mode=f"{stat.S_IMODE(mode):04o}")
+        lines = path.read_text(encoding="ascii").splitlines()
+    except OSError as exc:
+        raise PinFileError(PIN_FILE_UNREADABLE, path=path, error=exc.strerror) from None
+    except UnicodeDecodeError:
+        raise PinFileError(PIN_FILE_INVALID, path=path) from None
+    pin = lines[0].strip() if lines else ""
+    try:
+        pad_reference(pin)
+    except ValueError:
+        raise PinFileError(PIN_FILE_INVALID, path=path) from None
+    return pin
 
 
 @dataclass(frozen=True)

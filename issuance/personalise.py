@@ -18,16 +18,22 @@ from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from card.certificates import CertificateError, build_card_certificate, verify_card_certificate
+from card.apdu import SW, ApduError
+from card.certificates import (
+    CertificateError, build_card_certificate, build_content_signing_certificate, verify_card_certificate,
+)
 from card.credential import Credential, Holder, Profile, sign_credential
+from card.i18n import N_, translate
 from card.keys import compress_point, decompress_point, verify_der_prehashed
 from card.piv import (
     DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK, ManagementKeyError, ObjectId, PivSession, Slot,
     pad_reference,
 )
 from card.piv_objects import (
-    PivObjectError, build_certificate_object, build_chuid, guid_for_serial, parse_certificate_object,
+    PivObjectError, build_capability_container, build_certificate_object, build_chuid, guid_for_serial,
+    parse_certificate_object,
 )
+from card.piv_signature import chuid_signed_content, sign_chuid_content, verify_chuid_signature
 from card.qrtext import to_qr_text
 from issuance.card_secrets import card_serial, derive_management_key, derive_puk, load_master_key
 from issuance.photo import MAX_PHOTO_BYTES
@@ -35,7 +41,7 @@ from issuance.register import Resident, household_id
 from issuance.station import Station
 
 __all__ = [
-    "IssuedCard", "PersonalisationError", "personalise_chip_card", "issue_qr_only", "CARD_VALIDITY_YEARS",
+    "IssuedCard", "PersonalisationError", "CardNotBlankError", "check_blank_card", "personalise_chip_card", "issue_qr_only", "CARD_VALIDITY_YEARS",
     "DEMO_PIN",
 ]
 
@@ -48,6 +54,41 @@ JPEG_START, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 
 class PersonalisationError(Exception):
     """The card did not end up holding what was written; it must not be handed out."""
+
+
+class CardNotBlankError(ManagementKeyError):
+    """The card in the reader already contains Kartu Bahagia data or no longer accepts the factory management key.
+
+    Nothing was written to the card. message(language) is for the clerk;
+    str() is the English text.
+    """
+
+    def __init__(self, template: str, **params: object):
+        self.template = template
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, language: str = "id") -> str:
+        params = {key: translate(value, language) if key == "name" else value for key, value in self.params.items()}
+        return translate(self.template, language, **params)
+
+
+CARD_HOLDS_OBJECT = N_(
+    "The card in the reader is not blank: it already holds the {name} (PIV object {object_id}). Nothing was "
+    "written to it. Put a new blank card on the reader; to replace a holder's lost or damaged card, use "
+    "'kartu issuance reissue' with a blank card."
+)
+CARD_KEY_CHANGED = N_(
+    "The card in the reader is not blank: it rejects the factory management key, so it was personalised "
+    "before. Nothing was written to it. Put a new blank card on the reader; to replace a holder's lost or "
+    "damaged card, use 'kartu issuance reissue' with a blank card."
+)
+# Objects that personalisation writes; a card holding any of them has been personalised before.
+_PERSONALISED_OBJECTS = {
+    ObjectId.KARTU_CREDENTIAL: N_("chip credential"),
+    ObjectId.CHUID: N_("card holder unique identifier (CHUID)"),
+    ObjectId.CARD_AUTHENTICATION_CERTIFICATE: N_("card authentication certificate"),
+}
 
 
 @dataclass(frozen=True)
@@ -82,7 +123,8 @@ def _expiry(issued: date) -> date:
 
 
 def _credential(resident: Resident, station: Station, card_number: str, profile: Profile, issued: date,
-                photo_digest: bytes | None = None, card_key: bytes | None = None) -> Credential:
+                photo_digest: bytes | None = None, card_key: bytes | None = None,
+                on_chip_card: bool = False) -> Credential:
     return Credential(
         profile=profile,
         card_number=card_number,
@@ -92,6 +134,7 @@ def _credential(resident: Resident, station: Station, card_number: str, profile:
         expires=_expiry(issued),
         photo_digest=photo_digest,
         card_key=card_key,
+        on_chip_card=on_chip_card,
     )
 
 
@@ -118,23 +161,24 @@ def personalise_chip_card(session: PivSession, resident: Resident, station: Stat
     management_key opens the blank card (the factory key unless the card
     vendor ships another transport key); pin becomes the cardholder PIN.
     Raises PersonalisationError when the card does not hold what was written,
-    ManagementKeyError when the card is not blank, and MasterKeyError when the
-    station has no personalisation master key.
+    CardNotBlankError (a ManagementKeyError) when the card is not blank, and
+    MasterKeyError when the station has no usable personalisation master key.
     """
     _check_inputs(photo, pin)
     master_key = load_master_key(station.directory)
+    check_blank_card(session, management_key)
     card_number = station.allocate_card_number()
     serial = card_serial(card_number)
     expires = _expiry(issued)
 
-    session.authenticate_management_key(management_key)
     keys = _CardKeys(
         card_authentication=decompress_point(session.generate_key(Slot.CARD_AUTHENTICATION)),
         authentication=decompress_point(session.generate_key(Slot.AUTHENTICATION)),
     )
     card_key = compress_point(keys.card_authentication)
     chip = _credential(resident, station, card_number, Profile.CHIP, issued, hashlib.sha256(photo).digest(), card_key)
-    qr = _credential(resident, station, card_number, Profile.QR, issued)
+    # The QR credential of a chip card carries the on-chip-card flag, so a terminal with a working reader requests the chip.
+    qr = _credential(resident, station, card_number, Profile.QR, issued, on_chip_card=True)
     chip_bytes = sign_credential(chip, station.issuer)
     qr_text = to_qr_text(sign_credential(qr, station.issuer))
 
@@ -152,6 +196,27 @@ def personalise_chip_card(session: PivSession, resident: Resident, station: Stat
                       compress_point(keys.authentication))
 
 
+def check_blank_card(session: PivSession, management_key: bytes = DEFAULT_MANAGEMENT_KEY) -> None:
+    """Raise CardNotBlankError unless the card is blank; leave the management key authenticated.
+
+    A blank card contains none of the objects personalisation writes (GET
+    DATA returns 6A82) and accepts management_key. Any other status word from GET
+    DATA propagates as ApduError.
+    """
+    for object_id, name in _PERSONALISED_OBJECTS.items():
+        try:
+            session.get_data(object_id)
+        except ApduError as exc:
+            if exc.sw == SW.FILE_NOT_FOUND:
+                continue
+            raise
+        raise CardNotBlankError(CARD_HOLDS_OBJECT, name=name, object_id=f"{object_id:06X}")
+    try:
+        session.authenticate_management_key(management_key)
+    except ManagementKeyError:
+        raise CardNotBlankError(CARD_KEY_CHANGED) from None
+
+
 def _objects(keys: _CardKeys, card_number: str, serial: str, issued: date, expires: date, station: Station,
              photo: bytes, chip_bytes: bytes) -> dict[int, bytes]:
     """Return the data objects to write, in writing order."""
@@ -160,12 +225,20 @@ def _objects(keys: _CardKeys, card_number: str, serial: str, issued: date, expir
         for slot, key in ((Slot.CARD_AUTHENTICATION, keys.card_authentication), (Slot.AUTHENTICATION, keys.authentication))
     }
     return {
-        ObjectId.CHUID: build_chuid(guid_for_serial(serial), expires),
+        ObjectId.CAPABILITY_CONTAINER: build_capability_container(guid_for_serial(serial)),
+        ObjectId.CHUID: _signed_chuid(guid_for_serial(serial), issued, expires, station),
         ObjectId.CARD_AUTHENTICATION_CERTIFICATE: build_certificate_object(certificates[Slot.CARD_AUTHENTICATION]),
         ObjectId.AUTHENTICATION_CERTIFICATE: build_certificate_object(certificates[Slot.AUTHENTICATION]),
         ObjectId.FACIAL_IMAGE: photo,
         ObjectId.KARTU_CREDENTIAL: chip_bytes,
     }
+
+
+def _signed_chuid(guid: bytes, issued: date, expires: date, station: Station) -> bytes:
+    """Build the CHUID with the issuer's CMS signature over its FASC-N, GUID and expiration date."""
+    content, _ = chuid_signed_content(build_chuid(guid, expires))
+    certificate = build_content_signing_certificate(station.issuer, station.issuer.public_key, issued, expires)
+    return build_chuid(guid, expires, sign_chuid_content(content, station.issuer, certificate))
 
 
 def _check_personalised_card(session: PivSession, objects: dict[int, bytes], keys: _CardKeys, pin: str,
@@ -183,6 +256,7 @@ def _check_personalised_card(session: PivSession, objects: dict[int, bytes], key
     try:
         for object_id, key in certified:
             verify_card_certificate(parse_certificate_object(objects[object_id]), station.issuer.public_key, key)
+        verify_chuid_signature(objects[ObjectId.CHUID], station.issuer.public_key)
     except (CertificateError, PivObjectError) as exc:
         raise PersonalisationError(f"{bad_card}: {exc}; set it aside as a bad card") from None
     _check_signature(session, Slot.CARD_AUTHENTICATION, keys.card_authentication, bad_card)

@@ -16,7 +16,7 @@ from terminal.cli_errors import guard_subcommands
 from terminal.store import StoreError
 from terminal.sync import SyncClient, SyncError
 from terminal.tap import TapOutcome, TapService
-from terminal.tap_cli import serve_chip_cards
+from terminal.tap_cli import reader_available, serve_chip_cards
 from terminal.web.serve import add_serve_command
 from terminal import receipt_cli, trust_cli
 from terminal.receipt_cli import add_printer_option, issue_receipt, printer_for
@@ -109,7 +109,9 @@ def _enrol(args: argparse.Namespace) -> int:
 
 def _scan_qr(service: TapService, args: argparse.Namespace) -> TapOutcome:
     text = args.qr_text if args.qr_text is not None else decode_qr_image(args.qr_image)
-    return service.scan_qr(text, args.program, datetime.now(timezone.utc), args.quantity)
+    # A chip card's QR code is accepted only while this terminal has no working reader.
+    return service.scan_qr(text, args.program, datetime.now(timezone.utc), args.quantity,
+                           reader_available=reader_available(args.reader))
 
 
 def _tap(args: argparse.Namespace) -> int:

@@ -199,8 +199,15 @@ class TapService:
             return Decision.refuse(Reason.PHOTO_MISMATCH), None
         return None, photo
 
-    def scan_qr(self, text: str, program: str, now: datetime, quantity: int = 1) -> TapOutcome:
-        """Decide a hand-over from a QR credential; it proves no presence, so the record carries no card signature."""
+    def scan_qr(self, text: str, program: str, now: datetime, quantity: int = 1,
+                reader_available: bool = False) -> TapOutcome:
+        """Decide a hand-over from a QR credential; it proves no presence, so the record carries no card signature.
+
+        The QR code printed on a chip card is a fallback for a terminal whose
+        reader is out of order: with reader_available it is refused
+        (CHIP_REQUIRED), and the chip must be tapped. The QR code of a
+        QR-only card is accepted either way.
+        """
         verification = verify_qr(text, self.store.trust_store(), now)
         if not verification.accepted:
             return self._refused(verification)
@@ -231,6 +238,9 @@ class TapService:
                 used_at_sync = 0
             used = used_at_sync + self.store.used_here_since_sync(
                 program, record.household_id, record.period, entitlement_set.generation, db
+        if reader_available and credential.on_chip_card:
+            log.info("card %s refused: QR code of a chip card while the reader works", credential.card_number)
+            return TapOutcome(Decision.refuse(Reason.CHIP_REQUIRED), credential)
             )
             if used + record.quantity > entitlement_set.quota:
                 log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, entitlement_set.quota)
@@ -248,3 +258,4 @@ class TapService:
         log.info("card %s accepted: %s x%d, record %s", credential.card_number, program, record.quantity, record.record_id)
         remaining = entitlement_set.quota - used - record.quantity
         return TapOutcome(Decision.accept(), credential, record.record_id, remaining, entitlement_set.unit)
+                    remaining=max(entitlement_set.quota - used, 0), quantity=record.quantity,

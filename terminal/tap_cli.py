@@ -10,6 +10,7 @@ progress, so a tap is never cut between the card's answer and the commit.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -19,11 +20,13 @@ from typing import Callable, Iterator
 from card.i18n import N_, translate
 from hardware.monitor import CardMonitor
 from hardware.pcsc import PcscContext
-from hardware.reader_errors import NoCard
+from hardware.reader_errors import NoCard, ReaderError
 from terminal.tap import TapOutcome, TapService
 from terminal.tap_loop import LoopReport, TapLoop
 
-__all__ = ["serve_chip_cards", "EXIT_ACCEPTED", "EXIT_REFUSED", "EXIT_ERROR"]
+__all__ = ["serve_chip_cards", "reader_available", "EXIT_ACCEPTED", "EXIT_REFUSED", "EXIT_ERROR"]
+
+log = logging.getLogger(__name__)
 
 EXIT_ACCEPTED, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 LOOP_STARTED = N_("Serving cards on {reader} until Ctrl+C.")
@@ -38,6 +41,17 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def reader_available(name: str | None) -> bool:
+    """Return whether pcscd runs and lists the reader name (or any reader when name is None)."""
+    try:
+        with PcscContext() as context:
+            context.choose_reader(name)
+    except ReaderError as exc:
+        log.info("no usable card reader for QR scans of chip cards: %s", exc)
+        return False
+    return True
 
 
 def serve_chip_cards(service: TapService, args: argparse.Namespace,

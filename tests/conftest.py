@@ -60,6 +60,24 @@ PCSC_LOCK = Path("/tmp/kartu-bahagia-pcsc.lock")
 LOCK_HELD_VARIABLE = "KARTU_PCSC_LOCK_HELD"
 
 
+def _lock_inherited() -> bool:
+    """Return whether this process inherited a descriptor of the lock that already holds it.
+
+    `flock LOCK pytest` passes its locked descriptor to pytest. Taking the
+    lock again through a new descriptor would wait for that same lock
+    forever, so a session started that way uses the inherited one.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") != str(PCSC_LOCK):
+                continue
+            fcntl.flock(int(name), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (OSError, BlockingIOError):
+            continue
+        return True
+    return False
+
+
 @pytest.fixture(scope="session")
 def pcsc_available():
     """Hold the virtual readers for this test session.
@@ -71,7 +89,7 @@ def pcsc_available():
     """
     if not pcscd_running():
         pytest.fail("pcscd is not running; start the tests with 'make test', which starts it")
-    if os.environ.get(LOCK_HELD_VARIABLE) == "1":
+    if os.environ.get(LOCK_HELD_VARIABLE) == "1" or _lock_inherited():
         yield
         return
     with PCSC_LOCK.open("a") as lock:

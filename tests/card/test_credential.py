@@ -228,7 +228,7 @@ def payload_with(**changes) -> bytes:
     "changes, match",
     [
         ({"field_4": None}, "field 4 is missing"),
-        ({"field_13": 1}, "unknown fields 13"),
+        ({"field_14": 1}, "unknown fields 14"),
         ({"field_1": True}, "field 1 must be int, got bool"),
         ({"field_1": 2}, "version 2 is not supported"),
         ({"field_2": 3}, "profile 3 is not 1"),
