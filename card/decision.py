@@ -126,14 +126,14 @@ _TEMPLATES = {
     Reason.CARD_REMOVED: N_(
         "The card was taken off the reader before the tap finished. Nothing was recorded. Place the card on the reader again and hold it still until the result appears."
     ),
+    Reason.CHIP_REQUIRED: N_(
+        "This QR code is printed on a chip card, and this terminal's card reader works, so the chip must be used. Nothing was recorded. Tap the card on the reader; the QR code is only for when the reader is out of order. If the chip cannot be read, send the holder to Dinas Sosial for a new card."
+    ),
     Reason.READER_LOST: N_(
         "The card reader stopped working during the tap ({detail}). Nothing was recorded. Wait until the terminal shows that the reader is ready, then tap the card again."
     ),
     Reason.OFFLINE_TOO_LONG: N_(
         "This terminal has not synced for {hours} hours, and {program} allows at most {limit} hours without a sync. Nothing was recorded. Connect the terminal to the network, run a sync, then tap again."
-    Reason.CHIP_REQUIRED: N_(
-        "This QR code is printed on a chip card, and this terminal's card reader works, so the chip must be used. Nothing was recorded. Tap the card on the reader; the QR code is only for when the reader is out of order. If the chip cannot be read, send the holder to Dinas Sosial for a new card."
-    ),
     ),
 }
 

@@ -212,6 +212,9 @@ class TapService:
         if not verification.accepted:
             return self._refused(verification)
         credential = verification.credential
+        if reader_available and credential.on_chip_card:
+            log.info("card %s refused: QR code of a chip card while the reader works", credential.card_number)
+            return TapOutcome(Decision.refuse(Reason.CHIP_REQUIRED), credential)
         record = Redemption(
             record_id=str(uuid.uuid4()), terminal_id=self.terminal_id, card_number=credential.card_number,
             household_id=credential.household_id, program=program, quantity=quantity, period=period_of(now),
@@ -238,15 +241,13 @@ class TapService:
                 used_at_sync = 0
             used = used_at_sync + self.store.used_here_since_sync(
                 program, record.household_id, record.period, entitlement_set.generation, db
-        if reader_available and credential.on_chip_card:
-            log.info("card %s refused: QR code of a chip card while the reader works", credential.card_number)
-            return TapOutcome(Decision.refuse(Reason.CHIP_REQUIRED), credential)
             )
             if used + record.quantity > entitlement_set.quota:
                 log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, entitlement_set.quota)
                 decision = Decision.refuse(
                     Reason.QUOTA_EXCEEDED, program=program, period=record.period, used=used,
                     quota=entitlement_set.quota, unit=entitlement_set.unit,
+                    remaining=max(entitlement_set.quota - used, 0), quantity=record.quantity,
                 )
                 return TapOutcome(decision, credential, remaining=entitlement_set.quota - used, unit=entitlement_set.unit)
             self.store.insert_redemption(db, {
@@ -258,4 +259,3 @@ class TapService:
         log.info("card %s accepted: %s x%d, record %s", credential.card_number, program, record.quantity, record.record_id)
         remaining = entitlement_set.quota - used - record.quantity
         return TapOutcome(Decision.accept(), credential, record.record_id, remaining, entitlement_set.unit)
-                    remaining=max(entitlement_set.quota - used, 0), quantity=record.quantity,
