@@ -81,6 +81,8 @@ class SyncScheduler:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self.failures = 0
+        # Set by request_now() and network_up(), so a request made while a sync runs is not lost.
+        self._requested = False
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.due_at = self._regular_after(clock())
@@ -98,6 +100,7 @@ class SyncScheduler:
     def request_now(self) -> None:
         """Make a sync due at once (the clerk pressed Sync)."""
         with self._lock:
+            self._requested = True
             self.due_at = self._clock()
         self._wake.set()
 
@@ -105,6 +108,7 @@ class SyncScheduler:
         """Make a sync due at once and forget the backoff, because the server is reachable again."""
         with self._lock:
             self.failures = 0
+            self._requested = True
             self.due_at = self._clock()
         self._wake.set()
 
@@ -113,6 +117,8 @@ class SyncScheduler:
         now = self._clock()
         if now < self.due_at:
             return None
+        with self._lock:
+            self._requested = False
         try:
             report = self._sync()
         except SyncError as exc:
@@ -130,14 +136,14 @@ class SyncScheduler:
             self.failures = 0
             self.last_success = self._clock()
             self.last_error = None
-            self.due_at = self._regular_after(self.last_success)
+            self.due_at = self._clock() if self._requested else self._regular_after(self.last_success)
         return report
 
     def _failed(self, error: str) -> None:
         with self._lock:
             self.failures += 1
             self.last_error = error
-            delay = self.backoff_delay(self.failures)
+            delay = 0.0 if self._requested else self.backoff_delay(self.failures)
             self.due_at = self._clock() + delay
         log.warning("sync failed (%d in a row), retrying in %.0f s: %s", self.failures, delay, error)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import socket
 import threading
 from datetime import datetime, time as day_time, timezone
@@ -13,7 +15,7 @@ import pytest
 from card.verify import WIB
 from terminal.enrol import KEY_NAME
 from card.keys import FileSigner
-from terminal.scheduler import SchedulePolicy, SyncScheduler, next_nightly, tcp_probe
+from terminal.scheduler import SchedulePolicy, SyncScheduler, next_nightly, serve_scheduled, tcp_probe
 from terminal.sync import SyncClient, SyncError, SyncReport
 from terminal.tap import TapService
 from tests.terminal.live_server import enrol, live_server, register_qr_cards, server_record_ids
@@ -341,3 +343,32 @@ def test_malformed_answer_counts_as_failure() -> None:
     assert runner.failures == 1
     assert "malformed" in runner.last_error
     assert runner.due_at > clock.now
+
+
+def test_serve_scheduled_signals() -> None:
+    """The first sync runs at start, SIGUSR1 requests another at once, SIGTERM ends the loop."""
+    calls = []
+
+    def sync() -> SyncReport:
+        calls.append(len(calls))
+        os.kill(os.getpid(), signal.SIGUSR1 if len(calls) == 1 else signal.SIGTERM)
+        return SyncReport()
+
+    before = signal.getsignal(signal.SIGTERM)
+    serve_scheduled(sync, "http://127.0.0.1:9", SchedulePolicy(interval_seconds=3600))
+    assert calls == [0, 1]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_request_during_sync_kept() -> None:
+    clock = FakeClock(MORNING)
+    runner = None
+
+    def sync() -> SyncReport:
+        runner.request_now()
+        return SyncReport()
+
+    runner = scheduler(sync, clock)
+    runner.request_now()
+    assert runner.tick() is not None
+    assert runner.due_at == clock.now
