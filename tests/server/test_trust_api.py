@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -316,3 +317,27 @@ def test_only_latest_version_keeps_full_list(kit, city, live):
         rows = session.scalars(select(RevocationListVersion).order_by(RevocationListVersion.version)).all()
         assert [row.version for row in rows] == [1, 2, 3]
         assert [row.full is not None for row in rows] == [False, False, True]
+
+
+def test_concurrent_revocations_stay_consistent(kit, city, live):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _trusted_server(kit, city)
+    cards = [kit.register_card() for _ in range(6)]
+
+    def revoke(number: str) -> int:
+        with httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {live.admin_token}"}) as client:
+            return client.post(f"/api/v1/cards/{number}/revocation", json={"reason": "kartu hilang"}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = dict(zip((card.number for card in cards), pool.map(revoke, (card.number for card in cards))))
+    assert set(statuses.values()) <= {201, 409}, statuses
+    revoked = sorted(serial_of(number) for number, status in statuses.items() if status == 201)
+    assert revoked
+
+    terminal = kit.enrol_terminal()
+    answer = terminal.client.get("/api/v1/trust/revocations", params={"since": 0}).json()
+    assert answer["version"] == len(revoked)
+    assert len(answer["deltas"]) == len(revoked)
+    full = _serials(terminal.client.get("/api/v1/trust/revocations/full").json()["full"], city)
+    assert list(full.added) == revoked
