@@ -47,6 +47,11 @@ class Reason(str, Enum):
     CHIP_REQUIRED = "chip_required"
     # The terminal has gone longer without a sync than the programme's offline rule allows.
     OFFLINE_TOO_LONG = "offline_too_long"
+    # Refusals of a PIN hand-over (cash aid): the card checks the PIN and proves it with slot 9A.
+    PIN_NEEDED = "pin_needed"
+    PIN_WRONG = "pin_wrong"
+    PIN_BLOCKED = "pin_blocked"
+    PIN_PROOF_INVALID = "pin_proof_invalid"
 
     @property
     def template(self) -> str:
@@ -134,6 +139,18 @@ _TEMPLATES = {
     ),
     Reason.OFFLINE_TOO_LONG: N_(
         "This terminal has not synced for {hours} hours, and {program} allows at most {limit} hours without a sync. Nothing was recorded. Connect the terminal to the network, run a sync, then tap again."
+    ),
+    Reason.PIN_NEEDED: N_(
+        "This hand-over needs the cardholder's PIN. Nothing was recorded. Let the holder enter their PIN (6 to 8 digits) on the screen, then tap the card again."
+    ),
+    Reason.PIN_WRONG: N_(
+        "The card rejected the PIN; {attempts} attempts are left before it is blocked. Nothing was recorded. Let the holder enter their PIN again, then tap the card again."
+    ),
+    Reason.PIN_BLOCKED: N_(
+        "The card's PIN is blocked after too many wrong attempts. Nothing was recorded. Send the holder to Dinas Sosial to unblock the PIN."
+    ),
+    Reason.PIN_PROOF_INVALID: N_(
+        "The card accepted the PIN but could not prove it with its PIN key. Nothing was recorded. Do not pay out; keep the card and report its number to Dinas Sosial."
     ),
 }
 

@@ -11,6 +11,8 @@ Record CBOR key map:
   7 period (text, YYYY-MM)     8 tapped at (uint, Unix seconds UTC)
   9 terminal nonce (16 bytes)  10 assurance (text: chip or qr)
   11 card signature (DER bytes, chip only)
+  12 PIN signature (DER bytes, chip only): the card's slot 9A key over the
+     same tap digest, made only after the card verified the cardholder PIN
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Redemption:
     nonce: bytes
     assurance: Assurance
     card_signature: bytes | None = None
+    pin_signature: bytes | None = None
 
     def digest(self) -> bytes:
         return tap_digest(self.nonce, self.terminal_id, self.program, self.quantity, self.tapped_at)
@@ -75,6 +78,8 @@ def encode_record(record: Redemption) -> bytes:
     }
     if record.card_signature is not None:
         item[11] = record.card_signature
+    if record.pin_signature is not None:
+        item[12] = record.pin_signature
     return cbor.encode(item)
 
 
@@ -91,7 +96,7 @@ def decode_record(data: bytes) -> Redemption:
     for key, kind in _FIELD_TYPES.items():
         if not isinstance(item.get(key), kind) or isinstance(item.get(key), bool):
             raise RecordError(f"redemption record field {key} is missing or not {kind.__name__}")
-    unknown = set(item) - set(_FIELD_TYPES) - {11}
+    unknown = set(item) - set(_FIELD_TYPES) - {11, 12}
     if unknown:
         raise RecordError(f"redemption record has unknown fields {sorted(map(str, unknown))}")
     try:
@@ -103,12 +108,15 @@ def decode_record(data: bytes) -> Redemption:
         raise RecordError("chip redemption record has no card signature")
     if assurance is Assurance.QR and signature is not None:
         raise RecordError("QR redemption record must not carry a card signature")
+    pin_signature = item.get(12)
+    if pin_signature is not None and (assurance is Assurance.QR or not isinstance(pin_signature, bytes)):
+        raise RecordError("redemption record PIN signature must be bytes and only in a chip record")
     if len(item[4]) != 8 or len(item[9]) != NONCE_SIZE or item[6] <= 0:
         raise RecordError("redemption record household id, nonce or quantity is out of range")
     return Redemption(
         record_id=item[1], terminal_id=item[2], card_number=item[3], household_id=item[4],
         program=item[5], quantity=item[6], period=item[7], tapped_at=item[8], nonce=item[9],
-        assurance=assurance, card_signature=signature,
+        assurance=assurance, card_signature=signature, pin_signature=pin_signature,
     )
 
 

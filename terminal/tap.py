@@ -36,6 +36,7 @@ from hardware.reader_errors import (
     CardRemoved, MalformedResponse, NoReader, ReaderError, ReaderNotFound, ServiceUnavailable,
 )
 from terminal.authenticity import diagnose_signature_failure
+from terminal.pin_proof import prove_pin
 from terminal.store import TerminalStore
 
 __all__ = ["TapOutcome", "TapTimings", "TapService", "reader_failure"]
@@ -67,6 +68,13 @@ class TapOutcome:
     unit: str | None = None
     photo: bytes | None = None
     timings: TapTimings | None = None
+
+
+@dataclass(frozen=True)
+class _TapOptions:
+    check_photo: bool = False
+    pin: str | None = None
+    read_only: bool = False
 
 
 class _PhaseClock:
@@ -115,13 +123,19 @@ class TapService:
         self.terminal_id = store.terminal_id
 
     def tap_card(self, connection: CardConnection, program: str, now: datetime, quantity: int = 1,
-                 check_photo: bool = False) -> TapOutcome:
-        """Serve the card on connection; check_photo also reads the facial image and checks its digest."""
+                 check_photo: bool = False, pin: str | None = None, read_only: bool = False) -> TapOutcome:
+        """Serve the card on connection; check_photo also reads the facial image and checks its digest.
+
+        With pin the card must also prove the cardholder PIN with a slot 9A
+        signature (terminal.pin_proof). read_only (the kiosk) verifies the
+        card the same way but records nothing and checks no quota.
+        """
         clock = _PhaseClock()
-        outcome = self._tap(connection, program, now, quantity, check_photo, clock)
+        options = _TapOptions(check_photo, pin, read_only)
+        outcome = self._tap(connection, program, now, quantity, options, clock)
         return replace(outcome, timings=clock.timings())
 
-    def _tap(self, connection: CardConnection, program: str, now: datetime, quantity: int, check_photo: bool,
+    def _tap(self, connection: CardConnection, program: str, now: datetime, quantity: int, options: _TapOptions,
              clock: _PhaseClock) -> TapOutcome:
         try:
             with clock.phase("card_io"):
@@ -145,10 +159,10 @@ class TapService:
             verification = verify_chip(credential_bytes, trust, now)
         if not verification.accepted:
             return self._refused(verification)
-        return self._challenge(session, verification.credential, trust, program, now, quantity, check_photo, clock)
+        return self._challenge(session, verification.credential, trust, program, now, quantity, options, clock)
 
     def _challenge(self, session: PivSession, credential: Credential, trust: TrustStore, program: str, now: datetime,
-                   quantity: int, check_photo: bool, clock: _PhaseClock) -> TapOutcome:
+                   quantity: int, options: _TapOptions, clock: _PhaseClock) -> TapOutcome:
         tapped_at = int(now.timestamp())
         nonce = os.urandom(NONCE_SIZE)
         digest = tap_digest(nonce, self.terminal_id, program, quantity, tapped_at)
@@ -168,14 +182,26 @@ class TapService:
             return TapOutcome(Decision.refuse(reason), credential)
 
         photo = None
-        if check_photo:
+        if options.check_photo:
             refusal, photo = self._read_photo(session, credential, clock)
             if refusal is not None:
                 return TapOutcome(refusal, credential)
+        proof = None
+        if options.pin is not None:
+            try:
+                with clock.phase("card_io"):
+                    refusal, proof = prove_pin(session, credential, digest, options.pin, trust, now)
+            except ReaderError as exc:
+                return TapOutcome(reader_failure(exc), credential)
+            if refusal is not None:
+                return TapOutcome(refusal, credential, photo=photo)
+        if options.read_only:
+            return TapOutcome(Decision.accept(), credential, photo=photo)
         record = Redemption(
             record_id=str(uuid.uuid4()), terminal_id=self.terminal_id, card_number=credential.card_number,
             household_id=credential.household_id, program=program, quantity=quantity, period=period_of(now),
             tapped_at=tapped_at, nonce=nonce, assurance=Assurance.CHIP, card_signature=card_signature,
+            pin_signature=proof.signature if proof else None,
         )
         with clock.phase("commit"):
             outcome = self._commit(credential, record)

@@ -143,6 +143,10 @@ def apply_revocation_list(
             outcome = _apply_full(store, db, revocations, held)
         else:
             outcome = _apply_delta(store, db, revocations, held)
+        if outcome is not Applied.GAP:
+            # The terminal status bar shows the age of the newest list seen, applied or already held.
+            latest = max(int(store.get_meta("revocation_issued_at", "0")), revocations.issued_at)
+            store.set_meta({"revocation_issued_at": str(latest)}, db)
     if outcome is Applied.APPLIED:
         log.info("revocation list version %d (%s) applied", revocations.version, revocations.kind.name.lower())
     return outcome, revocations

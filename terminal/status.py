@@ -1,0 +1,114 @@
+"""The terminal's status bar: last sync, records waiting, and the age of the trust and revocation lists.
+
+A service point decides offline on cached lists, so the person at the counter
+must see when those lists are older than the programme allows: a card revoked
+since the last sync would still be served.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from card.i18n import N_, translate
+from card.trustlist import TrustListError, decode_trust_list
+from card.verify import WIB
+from terminal.store import TerminalStore
+
+__all__ = ["TerminalStatus", "read_status", "DEFAULT_MAX_LIST_AGE"]
+
+log = logging.getLogger(__name__)
+
+# NOTE: the server sends no offline limit per programme yet, so the terminal
+# uses this default unless `kartu terminal serve --max-list-age-days` sets another.
+DEFAULT_MAX_LIST_AGE = timedelta(days=7)
+
+NEVER = N_("never")
+SYNC_LINE = N_("Last sync: {when}")
+PENDING_LINE = N_("Waiting to be sent: {count}")
+TRUST_LINE = N_("Trust list: {age}")
+REVOCATION_LINE = N_("Revocation list: {age}")
+STALE_WARNING = N_("Lists are older than {days} days. Sync the terminal before serving more cards.")
+AGE_DAYS = N_("{days} days old")
+AGE_HOURS = N_("{hours} hours old")
+
+
+@dataclass(frozen=True)
+class TerminalStatus:
+    """What the status bar shows; times are Unix seconds, None when never done."""
+
+    last_sync_at: int | None
+    pending: int
+    trust_list_issued_at: int | None
+    revocation_issued_at: int | None
+    now: int
+    max_list_age: timedelta = DEFAULT_MAX_LIST_AGE
+
+    def _too_old(self, issued_at: int | None) -> bool:
+        return issued_at is None or self.now - issued_at > self.max_list_age.total_seconds()
+
+    @property
+    def stale(self) -> bool:
+        """True when a list or the last sync is missing or older than max_list_age."""
+        return any(self._too_old(moment) for moment in (self.last_sync_at, self.trust_list_issued_at,
+                                                          self.revocation_issued_at))
+
+    def _age(self, issued_at: int | None, language: str) -> str:
+        if issued_at is None:
+            return translate(NEVER, language)
+        seconds = max(self.now - issued_at, 0)
+        if seconds < 2 * 86400:
+            return translate(AGE_HOURS, language, hours=seconds // 3600)
+        return translate(AGE_DAYS, language, days=seconds // 86400)
+
+    def _when(self, moment: int | None, language: str) -> str:
+        if moment is None:
+            return translate(NEVER, language)
+        return datetime.fromtimestamp(moment, WIB).strftime("%d-%m-%Y %H:%M WIB")
+
+    def render(self, language: str) -> dict[str, object]:
+        """Return the status bar's lines in language, and the warning when the lists are too old."""
+        days = int(self.max_list_age.total_seconds() // 86400)
+        return {
+            "sync": translate(SYNC_LINE, language, when=self._when(self.last_sync_at, language)),
+            "pending": translate(PENDING_LINE, language, count=self.pending),
+            "pending_count": self.pending,
+            "trust": translate(TRUST_LINE, language, age=self._age(self.trust_list_issued_at, language)),
+            "revocation": translate(REVOCATION_LINE, language, age=self._age(self.revocation_issued_at, language)),
+            "stale": self.stale,
+            "warning": translate(STALE_WARNING, language, days=days) if self.stale else "",
+        }
+
+
+def _trust_list_issued_at(store: TerminalStore) -> int | None:
+    signed = store.get_meta("trust_list")
+    root = store.root_key()
+    if signed is None or root is None:
+        return None
+    try:
+        return decode_trust_list(bytes.fromhex(signed), root).issued_at
+    except (TrustListError, ValueError) as exc:
+        log.warning("stored trust list of terminal %s cannot be read: %s", store.get_meta("terminal_id"), exc)
+        return None
+
+
+def _last_sync_at(store: TerminalStore) -> int | None:
+    # A sync pulls entitlements after pushing, so the newest pull time is the end of the last successful sync.
+    (pulled_at,) = store._db.execute("SELECT MAX(pulled_at) FROM entitlement_sets").fetchone()
+    return pulled_at or None
+
+
+def read_status(store: TerminalStore, now: datetime | None = None,
+                max_list_age: timedelta = DEFAULT_MAX_LIST_AGE) -> TerminalStatus:
+    """Read the status bar's figures from the store."""
+    moment = int((now or datetime.now(timezone.utc)).timestamp())
+    revocation = store.get_meta("revocation_issued_at")
+    return TerminalStatus(
+        last_sync_at=_last_sync_at(store),
+        pending=store.count_by_status().get("pending", 0),
+        trust_list_issued_at=_trust_list_issued_at(store),
+        revocation_issued_at=int(revocation) if revocation else None,
+        now=moment,
+        max_list_age=max_list_age,
+    )

@@ -1,0 +1,202 @@
+"""The counter: the card thread that serves taps for the web UI, and QR scans typed by a scanner.
+
+The card thread runs terminal.tap_loop.TapLoop on a CardMonitor, so reader
+trouble is reported and waited out exactly as in `kartu terminal tap --loop`.
+Each thread opens its own TerminalStore, because an sqlite3 connection
+belongs to the thread that opened it. Every screen goes to the EventBroker.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from card.decision import Decision, Reason
+from card.verify import verify_qr
+from hardware.monitor import CardMonitor, EventKind, ReaderEvent
+from hardware.pcsc import CardConnection, PcscContext
+from terminal.enrol import open_terminal
+from terminal.modes import Mode, household_history, household_standing
+from terminal.status import DEFAULT_MAX_LIST_AGE, TerminalStatus, read_status
+from terminal.tap import TapOutcome, TapService
+from terminal.tap_loop import TapLoop
+from terminal.web.events import EventBroker
+from terminal.web.views import ClearScreen, NoticeScreen, TapScreen, tap_screen
+
+__all__ = ["Counter", "PIN_TIMEOUT_SECONDS"]
+
+log = logging.getLogger(__name__)
+
+# A PIN entered on screen is used by the next tap only, and forgotten after this many seconds.
+PIN_TIMEOUT_SECONDS = 60.0
+# A kiosk clears a QR result after this many seconds, since no card removal ends it.
+KIOSK_QR_SECONDS = 30.0
+_PIN_PATTERN = re.compile(r"^[0-9]{6,8}$")
+
+
+class _WatchedMonitor:
+    """A CardMonitor that also tells the counter when the card leaves the reader."""
+
+    def __init__(self, monitor: CardMonitor, on_removed: Callable[[], None]):
+        self._monitor = monitor
+        self._on_removed = on_removed
+
+    def next_event(self, timeout: float | None = None) -> ReaderEvent | None:
+        event = self._monitor.next_event(timeout)
+        if event is not None and event.kind is EventKind.CARD_REMOVED:
+            self._on_removed()
+        return event
+
+
+class _CounterService:
+    """The TapService seen by TapLoop: adds the quantity, PIN and read-only setting of the counter."""
+
+    def __init__(self, counter: "Counter"):
+        self._counter = counter
+
+    def tap_card(self, connection: CardConnection, program: str, now: datetime, quantity: int = 1,
+                 check_photo: bool = False) -> TapOutcome:
+        counter = self._counter
+        pin = counter.take_pin() if counter.mode.requires_pin else None
+        return counter.service().tap_card(
+            connection, program, now, counter.take_quantity(), check_photo,
+            pin="" if counter.mode.requires_pin and pin is None else pin,
+            read_only=not counter.mode.records,
+        )
+
+
+class Counter:
+    def __init__(self, directory: Path, mode: Mode, program: str, broker: EventBroker, reader: str | None = None,
+                 max_list_age=DEFAULT_MAX_LIST_AGE):
+        self.directory = directory
+        self.mode = mode
+        self.program = program
+        self.broker = broker
+        self.reader = reader
+        self.max_list_age = max_list_age
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._quantity = 1
+        self._pin: tuple[str, float] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clear_timer: threading.Timer | None = None
+
+    def service(self) -> TapService:
+        """Return this thread's TapService, opening the terminal store for the thread on first use."""
+        service = getattr(self._local, "service", None)
+        if service is None:
+            store, signer = open_terminal(self.directory)
+            service = self._local.service = TapService(store, signer)
+        return service
+
+    # --- settings for the next tap ---------------------------------------------
+
+    def set_quantity(self, quantity: int) -> None:
+        if not 1 <= quantity <= self.mode.max_quantity:
+            raise ValueError(f"quantity {quantity} is not allowed; choose 1 to {self.mode.max_quantity}")
+        with self._lock:
+            self._quantity = quantity
+
+    def take_quantity(self) -> int:
+        """Return the quantity for this hand-over and reset it to 1 for the next holder."""
+        with self._lock:
+            quantity, self._quantity = self._quantity, 1
+        return quantity
+
+    def set_pin(self, pin: str) -> None:
+        if not _PIN_PATTERN.match(pin):
+            raise ValueError("PIN must be 6 to 8 digits")
+        with self._lock:
+            self._pin = (pin, time.monotonic() + PIN_TIMEOUT_SECONDS)
+
+    def take_pin(self) -> str | None:
+        """Return the PIN entered for this tap, if it has not timed out, and forget it."""
+        with self._lock:
+            entry, self._pin = self._pin, None
+        if entry is None or time.monotonic() > entry[1]:
+            return None
+        return entry[0]
+
+    @property
+    def pin_waiting(self) -> bool:
+        with self._lock:
+            return self._pin is not None and time.monotonic() <= self._pin[1]
+
+    # --- screens -------------------------------------------------------------------
+
+    def _screen(self, outcome: TapOutcome, from_qr: bool) -> TapScreen:
+        if self.mode.records or not outcome.decision.accepted or outcome.credential is None:
+            return tap_screen(self.mode, outcome, from_qr)
+        store = self.service().store
+        household = outcome.credential.household_id
+        standings = tuple(household_standing(store, household, datetime.now(timezone.utc)))
+        history = tuple(household_history(store, household))
+        return tap_screen(self.mode, outcome, from_qr, standings, history)
+
+    def _show_outcome(self, outcome: TapOutcome, from_qr: bool = False) -> TapScreen:
+        screen = self._screen(outcome, from_qr)
+        self.broker.publish(screen)
+        return screen
+
+    def _card_removed(self) -> None:
+        if not self.mode.records:
+            self.broker.publish(ClearScreen())
+
+    def _schedule_kiosk_clear(self) -> None:
+        if self._clear_timer is not None:
+            self._clear_timer.cancel()
+        self._clear_timer = threading.Timer(KIOSK_QR_SECONDS, lambda: self.broker.publish(ClearScreen()))
+        self._clear_timer.daemon = True
+        self._clear_timer.start()
+
+    # --- QR scans --------------------------------------------------------------------
+
+    def scan_qr(self, text: str, now: datetime | None = None) -> TapScreen:
+        """Decide a QR code typed by a keyboard-wedge scanner and show the result."""
+        moment = now or datetime.now(timezone.utc)
+        service = self.service()
+        if self.mode.requires_pin:
+            # A QR code cannot check a PIN, so a PIN hand-over always needs the chip.
+            outcome = TapOutcome(Decision.refuse(Reason.PIN_NEEDED))
+        elif not self.mode.records:
+            verification = verify_qr(text, service.store.trust_store(), moment)
+            outcome = TapOutcome(verification.decision, verification.credential)
+            self._schedule_kiosk_clear()
+        else:
+            outcome = service.scan_qr(text, self.program, moment, self.take_quantity())
+        return self._show_outcome(outcome, from_qr=True)
+
+    def status(self) -> TerminalStatus:
+        return read_status(self.service().store, max_list_age=self.max_list_age)
+
+    # --- the card thread ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._serve_cards, name="card-reader", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the tap in progress, so a tap is never cut between the card's answer and the commit."""
+        self._stop.set()
+        if self._clear_timer is not None:
+            self._clear_timer.cancel()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _serve_cards(self) -> None:
+        log.info("card thread started: mode %s, programme %s, reader %s", self.mode.name.value, self.program,
+                 self.reader or "first")
+        with PcscContext(lazy=True) as context, CardMonitor(self.reader) as monitor:
+            loop = TapLoop(
+                _CounterService(self), _WatchedMonitor(monitor, self._card_removed), context, self.program,
+                self._show_outcome, lambda notice: self.broker.publish(NoticeScreen(notice)),
+                check_photo=self.mode.check_photo,
+            )
+            report = loop.run(self._stop)
+        log.info("card thread stopped after %d taps", report.taps)

@@ -1,0 +1,116 @@
+"""Screens that the web UI pushes to the browser, rendered in each viewer's language.
+
+A screen holds no translated text: each server-sent event stream renders it
+in the language its page was opened with, so the language switch re-renders
+the screen on display.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from card.decision import Decision
+from card.i18n import translate
+from card.verify import WIB
+from terminal.modes import HistoryEntry, Mode, ProgrammeStanding, mask_card_number
+from terminal.tap import TapOutcome
+from terminal.web import messages
+
+__all__ = ["TapScreen", "NoticeScreen", "ClearScreen", "tap_screen"]
+
+
+@dataclass(frozen=True)
+class TapScreen:
+    """The decision of one tap or QR scan, with only what the mode may show."""
+
+    mode: Mode
+    decision: Decision
+    name: str | None
+    card_number: str | None
+    photo: bytes | None
+    remaining: int | None
+    unit: str | None
+    from_qr: bool = False
+    standings: tuple[ProgrammeStanding, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+
+    def _word(self, language: str) -> str:
+        word = self.mode.accepted_word if self.decision.accepted else messages.REFUSED_WORD
+        return translate(word, language)
+
+    def _remaining(self, language: str) -> str:
+        if self.remaining is None or not self.mode.records:
+            return ""
+        return translate(messages.REMAINING_LINE, language, remaining=self.remaining, unit=self.unit)
+
+    def _standings(self, language: str) -> list[str]:
+        lines = []
+        for standing in self.standings:
+            programme = messages.programme_name(standing.program, language)
+            if not standing.entitled:
+                lines.append(translate(messages.NOT_ENTITLED_LINE, language, programme=programme))
+                continue
+            lines.append(translate(messages.STANDING_LINE, language, programme=programme, remaining=standing.remaining,
+                                   quota=standing.quota, unit=standing.unit))
+        return lines
+
+    def _history(self, language: str) -> list[str]:
+        return [
+            translate(messages.HISTORY_LINE, language, programme=messages.programme_name(entry.program, language),
+                      quantity=entry.quantity,
+                      when=datetime.fromtimestamp(entry.tapped_at, WIB).strftime("%d-%m-%Y %H:%M"))
+            for entry in self.history
+        ]
+
+    def render(self, language: str) -> dict[str, object]:
+        accepted = self.decision.accepted
+        show_photo = self.mode.check_photo and self.photo is not None
+        qr_note = self.from_qr and self.mode.check_photo
+        label = self.mode.entitlement_label if accepted and self.mode.entitlement_label else None
+        return {
+            "kind": "tap",
+            "accepted": accepted,
+            "reason": None if accepted else self.decision.reason.value,
+            "word": self._word(language),
+            "name": self.name or "",
+            "card": mask_card_number(self.card_number) if self.card_number else "",
+            "photo": "data:image/jpeg;base64," + base64.b64encode(self.photo).decode("ascii") if show_photo else None,
+            "remaining": self._remaining(language),
+            "entitlement": translate(label, language) if label else "",
+            "message": "" if accepted else self.decision.message(language),
+            "note": translate(messages.PAGE_TEXTS["qr_photo_check"], language) if qr_note else "",
+            "standings": self._standings(language),
+            "history": self._history(language),
+        }
+
+
+@dataclass(frozen=True)
+class NoticeScreen:
+    """A reader notice (reader ready, reader lost); notice is a terminal.tap_loop Notice or a ReaderError."""
+
+    notice: object
+
+    def render(self, language: str) -> dict[str, object]:
+        return {"kind": "notice", "text": self.notice.message(language)}
+
+
+@dataclass(frozen=True)
+class ClearScreen:
+    """Back to the waiting screen: the kiosk shows it as soon as the card leaves the reader."""
+
+    def render(self, language: str) -> dict[str, object]:
+        return {"kind": "clear"}
+
+
+def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
+               standings: tuple[ProgrammeStanding, ...] = (), history: tuple[HistoryEntry, ...] = ()) -> TapScreen:
+    credential = outcome.credential
+    return TapScreen(
+        mode=mode, decision=outcome.decision,
+        name=credential.holder.name if credential else None,
+        card_number=credential.card_number if credential else None,
+        photo=outcome.photo, remaining=outcome.remaining, unit=outcome.unit, from_qr=from_qr,
+        standings=standings, history=history,
+    )
