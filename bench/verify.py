@@ -35,14 +35,18 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from card.cardnumber import make_card_number
-from card.cose import decode_sign1
-from card.credential import Credential, Holder, Profile, decode_payload, sign_credential
-from card.keys import FileSigner, generate_private_key, raw_to_der, spki_of
-from card.qrtext import from_qr_text, to_qr_text
-from card.revocation import RevokedSerials
-from card.verify import IssuerKey, TrustStore, verify_qr
-from terminal.store import EntitlementSet, TerminalStore
+# Run as a script, Python puts bench/ first on the import path, where
+# bench/terminal.py would hide the terminal package, so the repository root goes first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from card.cardnumber import make_card_number  # noqa: E402
+from card.cose import decode_sign1  # noqa: E402
+from card.credential import Credential, Holder, Profile, decode_payload, sign_credential  # noqa: E402
+from card.keys import FileSigner, generate_private_key, raw_to_der, spki_of  # noqa: E402
+from card.qrtext import from_qr_text, to_qr_text  # noqa: E402
+from card.revocation import RevokedSerials  # noqa: E402
+from card.verify import IssuerKey, TrustStore, verify_qr  # noqa: E402
+from terminal.store import EntitlementSet, TerminalStore  # noqa: E402
 
 NOW = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
 PERIOD = "2026-12"
