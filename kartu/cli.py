@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A long-running server logs its start, stop and sync batches; one-shot commands stay quiet.
     level = args.log_level or ("INFO" if args.command == "server" else "WARNING")
-    # force: python-escpos (3.x) calls logging.basicConfig() when it is imported, which would
+    # force: python-escpos 3.1 calls logging.basicConfig() when it is imported, which would
     # otherwise leave the root logger at WARNING and hide the server's start and stop lines.
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     return args.handler(args)
