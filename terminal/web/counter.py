@@ -23,7 +23,8 @@ from hardware.pcsc import CardConnection, PcscContext
 from terminal.enrol import open_terminal
 from terminal.modes import Mode, household_history, household_standing
 from terminal.status import DEFAULT_MAX_LIST_AGE, TerminalStatus, read_status
-from terminal.tap import TapOutcome, TapService
+from terminal.offline_rules import RuledTapService
+from terminal.tap import TapOutcome
 from terminal.tap_loop import TapLoop
 from terminal.web.events import EventBroker
 from terminal.web.views import ClearScreen, NoticeScreen, TapScreen, tap_screen
@@ -87,12 +88,12 @@ class Counter:
         self._thread: threading.Thread | None = None
         self._clear_timer: threading.Timer | None = None
 
-    def service(self) -> TapService:
-        """Return this thread's TapService, opening the terminal store for the thread on first use."""
+    def service(self) -> RuledTapService:
+        """Return this thread's tap service (offline rules applied), opening the store for the thread on first use."""
         service = getattr(self._local, "service", None)
         if service is None:
             store, signer = open_terminal(self.directory)
-            service = self._local.service = TapService(store, signer)
+            service = self._local.service = RuledTapService(store, signer)
         return service
 
     # --- settings for the next tap ---------------------------------------------
@@ -132,7 +133,8 @@ class Counter:
 
     def _screen(self, outcome: TapOutcome, from_qr: bool) -> TapScreen:
         if self.mode.records or not outcome.decision.accepted or outcome.credential is None:
-            return tap_screen(self.mode, outcome, from_qr)
+            offline = self.service().warnings.pop(outcome.record_id, None) if outcome.record_id else None
+            return tap_screen(self.mode, outcome, from_qr, offline_warning=offline)
         store = self.service().store
         household = outcome.credential.household_id
         standings = tuple(household_standing(store, household, datetime.now(timezone.utc)))

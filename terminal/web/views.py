@@ -35,6 +35,15 @@ class TapScreen:
     from_qr: bool = False
     standings: tuple[ProgrammeStanding, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
+    # Set when the hand-over was recorded past a "warn" offline rule (terminal.offline_rules.OfflineStatus).
+    offline_warning: object | None = None
+
+    def _note(self, language: str) -> str:
+        if self.offline_warning is not None:
+            return self.offline_warning.warning(language)
+        if self.from_qr and self.mode.check_photo:
+            return translate(messages.PAGE_TEXTS["qr_photo_check"], language)
+        return ""
 
     def _word(self, language: str) -> str:
         word = self.mode.accepted_word if self.decision.accepted else messages.REFUSED_WORD
@@ -67,7 +76,6 @@ class TapScreen:
     def render(self, language: str) -> dict[str, object]:
         accepted = self.decision.accepted
         show_photo = self.mode.check_photo and self.photo is not None
-        qr_note = self.from_qr and self.mode.check_photo
         label = self.mode.entitlement_label if accepted and self.mode.entitlement_label else None
         return {
             "kind": "tap",
@@ -80,7 +88,7 @@ class TapScreen:
             "remaining": self._remaining(language),
             "entitlement": translate(label, language) if label else "",
             "message": "" if accepted else self.decision.message(language),
-            "note": translate(messages.PAGE_TEXTS["qr_photo_check"], language) if qr_note else "",
+            "note": self._note(language),
             "standings": self._standings(language),
             "history": self._history(language),
         }
@@ -105,12 +113,13 @@ class ClearScreen:
 
 
 def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
-               standings: tuple[ProgrammeStanding, ...] = (), history: tuple[HistoryEntry, ...] = ()) -> TapScreen:
+               standings: tuple[ProgrammeStanding, ...] = (), history: tuple[HistoryEntry, ...] = (),
+               offline_warning: object | None = None) -> TapScreen:
     credential = outcome.credential
     return TapScreen(
         mode=mode, decision=outcome.decision,
         name=credential.holder.name if credential else None,
         card_number=credential.card_number if credential else None,
         photo=outcome.photo, remaining=outcome.remaining, unit=outcome.unit, from_qr=from_qr,
-        standings=standings, history=history,
+        standings=standings, history=history, offline_warning=offline_warning,
     )

@@ -1,0 +1,100 @@
+"""QR scans posted by the terminal page: decisions, offline rules and the kiosk, without a card reader."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date
+from typing import Iterator
+
+import httpx
+import pytest
+
+from issuance.personalise import issue_qr_only
+from issuance.station import Station, create_station_keys
+from issuance.synth import generate_register
+from terminal.enrol import STORE_NAME
+from terminal.offline_rules import OfflineAction, OfflineRule, save_rule
+from terminal.store import TerminalStore
+from tests.terminal.web_support import TOKEN, make_mode_terminal, serve_ui
+
+LONG_AGO = 1_000_000_000
+
+
+@pytest.fixture
+def station(tmp_path) -> Station:
+    create_station_keys(tmp_path / "station")
+    return Station(tmp_path / "station")
+
+
+@pytest.fixture
+def qr(station):
+    return issue_qr_only(generate_register(1, seed=5)[0], station, date(2026, 12, 1))
+
+
+@contextmanager
+def page_client(directory, mode: str) -> Iterator[httpx.Client]:
+    with serve_ui(directory, mode, start_counter=False) as base, httpx.Client(base_url=base) as client:
+        assert client.get(f"/?token={TOKEN}").status_code == 303
+        yield client
+
+
+def set_rule(directory, action: OfflineAction) -> None:
+    store = TerminalStore(directory / STORE_NAME)
+    save_rule(store, OfflineRule("lpg", 3600, action))
+    store.close()
+
+
+def test_qr_accepted_and_recorded(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {qr.household_id: 0})})
+    with page_client(directory, "lpg") as client:
+        screen = client.post("/qr", data={"text": qr.qr_text, "quantity": "2"}).json()
+    assert screen["accepted"] is True
+    assert screen["word"] == "BERIKAN"
+    assert screen["remaining"] == "Sisa bulan ini: 1 tabung"
+    assert qr.card_number not in screen["card"]
+    assert screen["card"].endswith(qr.card_number[-4:])
+    assert TerminalStore(directory / STORE_NAME).count_by_status() == {"pending": 1}
+
+
+def test_qr_refused_past_offline_rule(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {qr.household_id: 0})},
+                                   pulled_at=LONG_AGO)
+    set_rule(directory, OfflineAction.REFUSE)
+    with page_client(directory, "lpg") as client:
+        screen = client.post("/qr", data={"text": qr.qr_text}).json()
+    assert screen["accepted"] is False
+    assert screen["reason"] == "offline_too_long"
+    assert TerminalStore(directory / STORE_NAME).count_by_status() == {}
+
+
+def test_qr_warned_past_offline_rule(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {qr.household_id: 0})},
+                                   pulled_at=LONG_AGO)
+    set_rule(directory, OfflineAction.WARN)
+    with page_client(directory, "lpg") as client:
+        screen = client.post("/qr", data={"text": qr.qr_text}).json()
+    assert screen["accepted"] is True
+    assert screen["note"] != ""
+    assert TerminalStore(directory / STORE_NAME).count_by_status() == {"pending": 1}
+
+
+def test_kiosk_qr_records_nothing(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {qr.household_id: 2})})
+    with page_client(directory, "kiosk") as client:
+        screen = client.post("/qr", data={"text": qr.qr_text}).json()
+    assert screen["word"] == "KARTU SAH"
+    assert screen["standings"] == ["LPG 3 kg: sisa 1 dari 3 tabung bulan ini"]
+    assert screen["remaining"] == ""
+    assert TerminalStore(directory / STORE_NAME).count_by_status() == {}
+
+
+def test_english_page_renders_english(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {})})
+    with page_client(directory, "lpg") as client:
+        assert client.get("/language/en").status_code == 303
+        screen = client.post("/qr", data={"text": qr.qr_text}).json()
+        page = client.get("/").text
+    assert screen["word"] == "REFUSED"
+    assert screen["reason"] == "not_entitled"
+    assert screen["message"].startswith("This household is not entitled")
+    assert 'lang="en"' in page
