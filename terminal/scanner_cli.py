@@ -16,6 +16,7 @@ from typing import Callable
 from card.i18n import N_, translate
 from hardware.serial_scanner import ScanNotText, ScanTimeout, ScanTooLong, ScannerUnavailable, SerialScanner
 from terminal.tap import TapOutcome, TapService
+from terminal.tap_cli import reader_available
 
 __all__ = ["serve_scanner"]
 
@@ -53,7 +54,7 @@ def _serve_one(service: TapService, scanner: SerialScanner, args: argparse.Names
     except (ScanTimeout, ScanTooLong, ScanNotText, ScannerUnavailable) as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return EXIT_ERROR
-    outcome = service.scan_qr(text, args.program, datetime.now(timezone.utc), args.quantity)
+    outcome = _decide(service, text, args)
     report(outcome)
     return EXIT_ACCEPTED if outcome.decision.accepted else EXIT_REFUSED
 
@@ -71,5 +72,11 @@ def _serve_codes(service: TapService, scanner: SerialScanner, args: argparse.Nam
         except ScannerUnavailable as exc:
             print(exc.message(args.lang), file=sys.stderr)
             return EXIT_ERROR
-        report(service.scan_qr(text, args.program, datetime.now(timezone.utc), args.quantity))
+        report(_decide(service, text, args))
     return EXIT_ACCEPTED
+
+
+def _decide(service: TapService, text: str, args: argparse.Namespace) -> TapOutcome:
+    # The reader is checked at every code: a chip card's QR code is accepted only while no reader works.
+    return service.scan_qr(text, args.program, datetime.now(timezone.utc), args.quantity,
+                           reader_available=reader_available(args.reader))
