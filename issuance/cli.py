@@ -86,6 +86,10 @@ STATION_KEYS_UNUSABLE = N_(
     "The station's keys in {station} cannot be used ({detail}). Create them with 'kartu keys create --dir {station}', "
     "or restore the key files from the station's backup with mode 0600."
 )
+PERSONALISATION_FAILED = N_(
+    "Personalisation of the card failed ({detail}). Do not hand this card out: set it aside as faulty and issue "
+    "again with a new blank card."
+)
 ISSUER_SIGNING_FAILED = N_(
     "The issuer key could not sign ({detail}). No card was issued, and the card in the reader holds no card data "
     "yet: check that the issuer token is plugged in, then issue again with the same card."
@@ -140,7 +144,7 @@ def _issue(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     except (ApduError, ManagementKeyError, PersonalisationError) as exc:
-        print(exc, file=sys.stderr)
+        print(translate(PERSONALISATION_FAILED, args.lang, detail=exc), file=sys.stderr)
         return 1
     registered = "registered with the server" if args.server else "NOT registered (no --server given)"
     print(f"card {issued.card.card_number} ({issued.card.assurance}) issued, {registered}")
