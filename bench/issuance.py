@@ -7,7 +7,8 @@ The time spent inside the card (key generation, signing, PIN and state file
 writes) is measured around every APDU and subtracted.
 
 Measured, per card, with issuance.batch.issue_card as a batch runs it:
-  * station time (chip): placeholder photo, credential signing (chip and QR),
+  * station time (chip): the portrait (read from the station's photo store
+    when it has one, else a placeholder drawn per card), credential signing (chip and QR),
     both card certificates, read-back checks with signature verification,
     derived keys, and the journal transaction in station.db
     (synchronous=FULL), minus the card's own time;
@@ -23,6 +24,7 @@ Run: .venv/bin/python bench/issuance.py [--count N]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import statistics
 import sys
@@ -76,6 +78,21 @@ class TimedCardConnection:
         return data, sw
 
 
+def _store_portraits(station_dir: Path, residents) -> None:
+    """Put an accepted portrait for every resident into the station, where issue_card reads it.
+
+    NOTE: the station's photo store (issuance.photo_store) is new; without it,
+    issue_card draws a placeholder portrait itself and nothing is stored here.
+    """
+    if importlib.util.find_spec("issuance.photo_store") is None:
+        return
+    from issuance.photo import placeholder_photo
+    from issuance.photo_store import PHOTOS_DIR, store_photo
+
+    for resident in residents:
+        store_photo(station_dir / PHOTOS_DIR, resident.nik, placeholder_photo(resident.name, seed=int(resident.nik[-4:])))
+
+
 def _median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
@@ -86,6 +103,7 @@ def run(count: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
         create_station_keys(directory / "station")
+        _store_portraits(directory / "station", residents)
         station = Station(directory / "station")
         prepare_journal(station.journal)
         try:
