@@ -40,16 +40,20 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from card.keys import FileSigner, generate_private_key, kid_of, spki_of
-from card.piv import INS, PivSession
-from card.reference_state import CardState
-from hardware.pcsc import Exchange, PcscContext
-from issuance.personalise import personalise_chip_card
-from issuance.photo import placeholder_photo
-from issuance.station import Station, create_station_keys
-from issuance.synth import generate_register
-from terminal.store import EntitlementSet, TerminalStore
-from terminal.tap import TapService, period_of
+# Run as `python bench/tap.py`, Python puts bench/ first on the import path, where bench/issuance.py
+# would shadow the issuance package. The repository root goes before it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from card.keys import FileSigner, generate_private_key, kid_of, spki_of  # noqa: E402
+from card.piv import INS, PivSession  # noqa: E402
+from card.reference_state import CardState  # noqa: E402
+from hardware.pcsc import Exchange, PcscContext  # noqa: E402
+from issuance.personalise import personalise_chip_card  # noqa: E402
+from issuance.photo import placeholder_photo  # noqa: E402
+from issuance.station import Station, create_station_keys  # noqa: E402
+from issuance.synth import generate_register  # noqa: E402
+from terminal.store import EntitlementSet, TerminalStore  # noqa: E402
+from terminal.tap import TapService, period_of  # noqa: E402
 
 READER = "Virtual PCD 00 00"
 PROGRAM = "lpg"
