@@ -23,6 +23,13 @@ ADMIN_ROUTES = [
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users/1/deactivate"),
     ("GET", "/api/v1/audit-log"),
+    ("POST", "/api/v1/register/imports"),
+    ("GET", "/api/v1/register/imports"),
+    ("GET", "/api/v1/programmes"),
+    ("PUT", "/api/v1/programmes/lpg/rule"),
+    ("GET", "/api/v1/findings"),
+    ("POST", "/api/v1/findings/reconcile"),
+    ("PUT", "/api/v1/service-points/1/kelurahan"),
 ]
 TERMINAL_ROUTES = [
     ("POST", "/api/v1/sync/redemptions"),
@@ -33,7 +40,8 @@ TERMINAL_ROUTES = [
 def test_route_tables_cover_app(live):
     """Every route of the app is listed here, so a new route cannot skip these tests."""
     templates = {"/api/v1/service-points/1/": "/api/v1/service-points/{service_point_id}/",
-                 "/api/v1/users/1/": "/api/v1/users/{user_id}/", "1571000000000001": "{card_number}"}
+                 "/api/v1/users/1/": "/api/v1/users/{user_id}/", "1571000000000001": "{card_number}",
+                 "/api/v1/programmes/lpg/": "/api/v1/programmes/{code}/"}
     listed = set()
     for method, path in ADMIN_ROUTES + TERMINAL_ROUTES:
         path = path.split("?")[0]

@@ -29,7 +29,7 @@ def test_create_service_point(kit):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"programmes": ["pbi"]}, "programmes: names a programme that does not exist (got 'pbi')"),
+        ({"programmes": ["zakat"]}, "programmes: names a programme that does not exist (got 'zakat')"),
         ({"programmes": []}, "programmes: List should have at least 1 item after validation, not 0 (got [])"),
         ({"programmes": ["lpg", "lpg"]}, "programmes: lists a programme more than once (got ['lpg', 'lpg'])"),
         ({"programmes": ["LPG"]}, "programmes.0: must be 1 to 32 lower-case letters, digits or '_'"),
