@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import date
 
 from issuance.register import COLUMNS, household_id
 
@@ -32,7 +31,6 @@ ELDER = {**HEAD, "NIK": "1571014506610001", "NO_KK": "1571010203050001", "NAMA":
          "TANGGAL_LAHIR": "1961-06-05", "JENIS_KELAMIN": "P", "DESIL": "6", "HUBUNGAN_KELUARGA": "KEPALA KELUARGA"}
 
 FAMILY = [HEAD, WIFE, CHILD]
-TODAY = date(2026, 3, 15)
 
 
 def csv_bytes(rows: list[dict], *, delimiter: str = ",", extra: tuple[str, ...] = (), bom: bool = False) -> bytes:
