@@ -30,10 +30,16 @@ ADMIN_ROUTES = [
     ("GET", "/api/v1/findings"),
     ("POST", "/api/v1/findings/reconcile"),
     ("PUT", "/api/v1/service-points/1/kelurahan"),
+    ("PUT", "/api/v1/trust/root"),
+    ("PUT", "/api/v1/trust/list"),
+    ("POST", "/api/v1/cards/1571000000000001/revocation"),
 ]
 TERMINAL_ROUTES = [
     ("POST", "/api/v1/sync/redemptions"),
     ("GET", "/api/v1/sync/entitlements?program=lpg"),
+    ("GET", "/api/v1/trust/list"),
+    ("GET", "/api/v1/trust/revocations?since=0"),
+    ("GET", "/api/v1/trust/revocations/full"),
 ]
 
 
