@@ -136,7 +136,11 @@ def _day(text: str | None) -> date | None:
 
 
 class StoreRevocations:
-    """The card revocation check the verifier gets from trust_store(): a lookup in revoked_serials."""
+    """A card revocation check that queries revoked_serials on every lookup.
+
+    trust_store() uses an in-memory copy instead; this class serves callers
+    that keep no copy, such as a one-off check from another process.
+    """
 
     def __init__(self, store: "TerminalStore"):
         self._store = store
