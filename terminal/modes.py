@@ -20,7 +20,10 @@ from card.i18n import N_
 from terminal.store import TerminalStore
 from terminal.tap import period_of
 
-__all__ = ["ModeName", "Mode", "MODES", "mode_named", "mask_card_number", "ProgrammeStanding", "household_standing"]
+__all__ = [
+    "ModeName", "Mode", "MODES", "mode_named", "mask_card_number", "ProgrammeStanding", "HistoryEntry",
+    "household_standing", "household_history",
+]
 
 # Unmasked digits at the end of a card number on screen: enough to compare with the printed card.
 VISIBLE_DIGITS = 4
@@ -36,7 +39,7 @@ class ModeName(str, Enum):
 
 @dataclass(frozen=True)
 class Mode:
-    """What one kind of service point does with a tap; titles and words are English gettext sources."""
+    """Behaviour of one kind of service point at a tap; titles and words are English gettext sources."""
 
     name: ModeName
     title: str

@@ -14,14 +14,15 @@ from datetime import datetime, timedelta, timezone
 from card.i18n import N_, translate
 from card.trustlist import TrustListError, decode_trust_list
 from card.verify import WIB
+from terminal.offline_rules import load_rules
 from terminal.store import TerminalStore
 
 __all__ = ["TerminalStatus", "read_status", "DEFAULT_MAX_LIST_AGE"]
 
 log = logging.getLogger(__name__)
 
-# NOTE: the server sends no offline limit per programme yet, so the terminal
-# uses this default unless `kartu terminal serve --max-list-age-days` sets another.
+# Age past which the status bar warns, unless `kartu terminal serve --max-list-age-days` sets another.
+# A programme's offline rule (terminal.offline_rules) sets the limit for the last sync instead, when it has one.
 DEFAULT_MAX_LIST_AGE = timedelta(days=7)
 
 NEVER = N_("never")
@@ -30,13 +31,16 @@ PENDING_LINE = N_("Waiting to be sent: {count}")
 TRUST_LINE = N_("Trust list: {age}")
 REVOCATION_LINE = N_("Revocation list: {age}")
 STALE_WARNING = N_("Lists are older than {days} days. Sync the terminal before serving more cards.")
+OFFLINE_LIMIT_WARNING = N_(
+    "The last sync is older than the {hours} hours that {program} allows. Sync the terminal before serving more cards."
+)
 AGE_DAYS = N_("{days} days old")
 AGE_HOURS = N_("{hours} hours old")
 
 
 @dataclass(frozen=True)
 class TerminalStatus:
-    """What the status bar shows; times are Unix seconds, None when never done."""
+    """Figures of the status bar; times are Unix seconds, None when never done."""
 
     last_sync_at: int | None
     pending: int
@@ -44,15 +48,32 @@ class TerminalStatus:
     revocation_issued_at: int | None
     now: int
     max_list_age: timedelta = DEFAULT_MAX_LIST_AGE
+    # The programme's offline rule, when it has one: (programme code, maximum seconds since the last sync).
+    offline_limit: tuple[str, int] | None = None
 
-    def _too_old(self, issued_at: int | None) -> bool:
-        return issued_at is None or self.now - issued_at > self.max_list_age.total_seconds()
+    def _too_old(self, issued_at: int | None, limit_seconds: float) -> bool:
+        return issued_at is None or self.now - issued_at > limit_seconds
+
+    @property
+    def sync_overdue(self) -> bool:
+        """True when the last sync is missing or older than the offline rule, or max_list_age without one."""
+        limit = self.offline_limit[1] if self.offline_limit else self.max_list_age.total_seconds()
+        return self._too_old(self.last_sync_at, limit)
 
     @property
     def stale(self) -> bool:
-        """True when a list or the last sync is missing or older than max_list_age."""
-        return any(self._too_old(moment) for moment in (self.last_sync_at, self.trust_list_issued_at,
-                                                          self.revocation_issued_at))
+        """True when the last sync is overdue, or a list is missing or older than max_list_age."""
+        limit = self.max_list_age.total_seconds()
+        lists_old = any(self._too_old(moment, limit) for moment in (self.trust_list_issued_at, self.revocation_issued_at))
+        return lists_old or self.sync_overdue
+
+    def _warning(self, language: str) -> str:
+        if self.offline_limit and self.sync_overdue:
+            program, seconds = self.offline_limit
+            return translate(OFFLINE_LIMIT_WARNING, language, hours=seconds // 3600, program=program)
+        if self.stale:
+            return translate(STALE_WARNING, language, days=int(self.max_list_age.total_seconds() // 86400))
+        return ""
 
     def _age(self, issued_at: int | None, language: str) -> str:
         if issued_at is None:
@@ -69,7 +90,6 @@ class TerminalStatus:
 
     def render(self, language: str) -> dict[str, object]:
         """Return the status bar's lines in language, and the warning when the lists are too old."""
-        days = int(self.max_list_age.total_seconds() // 86400)
         return {
             "sync": translate(SYNC_LINE, language, when=self._when(self.last_sync_at, language)),
             "pending": translate(PENDING_LINE, language, count=self.pending),
@@ -77,7 +97,7 @@ class TerminalStatus:
             "trust": translate(TRUST_LINE, language, age=self._age(self.trust_list_issued_at, language)),
             "revocation": translate(REVOCATION_LINE, language, age=self._age(self.revocation_issued_at, language)),
             "stale": self.stale,
-            "warning": translate(STALE_WARNING, language, days=days) if self.stale else "",
+            "warning": self._warning(language),
         }
 
 
@@ -99,9 +119,18 @@ def _last_sync_at(store: TerminalStore) -> int | None:
     return pulled_at or None
 
 
+def _offline_limit(store: TerminalStore, program: str | None) -> tuple[str, int] | None:
+    try:
+        rule = load_rules(store).get(program) if program else None
+    except ValueError as exc:
+        log.warning("offline rules of terminal %s cannot be read: %s", store.get_meta("terminal_id"), exc)
+        return None
+    return (rule.program, rule.max_offline_seconds) if rule else None
+
+
 def read_status(store: TerminalStore, now: datetime | None = None,
-                max_list_age: timedelta = DEFAULT_MAX_LIST_AGE) -> TerminalStatus:
-    """Read the status bar's figures from the store."""
+                max_list_age: timedelta = DEFAULT_MAX_LIST_AGE, program: str | None = None) -> TerminalStatus:
+    """Read the status bar's figures from the store; program selects the offline rule that limits the last sync."""
     moment = int((now or datetime.now(timezone.utc)).timestamp())
     revocation = store.get_meta("revocation_issued_at")
     return TerminalStatus(
@@ -111,4 +140,5 @@ def read_status(store: TerminalStore, now: datetime | None = None,
         revocation_issued_at=int(revocation) if revocation else None,
         now=moment,
         max_list_age=max_list_age,
+        offline_limit=_offline_limit(store, program),
     )

@@ -1,11 +1,11 @@
 """The terminal's web app: one page, a server-sent event stream, and the counter's inputs.
 
-Who may call: the app listens on 127.0.0.1 only, accepts only the Host
-names 127.0.0.1 and localhost (so a web page elsewhere cannot reach it by
-DNS rebinding), and answers only a browser that opened the address with the
-access token printed at start. That browser gets the token as an HttpOnly,
-SameSite=Strict cookie; every other request gets 401. Form posts must also
-come from the terminal's own origin.
+Who may call: the app listens on 127.0.0.1 only. It accepts only the Host
+names 127.0.0.1 and localhost, so a web page elsewhere cannot reach it by
+DNS rebinding. It serves only a browser that opened the address with the
+access token printed at start: that browser gets the token as an HttpOnly,
+SameSite=Strict cookie, and every other request gets 401. Form posts must
+also come from the terminal's own origin.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _same_origin(request: Request) -> bool:
 
 
 def _unauthorised(request: Request) -> HTMLResponse:
-    log.warning("terminal page refused: no valid access token (%s %s)", request.method, request.url.path)
+    log.warning("terminal page request rejected: missing or invalid access token (%s %s)", request.method, request.url.path)
     return HTMLResponse(translate(messages.PAGE_TEXTS["unauthorised"], _language(request)), status_code=401)
 
 
@@ -90,7 +90,7 @@ def create_app(counter: Counter, token: str, start_counter: bool = True) -> Fast
         if not _authorised(request, token):
             return _unauthorised(request)
         if request.method == "POST" and not _same_origin(request):
-            log.warning("terminal form post refused: origin %s", request.headers.get("origin"))
+            log.warning("terminal form post rejected: origin %s", request.headers.get("origin"))
             return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
         return await call_next(request)
 

@@ -175,7 +175,7 @@ class Counter:
         return self._show_outcome(outcome, from_qr=True)
 
     def status(self) -> TerminalStatus:
-        return read_status(self.service().store, max_list_age=self.max_list_age)
+        return read_status(self.service().store, max_list_age=self.max_list_age, program=self.program)
 
     # --- the card thread ----------------------------------------------------------------
 

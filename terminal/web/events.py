@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # Screens a slow page may fall behind by before its oldest screen is dropped.
 QUEUE_SIZE = 16
+# Queued after close(): ends every event stream, so the server can stop without waiting for pages to leave.
+_CLOSED = object()
 
 
 class Screen(Protocol):
@@ -37,6 +39,7 @@ class EventBroker:
         self._queues: set[asyncio.Queue] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._current: Screen | None = None
+        self._closed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind the event loop that serves the pages; call it from that loop at startup."""
@@ -56,6 +59,16 @@ class EventBroker:
         for queue in queues:
             self._loop.call_soon_threadsafe(self._offer, queue, screen)
 
+    def close(self) -> None:
+        """End every event stream now and any stream opened later; safe to call from any thread."""
+        with self._lock:
+            self._closed = True
+            queues = list(self._queues)
+        if self._loop is None or self._loop.is_closed():
+            return
+        for queue in queues:
+            self._loop.call_soon_threadsafe(self._offer, queue, _CLOSED)
+
     @staticmethod
     def _offer(queue: asyncio.Queue, screen: Screen) -> None:
         if queue.full():
@@ -67,6 +80,8 @@ class EventBroker:
         """Yield the screen on display, then each new one; None after keepalive_seconds without a screen."""
         queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
         with self._lock:
+            if self._closed:
+                return
             self._queues.add(queue)
             current = self._current
         try:
@@ -74,9 +89,13 @@ class EventBroker:
                 yield current
             while True:
                 try:
-                    yield await asyncio.wait_for(queue.get(), keepalive_seconds)
+                    screen = await asyncio.wait_for(queue.get(), keepalive_seconds)
                 except asyncio.TimeoutError:
                     yield None
+                    continue
+                if screen is _CLOSED:
+                    return
+                yield screen
         finally:
             with self._lock:
                 self._queues.discard(queue)

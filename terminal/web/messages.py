@@ -17,7 +17,7 @@ PAGE_TEXTS = {
     "pin_submit": N_("Use PIN for the next tap"),
     "pin_ready": N_("PIN entered. Tap the card now."),
     "pin_hint": N_("The holder enters the PIN, then taps the card. The card checks the PIN itself."),
-    "clear": N_("Delete"),
+    "pin_delete": N_("Delete"),
     "language": N_("Language"),
     "entitlements": N_("Entitlements"),
     "history": N_("Recent hand-overs"),

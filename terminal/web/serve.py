@@ -74,6 +74,19 @@ def _serve(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     # The address carries the access token: print it for the kiosk browser, never log it.
     print(f"http://{HOST}:{args.port}/?token={token}", flush=True)
     log.info("terminal UI for mode %s on %s:%d", args.mode, HOST, args.port)
-    uvicorn.run(create_app(counter, token), host=HOST, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    config = uvicorn.Config(create_app(counter, token), host=HOST, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    _Server(config, counter.broker).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that ends the open event streams on SIGINT or SIGTERM, so it stops at once."""
+
+    def __init__(self, config: uvicorn.Config, broker: EventBroker):
+        super().__init__(config)
+        self._broker = broker
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        self._broker.close()
+        super().handle_exit(sig, frame)

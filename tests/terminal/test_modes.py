@@ -11,6 +11,7 @@ from card.keys import generate_private_key, save_private_key
 from terminal.enrol import KEY_NAME, STORE_NAME
 from terminal.modes import MODES, ModeName, household_history, household_standing, mask_card_number, mode_named
 from terminal.status import TerminalStatus, read_status
+from terminal.offline_rules import OfflineAction, OfflineRule, save_rule
 from terminal.store import EntitlementSet, TerminalStore
 
 NOW = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
@@ -93,3 +94,22 @@ def test_status_stale_after_max_age() -> None:
     assert old.stale
     assert old.render("en")["warning"] == "Lists are older than 7 days. Sync the terminal before serving more cards."
     assert old.render("id")["pending"] == "Menunggu dikirim: 2"
+
+
+def test_status_uses_offline_rule_for_sync() -> None:
+    moment = int(NOW.timestamp())
+    synced_two_hours_ago = TerminalStatus(moment - 7200, 0, moment, moment, moment, offline_limit=("lpg", 3600))
+    synced_just_now = TerminalStatus(moment - 60, 0, moment, moment, moment, offline_limit=("lpg", 3600))
+
+    assert synced_two_hours_ago.sync_overdue
+    assert synced_two_hours_ago.stale
+    assert synced_two_hours_ago.render("en")["warning"] == (
+        "The last sync is older than the 1 hours that lpg allows. Sync the terminal before serving more cards."
+    )
+    assert not synced_just_now.stale
+
+
+def test_read_status_reads_offline_rule(store) -> None:
+    save_rule(store, OfflineRule("lpg", 3600, OfflineAction.REFUSE))
+    assert read_status(store, NOW, program="lpg").offline_limit == ("lpg", 3600)
+    assert read_status(store, NOW, program="pbi").offline_limit is None

@@ -1,12 +1,14 @@
 """The terminal's web UI in Debian's Chromium, driven by Playwright, with reference cards in the vpcd reader.
 
 Each test serves the UI for one mode on 127.0.0.1 and taps a personalised
-reference card (or types a QR code into the scanner field); the screen must
-change without a click. Screenshots of each mode go to docs/screenshots/.
+reference card, or types a QR code into the scanner field. The screen must
+change without a click. With KARTU_UPDATE_SCREENSHOTS=1 the screenshots of
+each mode replace those in docs/screenshots/.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -94,6 +96,8 @@ def open_ui(page, base: str) -> None:
 
 def tap(reader_context, state_file: Path, page, expected_word: str) -> None:
     """Place the card on the reader, wait for the decision on screen, take the card away."""
+    # Blank the word first, so a decision still on display from the last tap cannot satisfy the wait.
+    page.evaluate("document.getElementById('word').textContent = ''")
     card = insert(reader_context, state_file)
     try:
         expect(page.locator("#word")).to_have_text(expected_word, timeout=SCREEN_TIMEOUT_MS)
@@ -101,12 +105,22 @@ def tap(reader_context, state_file: Path, page, expected_word: str) -> None:
         eject(reader_context, card)
 
 
-def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+@pytest.fixture(scope="module")
+def screenshot(tmp_path_factory):
+    """Save screenshots in pytest's temporary directory, or in docs/screenshots with KARTU_UPDATE_SCREENSHOTS=1."""
+    if os.environ.get("KARTU_UPDATE_SCREENSHOTS") == "1":
+        directory = SCREENSHOTS
+    else:
+        directory = tmp_path_factory.mktemp("screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name: str) -> None:
+        page.screenshot(path=str(directory / f"{name}.png"))
+
+    return save
 
 
-def test_lpg_tap_quota_and_refusal(page, reader_context, station, chip_card, tmp_path) -> None:
+def test_lpg_tap_quota_and_refusal(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:
     issued, state_file = chip_card
     directory = make_mode_terminal(tmp_path / "lpg", station, {"lpg": (3, "tabung", {issued.household_id: 0})})
     with serve_ui(directory, "lpg", READER) as base:
@@ -130,7 +144,7 @@ def test_lpg_tap_quota_and_refusal(page, reader_context, station, chip_card, tmp
         screenshot(page, "lpg-refused-quota")
 
 
-def test_language_switch_rerenders_screen(page, reader_context, station, chip_card, tmp_path) -> None:
+def test_language_switch_rerenders_screen(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:
     issued, state_file = chip_card
     directory = make_mode_terminal(tmp_path / "lpg", station, {"lpg": (3, "tabung", {issued.household_id: 0})})
     with serve_ui(directory, "lpg", READER) as base:
@@ -150,7 +164,7 @@ def test_language_switch_rerenders_screen(page, reader_context, station, chip_ca
         expect(page.locator("#word")).to_have_text("BERIKAN", timeout=SCREEN_TIMEOUT_MS)
 
 
-def test_clinic_shows_photo_and_pbi_status(page, reader_context, station, chip_card, tmp_path) -> None:
+def test_clinic_shows_photo_and_pbi_status(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:
     issued, state_file = chip_card
     directory = make_mode_terminal(tmp_path / "clinic", station, {"pbi": (31, "kunjungan", {issued.household_id: 0})})
     with serve_ui(directory, "clinic", READER) as base:
@@ -162,7 +176,7 @@ def test_clinic_shows_photo_and_pbi_status(page, reader_context, station, chip_c
         screenshot(page, "clinic-accepted")
 
 
-def test_clinic_not_entitled_refusal(page, reader_context, station, chip_card, tmp_path) -> None:
+def test_clinic_not_entitled_refusal(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:
     _issued, state_file = chip_card
     directory = make_mode_terminal(tmp_path / "clinic", station, {"pbi": (31, "kunjungan", {bytes(8): 0})})
     with serve_ui(directory, "clinic", READER) as base:
@@ -174,7 +188,7 @@ def test_clinic_not_entitled_refusal(page, reader_context, station, chip_card, t
         screenshot(page, "clinic-refused-not-entitled")
 
 
-def test_school_qr_scan(page, station, holders, tmp_path, pcsc_available) -> None:
+def test_school_qr_scan(page, station, holders, tmp_path, pcsc_available, screenshot) -> None:
     qr = issue_qr_only(holders[1], station, date(2026, 12, 1))
     directory = make_mode_terminal(tmp_path / "school", station, {"beasiswa": (1, "pencairan", {qr.household_id: 0})})
     with serve_ui(directory, "school", READER) as base:
@@ -203,7 +217,7 @@ def enter_pin(page, pin: str) -> None:
     expect(page.locator("#pin-message")).to_have_text("PIN sudah dimasukkan. Tempelkan kartu sekarang.")
 
 
-def test_cash_aid_needs_pin_proof(page, reader_context, station, chip_card, tmp_path) -> None:
+def test_cash_aid_needs_pin_proof(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:
     issued, state_file = chip_card
     directory = make_mode_terminal(tmp_path / "cash", station,
                                    {"bantuan_tunai": (1, "pencairan", {issued.household_id: 0})})
@@ -240,7 +254,7 @@ def test_cash_aid_refuses_qr(page, station, holders, tmp_path, pcsc_available) -
         expect(page.locator("#screen")).to_have_attribute("data-reason", "pin_needed", timeout=SCREEN_TIMEOUT_MS)
 
 
-def test_kiosk_shows_own_entitlements_then_clears(page, reader_context, station, chip_card, tmp_path) -> None:
+def test_kiosk_shows_own_entitlements_then_clears(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:
     issued, state_file = chip_card
     other_household = bytes.fromhex("99aa99aa99aa99aa")
     directory = make_mode_terminal(tmp_path / "kiosk", station, {
@@ -267,7 +281,7 @@ def test_kiosk_shows_own_entitlements_then_clears(page, reader_context, station,
     assert store.count_by_status() == {}
 
 
-def test_status_bar_warns_when_lists_are_old(page, station, tmp_path, pcsc_available) -> None:
+def test_status_bar_warns_when_lists_are_old(page, station, tmp_path, pcsc_available, screenshot) -> None:
     directory = make_mode_terminal(tmp_path / "old", station, {"lpg": (3, "tabung", {})}, pulled_at=1_000_000_000)
     with serve_ui(directory, "lpg", READER, start_counter=False) as base:
         open_ui(page, base)

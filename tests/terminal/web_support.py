@@ -91,5 +91,6 @@ def serve_ui(directory: Path, mode: str, reader: str | None = None, start_counte
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        counter.broker.close()
         server.should_exit = True
         thread.join(30)
