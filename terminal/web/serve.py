@@ -40,7 +40,8 @@ def add_serve_command(commands: argparse._SubParsersAction, fail: Callable[[str]
     serve.add_argument("--reader", help="PC/SC reader name or prefix (default: the first reader)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port on {HOST} (default {DEFAULT_PORT})")
     serve.add_argument("--max-list-age-days", type=int, default=7,
-                       help="warn when the last sync or the trust or revocation list is older than this many days")
+                       help="warn when the trust or revocation list is older than this many days, and the last "
+                            "sync too when the programme has no offline rule (default 7)")
     serve.set_defaults(handler=lambda args: _serve(args, fail))
 
 
