@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from card.piv import DEFAULT_MANAGEMENT_KEY, InvalidPinError, ObjectId
+from card.apdu import SW
+from card.piv import DEFAULT_MANAGEMENT_KEY, INS, InvalidPinError, ObjectId
 from issuance.card_secrets import MASTER_KEY_FILE
 from issuance.issue import PinFileError, read_pin_file
 from issuance.register import write_register
 from issuance.station import create_station_keys
 from issuance.synth import generate_register
 from tests.conftest import READER
-from tests.hardware.piv_support import InsertedCard, authenticated, pcsc  # noqa: F401 (fixture)
+from tests.hardware.piv_support import InsertedCard, RecordingCard, authenticated, pcsc  # noqa: F401 (fixture)
 
 CLERK_PIN = "13572468"
 
@@ -153,3 +154,28 @@ def test_cli_without_master_key(station_dir, register, card) -> None:
     assert "Traceback" not in result.stderr
     assert str(station_dir / MASTER_KEY_FILE) in result.stderr
     assert card.state.management_key == DEFAULT_MANAGEMENT_KEY
+
+
+class FullCard(RecordingCard):
+    """A blank card that has no room for the facial image: PUT DATA of 5FFF21 gets 6A84."""
+
+    def process(self, apdu: bytes) -> bytes:
+        if apdu[1] == INS.PUT_DATA and bytes.fromhex("5C035FFF21") in apdu[:16]:
+            self.received.append(apdu)
+            return SW.NOT_ENOUGH_MEMORY.to_bytes(2, "big")
+        return super().process(apdu)
+
+
+def test_cli_reports_failed_personalisation(station_dir, register, pcsc, tmp_path) -> None:
+    inserted = InsertedCard(pcsc, tmp_path / "full.json")
+    inserted.card = FullCard(inserted.state)
+    inserted.insert()
+    try:
+        result = issue(station_dir, register)
+    finally:
+        inserted.remove()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "Personalisation of the card failed" in result.stderr
+    assert "6A84" in result.stderr
+    assert "set it aside as faulty" in result.stderr
