@@ -103,7 +103,10 @@ def create_service_point(
     responses=errors(401, 403, 404),
 )
 def create_enrolment_code(
-    service_point_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="service point id")], admin: AdminCaller, session: SessionDep, settings: SettingsDep
+    service_point_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="service point id")],
+    admin: AdminCaller,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> EnrolmentCodeOut:
     if session.get(ServicePoint, service_point_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"service point {service_point_id} not found")
