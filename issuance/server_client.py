@@ -75,27 +75,45 @@ def post_registration(server_url: str, admin_token: str, body: dict, client: htt
 def revoke_card(server_url: str, admin_token: str, body: dict, client: httpx.Client | None = None) -> None:
     """Revoke a card on the server: POST /api/v1/cards/{card_number}/revocation {reason, revoked_from}.
 
-    A card the server reports as already revoked counts as done, so a retry
-    after a lost response is safe. The server reports that as 409 with
-    "already revoked" in the detail, and any other 409 is a rejection. When
-    the server rejects the station's date as after its own today (422 on
-    revoked_from, a station clock ahead of the server's), the request is
-    sent again without the date, so the card is revoked from the server's today.
+    The server's error bodies carry a machine-readable "code". A card the
+    server reports as already revoked (409, card_already_revoked) counts as
+    done, so a retry after a lost response is safe. When the server rejects
+    the station's date as after its own today (422, revoked_from_after_today,
+    a station clock ahead of the server's), the request is sent again without
+    the date, so the card is revoked from the server's today. A collision
+    with another revocation (409, revocation_collision) is sent once more.
+    Any other error status raises RegistrationError.
     """
     url = f"{server_url.rstrip('/')}/api/v1/cards/{body['card_number']}/revocation"
     payload = {"reason": body["reason"], "revoked_from": body["effective"]}
     response = _send(client, "POST", url, admin_token, payload)
-    if response.status_code == 422 and "revoked_from" in response.text:
+    if _error_code(response) == (422, "revoked_from_after_today"):
         log.warning("server rejected revocation date %s for card %s; revoking from the server's date",
                     body["effective"], body["card_number"])
-        response = _send(client, "POST", url, admin_token, {"reason": body["reason"]})
-    if response.status_code == 409 and "already revoked" in response.text:
+        payload = {"reason": body["reason"]}
+        response = _send(client, "POST", url, admin_token, payload)
+    if _error_code(response) == (409, "revocation_collision"):
+        log.warning("revocation of card %s collided with another one; sending it again", body["card_number"])
+        response = _send(client, "POST", url, admin_token, payload)
+    if _error_code(response) == (409, "card_already_revoked"):
         return
     if response.status_code not in (200, 201):
         raise RegistrationError(
             f"server rejected the revocation of card {body['card_number']} ({response.status_code}): "
             f"{response.text[:300]}"
         )
+
+
+def _error_code(response: httpx.Response) -> tuple[int, str | None]:
+    """Return the status code and the "code" field of a JSON error body (None when there is none)."""
+    if response.status_code < 400:
+        return response.status_code, None
+    try:
+        content = response.json()
+    except ValueError:
+        return response.status_code, None
+    code = content.get("code") if isinstance(content, dict) else None
+    return response.status_code, code if isinstance(code, str) else None
 
 
 def _send(client: httpx.Client | None, method: str, url: str, admin_token: str, body: dict | None) -> httpx.Response:

@@ -16,7 +16,11 @@ Administrator routes (administrator token or an administrator session):
        -> 201 {card_number, reason, revoked_from, list_version}; 404 for an
           unregistered card, 409 when it is revoked already or the sync key
           is not in the trust list, 422 for a revoked_from after today (WIB),
-          503 when the server was started without a sync key
+          503 when the server was started without a sync key. Each error
+          body has a "code": card_not_registered (404),
+          card_already_revoked, revocation_conflict or
+          revocation_collision (409, the last one worth sending again),
+          revoked_from_after_today (422), no_sync_key (503).
 
 Terminal routes (signed terminal requests):
   GET /api/v1/trust/list -> 200 {sequence, trust_list: base64}; 404 before the first upload
@@ -45,7 +49,7 @@ from card.trustlist import TrustListError
 from server.api.responses import ErrorOut, errors
 from server.auth import CurrentTerminal
 from server.db import SessionDep
-from server.errors import FieldError
+from server.errors import CodedError, FieldError
 from server.fields import CardNumber, IsoDate, decode_base64, encode_base64
 from server.models import Card
 from server.models_revocation import MAX_REASON_LENGTH, CardRevocation, RevocationListVersion
@@ -210,8 +214,8 @@ def get_full_revocation_list(_terminal: CurrentTerminal, session: SessionDep) ->
 def _sync_signer(request: Request) -> Signer:
     signer = getattr(request.app.state, "sync_signer", None)
     if signer is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
+        raise CodedError(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no_sync_key",
             detail="this server has no sync key, so it cannot sign revocation lists; restart it with a sync key",
         )
     return signer
@@ -235,16 +239,17 @@ def post_revocation(
     if not revocation_day_is_valid(revoked_from, now):
         raise FieldError(
             "revoked_from", f"is after today ({wib_date(now)} WIB); revoke the card on the day it stops being valid",
-            revoked_from.isoformat(),
+            revoked_from.isoformat(), code="revoked_from_after_today",
         )
     card = session.get(Card, card_number)
     if card is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"card {card_number} is not registered on this server")
+        raise CodedError(status.HTTP_404_NOT_FOUND, "card_not_registered",
+                         detail=f"card {card_number} is not registered on this server")
     existing = session.get(CardRevocation, card_number)
     if existing is not None:
         logger.info("card %s is already revoked (list version %d)", card_number, existing.list_version)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise CodedError(
+            status.HTTP_409_CONFLICT, "card_already_revoked",
             detail=f"card {card_number} is already revoked from {existing.revoked_from} "
                    f"(revocation list version {existing.list_version})",
         )
@@ -253,12 +258,12 @@ def post_revocation(
     except TrustConflict as exc:
         session.rollback()
         logger.warning("revocation of card %s rejected: %s", card_number, exc)
-        raise _conflict(exc) from None
+        raise CodedError(status.HTTP_409_CONFLICT, "revocation_conflict", detail=str(exc)) from None
     except IntegrityError:
         session.rollback()
         logger.warning("revocation of card %s collided with another revocation", card_number)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise CodedError(
+            status.HTTP_409_CONFLICT, "revocation_collision",
             detail=f"another revocation was published at the same moment as card {card_number}'s; send the request again",
         ) from None
     logger.info("card %s revoked by %s", card_number, caller.actor)
