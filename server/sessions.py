@@ -10,8 +10,8 @@ The administrator token that the server was started with still works as a
 Bearer credential with the administrator role, so that the first staff
 account can be created over the API.
 
-Roles: an administrator reads and writes everything; an operator reads the
-programmes owned by its OPD and writes nothing; an auditor reads everything
+Roles: an administrator reads and writes everything. An operator reads the
+programmes that its OPD owns and writes nothing. An auditor reads everything
 and writes nothing.
 """
 

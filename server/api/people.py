@@ -132,8 +132,9 @@ def add_user(payload: UserIn, caller: AdminCaller, session: SessionDep, settings
         user = create_user(session, payload.username, payload.password, payload.role, payload.opd,
                            utc_datetime(settings.clock()))
     except AccountError as exc:
-        shown = "" if exc.field == "password" else getattr(payload, exc.field)
-        raise FieldError(exc.field, exc.message, shown) from None
+        # The error detail repeats the rejected value, except a password.
+        rejected_value = "" if exc.field == "password" else getattr(payload, exc.field)
+        raise FieldError(exc.field, exc.message, rejected_value) from None
     logger.info("%s created staff account %d, role %s", caller.actor, user.id, user.role)
     return UserOut.of(user)
 
