@@ -238,9 +238,8 @@ def _insert_new_postgresql(session: Session, rows: list[dict]) -> set[str]:
         f"INSERT INTO redemptions ({columns}) SELECT {columns} FROM incoming_redemptions "
         "ON CONFLICT (record_id) DO NOTHING RETURNING record_id"
     )
-    inserted = {record_id for (record_id,) in cursor.fetchall()}
-    cursor.execute("TRUNCATE incoming_redemptions")
-    return inserted
+    # ON COMMIT DELETE ROWS empties the temporary table when the batch commits or rolls back.
+    return {record_id for (record_id,) in cursor.fetchall()}
 
 
 def _insert_new(session: Session, rows: list[dict]) -> set[str]:
