@@ -32,7 +32,7 @@ from issuance import audit, pending
 from issuance.card_secrets import MasterKeyError
 from issuance.face import CardFace, render_card_face
 from issuance.personalise import DEMO_PIN, IssuedCard, PersonalisationError, issue_qr_only, personalise_chip_card
-from issuance.photo import placeholder_photo
+from issuance.photo_store import PHOTOS_DIR, PhotoMissingError, load_photo, require_photo
 from issuance.queue import QueueEntry, resident_from_dict, resident_to_dict
 from issuance.register import Resident
 from issuance.server_client import RegistrationError, ServerUnreachableError, registration_body
@@ -125,18 +125,24 @@ def _allocated_since(station: Station, before: int) -> str | None:
 def issue_card(station: Station, resident: Resident, connection: Connection | None, issued_on: date, clerk: str,
                action: str = "issue", detail: str = "",
                in_transaction: Callable[[sqlite3.Connection, str], None] | None = None,
-               lang: str = "id") -> IssuedWithPhoto:
+               lang: str = "id", photo: bytes | None = None) -> IssuedWithPhoto:
     """Personalise a chip card (or make a QR-only one when connection is None) and journal it.
 
-    The card, its registration body and the audit entry are committed in one
-    transaction, together with whatever in_transaction writes, and only after
-    personalisation has verified the card. A card that fails is logged as a
-    failed card under the number it was given and raises CardFailure.
+    A chip card gets photo, or else the resident's accepted portrait from
+    STATION/photos; with neither it raises PhotoMissingError before the card
+    is touched. The card, its registration body and the audit entry are
+    committed in one transaction, together with whatever in_transaction
+    writes, and only after personalisation has verified the card. A card
+    that fails is logged as a failed card under the number it was given and
+    raises CardFailure.
     """
     db = station.journal
+    if connection is None:
+        photo = None
+    elif photo is None:
+        photo = require_photo(station.directory / PHOTOS_DIR, resident.nik)
     before = _counter(station)
-    # TODO: the photo is a placeholder until the station takes the resident's photo, and every card gets DEMO_PIN.
-    photo = placeholder_photo(resident.name, seed=int(resident.nik[-4:])) if connection is not None else None
+    # TODO: every chip card gets DEMO_PIN until the station asks the resident for a PIN.
     try:
         if connection is None:
             card = issue_qr_only(resident, station, issued_on)
@@ -327,14 +333,26 @@ def _run_item(run: _Run, entry: QueueEntry) -> bool:
         _set_state(db, run.batch_id, entry.position, "failed", None, error)
         run.report.failed.append((entry.position, error))
         return True
+    photos = run.station.directory / PHOTOS_DIR
+    # A QR-only card prints the accepted portrait on its face when there is one.
+    photo = load_photo(photos, entry.resident.nik) if run.slot is None else None
+    if run.slot is not None:
+        try:
+            photo = require_photo(photos, entry.resident.nik)
+        except PhotoMissingError as exc:
+            # Checked before the slot asks for a card, so no blank card is used up.
+            error = exc.message(run.lang)
+            _set_state(db, run.batch_id, entry.position, "failed", None, error)
+            run.report.failed.append((entry.position, error))
+            return True
     _set_state(db, run.batch_id, entry.position, "writing")
     card_number = None
     try:
         if run.slot is None:
-            card_number = _issue(run, entry, None)
+            card_number = _issue(run, entry, None, photo)
         else:
             with run.slot(entry) as connection:
-                card_number = _issue(run, entry, connection)
+                card_number = _issue(run, entry, connection, photo)
     except CardFailure as exc:
         _record_failure(run, entry, exc)
         return True
@@ -358,15 +376,15 @@ def _run_item(run: _Run, entry: QueueEntry) -> bool:
     return True
 
 
-def _issue(run: _Run, entry: QueueEntry, connection: Connection | None) -> str:
+def _issue(run: _Run, entry: QueueEntry, connection: Connection | None, photo: bytes | None) -> str:
     def mark_issued(db: sqlite3.Connection, card_number: str) -> None:
         _set_state(db, run.batch_id, entry.position, "issued", card_number)
 
     issued = issue_card(run.station, entry.resident, connection, run.issued_on, run.clerk,
                         detail=f"batch {run.batch_id} item {entry.position}", in_transaction=mark_issued,
-                        lang=run.lang)
+                        lang=run.lang, photo=photo)
     try:
-        render_face(issued.card, entry.resident, issued.photo, run.faces)
+        render_face(issued.card, entry.resident, photo, run.faces)
     except (OSError, ValueError) as exc:
         print(translate("card {card_number} is issued but its face was not rendered: {error}; "
                         "render it again before printing", run.lang, card_number=issued.card.card_number,

@@ -5,9 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PHOTOS_DIR", "load_photo", "photo_path", "store_photo"]
+from card.i18n import N_, translate
+
+__all__ = ["PHOTOS_DIR", "PhotoMissingError", "load_photo", "photo_path", "require_photo", "store_photo"]
 
 PHOTOS_DIR = "photos"
+PHOTO_MISSING = N_(
+    "The resident has no accepted photo, and a chip card needs one. Take it with 'kartu issuance photo' or in "
+    "the station UI, then issue the card again. No card was written."
+)
+
+
+class PhotoMissingError(Exception):
+    """A chip card is to be issued to a resident whose accepted portrait is not stored; raised before any card is touched."""
+
+    def __init__(self) -> None:
+        super().__init__(self.message("en"))
+
+    def message(self, language: str = "id") -> str:
+        return translate(PHOTO_MISSING, language)
 
 
 def photo_path(photos_dir: Path, nik: str) -> Path:
@@ -35,3 +51,11 @@ def load_photo(photos_dir: Path, nik: str) -> bytes | None:
     """Return the stored portrait for nik, or None when the resident has none."""
     path = photo_path(photos_dir, nik)
     return path.read_bytes() if path.exists() else None
+
+
+def require_photo(photos_dir: Path, nik: str) -> bytes:
+    """Return the stored portrait for nik; raise PhotoMissingError when the resident has none."""
+    photo = load_photo(photos_dir, nik)
+    if photo is None:
+        raise PhotoMissingError()
+    return photo

@@ -20,6 +20,7 @@ from card.i18n import N_, translate
 from card.piv import Connection
 from issuance import audit, batch, pending
 from issuance.batch import IssuedWithPhoto, Registration, issue_card
+from issuance.photo_store import PHOTOS_DIR, require_photo
 from issuance.register import Resident
 from issuance.server_client import RegistrationError, ServerUnreachableError
 from issuance.station import Station
@@ -127,11 +128,14 @@ def reissue(station: Station, old_card: str, resident: Resident, reason: str, cl
     """Revoke old_card and issue a new card to the same resident and household.
 
     Raises ReissueError before anything happens when the request is invalid,
-    and batch.CardFailure when the new card fails. The revocation is kept in
-    that case, because the old card is lost either way.
+    or PhotoMissingError when a chip card is to be written for a resident
+    with no accepted portrait. Raises batch.CardFailure when the new card
+    fails. The revocation is kept in that case, because the old card is lost
+    either way.
     """
     db = station.journal
     _check_request(db, old_card, resident, reason)
+    photo = require_photo(station.directory / PHOTOS_DIR, resident.nik) if connection is not None else None
     revocation_error = revoke(station, old_card, reason, issued_on, clerk, resident.nik, registration)
 
     def link(db: sqlite3.Connection, new_card: str) -> None:
@@ -141,7 +145,7 @@ def reissue(station: Station, old_card: str, resident: Resident, reason: str, cl
         )
 
     issued = issue_card(station, resident, connection, issued_on, clerk, action="reissue",
-                        detail=f"replaces card {old_card} ({reason})", in_transaction=link)
+                        detail=f"replaces card {old_card} ({reason})", in_transaction=link, photo=photo)
     registration_error = _register(station, issued.card.card_number, clerk, registration)
     return ReissueResult(issued, revocation_error is None, revocation_error, registration_error is None,
                          registration_error)

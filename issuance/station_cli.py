@@ -14,6 +14,7 @@ from card.piv import Connection
 from hardware.pcsc import PcscContext, ReaderError
 from issuance import audit, batch, pending, queue, reissue
 from issuance.card_secrets import MasterKeyError
+from issuance.photo_store import PhotoMissingError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
 from issuance.server_client import RegistrationError
 from issuance.station import Station, StationError
@@ -149,7 +150,7 @@ def _run(args: argparse.Namespace, body) -> int:
         return 2
     try:
         return body(station)
-    except (queue.QueueError, audit.ClerkMissingError, reissue.ReissueError) as exc:
+    except (queue.QueueError, audit.ClerkMissingError, reissue.ReissueError, PhotoMissingError) as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 2
     except (_UsageError, RegistrationError, MasterKeyError, ValueError, OSError) as exc:

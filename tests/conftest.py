@@ -122,3 +122,21 @@ class EmulatedCard:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+SCREENSHOTS_VARIABLE = "KARTU_UPDATE_SCREENSHOTS"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def screenshot_directory(scratch: Path, environ: dict[str, str] | None = None) -> Path:
+    """Return docs/screenshots when KARTU_UPDATE_SCREENSHOTS=1, else scratch, so a plain test run leaves the tree clean."""
+    environ = os.environ if environ is None else environ
+    return DOCS_SCREENSHOTS if environ.get(SCREENSHOTS_VARIABLE) == "1" else scratch
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir(tmp_path_factory) -> Path:
+    """Directory that browser tests write their screenshots to (see screenshot_directory)."""
+    directory = screenshot_directory(tmp_path_factory.mktemp("screenshots"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

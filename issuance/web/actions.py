@@ -16,17 +16,18 @@ from typing import Iterator
 
 from card.piv import Connection
 from hardware.pcsc import PcscContext
-from issuance import audit
-from issuance.issue import IssueResult, issue_resident
+from issuance import audit, batch
+from issuance.personalise import IssuedCard
 from issuance.photo_store import load_photo, store_photo
 from issuance.print_face import write_pdf_from_files
 from issuance.queue import QueueEntry, register_queue, search
 from issuance.register import Resident, find_resident, read_register
+from issuance.reissue import prepare_journal
 from issuance.station import Station
 
 __all__ = [
-    "BatchProgress", "IssuedCardInfo", "StationSettings", "batch_progress", "card_files", "card_of_resident",
-    "issue_for_resident", "issued_card", "load_queue", "lookup_resident", "record_nik_shown", "save_photo",
+    "BatchProgress", "IssuedCardInfo", "NewBatch", "StationSettings", "batch_progress", "card_files",
+    "card_of_resident", "create_queue_batch", "issue_for_resident", "issued_card", "load_queue", "lookup_resident", "record_nik_shown", "save_photo",
     "stored_photo",
 ]
 
@@ -57,6 +58,15 @@ class IssuedCardInfo:
     nik: str
     assurance: str
     issued: str
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """A batch made from the queue (batch_id None when no resident was ready) and the residents it left out."""
+
+    batch_id: int | None
+    without_photo: int
+    reissues: int
 
 
 @dataclass(frozen=True)
@@ -119,24 +129,23 @@ def _card_connection(settings: StationSettings) -> Iterator[Connection | None]:
 
 
 def issue_for_resident(station: Station, settings: StationSettings, resident: Resident, photo: bytes,
-                       issued: date) -> IssueResult:
-    """Personalise the card in the reader (or make a QR-only card) with photo, then write the face PDF.
+                       issued: date, language: str) -> IssuedCard:
+    """Personalise the card in the reader (or make a QR-only card), then render its face PNGs and PDF.
 
-    Raises what issue_resident and the reader raise: ReaderError, PersonalisationError,
-    ApduError, ManagementKeyError.
+    The card goes through batch.issue_card, as the command line's does: it is
+    journalled with its audit entry and its registration body, which
+    `kartu issuance register-pending` sends to the server. The face shows photo
+    on QR-only cards too. Raises batch.CardFailure when the card fails, and
+    ReaderError when no card comes to the reader.
     """
-    audit.ensure_schema(station.journal)
-    try:
-        with _card_connection(settings) as connection:
-            result = issue_resident(station, resident, connection, issued, settings.faces_dir, photo=photo)
-    except Exception as exc:
-        audit.append(station.journal, settings.clerk, "failed", None, resident.nik, f"web UI: {type(exc).__name__}: {exc}")
-        raise
-    card_number = result.card.card_number
-    audit.append(station.journal, settings.clerk, "issue", card_number, resident.nik, "web UI")
-    write_pdf_from_files(result.front, result.back, settings.faces_dir / f"{card_number}.pdf")
-    log.info("card %s issued from the web UI", card_number)
-    return result
+    prepare_journal(station.journal)
+    with _card_connection(settings) as connection:
+        issued_card = batch.issue_card(station, resident, connection, issued, settings.clerk, detail="web UI",
+                                       lang=language, photo=photo).card
+    front, back = batch.render_face(issued_card, resident, photo, settings.faces_dir)
+    write_pdf_from_files(front, back, settings.faces_dir / f"{issued_card.card_number}.pdf")
+    log.info("card %s issued from the web UI", issued_card.card_number)
+    return issued_card
 
 
 def record_nik_shown(station: Station, settings: StationSettings, nik: str) -> None:
@@ -174,3 +183,24 @@ def batch_progress(station: Station, limit: int = 20) -> list[BatchProgress]:
         BatchProgress(batch_id, created, clerk, total, issued or 0, failed or 0, pending or 0, bool(done))
         for batch_id, created, clerk, done, total, issued, failed, pending in rows
     ]
+
+
+def create_queue_batch(station: Station, settings: StationSettings) -> NewBatch:
+    """Store a batch of every resident in the queue who waits for a new card.
+
+    Reissues are left out because each needs the lost card's number. A chip
+    station also leaves out residents with no accepted photo, so the batch
+    never requests a blank card that it cannot write.
+    """
+    prepare_journal(station.journal)
+    waiting = register_queue(settings.register, station.journal).entries
+    new = [entry for entry in waiting if entry.reason == "new"]
+    ready = new if settings.qr_only else [
+        entry for entry in new if load_photo(settings.photos_dir, entry.resident.nik) is not None
+    ]
+    left_out = NewBatch(None, len(new) - len(ready), len(waiting) - len(new))
+    if not ready:
+        return left_out
+    batch_id = batch.create_batch(station.journal, ready, settings.clerk, str(settings.register), settings.qr_only)
+    log.info("batch %d of %d residents made from the web UI", batch_id, len(ready))
+    return NewBatch(batch_id, left_out.without_photo, left_out.reissues)

@@ -1,16 +1,23 @@
 """The clerk's web UI: queue and search, resident check, photo, card personalisation, print preview, batches.
 
 GET  /login?token=T                  exchanges the printed access token for the session cookie
-GET  /                               queue of residents without a card; ?q= searches name, NIK or KK
-GET  /resident/{nik}                 the register record to check, the photo, the issue button
-POST /resident/{nik}/photo           uploads a photo (multipart field "photo"); shows why one is rejected
-POST /resident/{nik}/camera          takes the photo with the station's camera, when one is configured
-GET  /resident/{nik}/photo.jpg       the accepted portrait
-POST /resident/{nik}/issue           personalises the card in the reader (or a QR-only card)
+GET  /                               queue of residents without a card
+POST /                               searches the queue by name, NIK or KK (field "q")
+GET  /resident/{handle}              the register record to check, the photo, the issue button
+POST /resident/{handle}/photo        uploads a photo (multipart field "photo"); shows why one is rejected
+POST /resident/{handle}/camera       takes the photo with the station's camera, when one is configured
+GET  /resident/{handle}/photo.jpg    the accepted portrait
+POST /resident/{handle}/issue        personalises the card in the reader (or a QR-only card)
 GET  /card/{card_number}             print preview of an issued card, downloads and the print button
 GET  /card/{card_number}/{file}      preview.png, front.png, back.png or face.pdf
 POST /card/{card_number}/print       sends face.pdf to the configured CUPS queue
 GET  /batches                        progress of batch runs, refreshed every few seconds
+POST /batches                        makes a batch of the queue and starts it
+POST /batches/{batch_id}/resume      runs the waiting items of a stopped batch
+
+No URL contains a NIK, so none ends up in the browser history: a resident is
+named by a random handle that the queue page makes (issuance.web.handles),
+and the search is a POST.
 
 Any GET takes ?lang=id or ?lang=en and remembers the choice in a cookie. See
 issuance.web.security for the access checks that every request passes.
@@ -31,20 +38,21 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from card.apdu import ApduError
 from card.cardnumber import format_card_number, is_valid_card_number
 from card.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, translate
-from card.piv import ManagementKeyError
 from hardware.pcsc import ReaderError
+from issuance.batch import CardFailure
 from issuance.cups import PrintError, print_pdf
-from issuance.personalise import PersonalisationError
 from issuance.photo import MAX_UPLOAD_BYTES, PhotoRejected, capture_camera_photo, prepare_photo
 from issuance.print_face import preview_png_from_files
 from issuance.queue import QueueError, mask_number
 from issuance.register import ResidentNotFoundError
 from issuance.web import actions
 from issuance.web.actions import StationSettings
+from issuance.web.batch_runner import BatchRunner
+from issuance.web.handles import ResidentHandles
 from issuance.web.security import COOKIE_NAME, AccessGuard
+from issuance.web.uploads import BodyTooLarge, read_capped_body, request_with_body
 from issuance.web.worker import StationWorker
 
 __all__ = ["create_app", "LANGUAGE_COOKIE"]
@@ -75,6 +83,8 @@ _templates = Environment(
 def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWorker | None = None) -> FastAPI:
     """Build the web UI for the station in settings; guard holds the access token and the listening port."""
     worker = worker or StationWorker(settings.station_dir)
+    handles = ResidentHandles()
+    runner = BatchRunner(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -85,6 +95,7 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
                   lifespan=lifespan)
     app.state.worker = worker
     app.state.guard = guard
+    app.state.batch_runner = runner
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
     async def station(work: Callable) -> object:
@@ -122,26 +133,38 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
         return response
 
     @app.get("/")
-    async def queue_page(request: Request, q: str = "") -> Response:
+    async def queue_page(request: Request) -> Response:
+        return await _queue_response(request, "")
+
+    @app.post("/")
+    async def queue_search(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=4)
+        if not guard.form_matches(form.get("csrf")):
+            return _form_token_rejected(request)
+        query = form.get("q")
+        return await _queue_response(request, query if isinstance(query, str) else "")
+
+    async def _queue_response(request: Request, q: str) -> Response:
         try:
             entries, total = await station(lambda st: actions.load_queue(st, settings, q))
         except QueueError as exc:
             return _render(request, "message.html", 500, title=N_("Queue unavailable"), message=str(exc))
         rows = [
-            {"position": entry.position, "name": entry.resident.name, "nik": entry.resident.nik,
-             "masked_nik": mask_number(entry.resident.nik), "kelurahan": entry.resident.kelurahan,
+            {"position": entry.position, "name": entry.resident.name,
+             "handle": handles.handle_for(entry.resident.nik), "masked_nik": mask_number(entry.resident.nik), "kelurahan": entry.resident.kelurahan,
              "reason": REASON_LABELS.get(entry.reason, entry.reason)}
             for entry in entries
         ]
         return _render(request, "queue.html", title=N_("Issuance queue"), rows=rows, total=total, query=q)
 
-    @app.get("/resident/{nik}")
-    async def resident_page(request: Request, nik: str) -> Response:
-        return await _resident_response(request, nik)
+    @app.get("/resident/{handle}")
+    async def resident_page(request: Request, handle: str) -> Response:
+        return await _resident_response(request, handle)
 
-    async def _resident_response(request: Request, nik: str, status_code: int = 200, **extra) -> Response:
-        if not _is_nik(nik):
-            return _not_found(request, nik)
+    async def _resident_response(request: Request, handle: str, status_code: int = 200, **extra) -> Response:
+        nik = handles.nik_for(handle)
+        if nik is None:
+            return _not_found(request, handle)
 
         def load(st):
             resident = actions.lookup_resident(st, settings, nik)
@@ -151,65 +174,81 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
         try:
             resident, card_number, has_photo = await station(load)
         except ResidentNotFoundError:
-            return _not_found(request, nik)
+            return _not_found(request, handle)
         except OSError as exc:
             return _render(request, "message.html", 500, title=N_("Register unavailable"),
                            message=f"{settings.register}: {exc.strerror}")
-        return _render(request, "resident.html", status_code, title=resident.name, resident=resident,
+        return _render(request, "resident.html", status_code, title=resident.name, resident=resident, handle=handle,
                        card_number=card_number, has_photo=has_photo, qr_only=settings.qr_only,
                        camera=settings.camera, **extra)
 
-    @app.post("/resident/{nik}/photo")
-    async def upload_photo(request: Request, nik: str) -> Response:
-        if not _is_nik(nik):
-            return _not_found(request, nik)
+    @app.post("/resident/{handle}/photo")
+    async def upload_photo(request: Request, handle: str) -> Response:
+        nik = handles.nik_for(handle)
+        if nik is None:
+            return _not_found(request, handle)
+        # The declared size rejects most oversized uploads at once, and the streaming cap rejects the
+        # rest (chunked uploads and wrong Content-Length headers) without buffering them.
+        cap = MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD_BYTES
         declared = int(request.headers.get("content-length") or 0)
-        if declared > MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD_BYTES:
+        try:
+            if declared > cap:
+                raise BodyTooLarge(declared)
+            body = await read_capped_body(request, cap)
+        except BodyTooLarge as exc:
+            log.info("photo upload rejected: body passed %d bytes", cap)
             rejection = PhotoRejected("too_large_file", N_("The photo file is {size} bytes, more than the {maximum} "
                                                            "bytes accepted. Choose the JPEG straight from the camera."),
-                                      size=declared, maximum=MAX_UPLOAD_BYTES)
-            return await _resident_response(request, nik, 413, photo_error=rejection.message(_language(request)))
-        form = await request.form(max_files=1, max_fields=4)
+                                      size=exc.received, maximum=MAX_UPLOAD_BYTES)
+            return await _resident_response(request, handle, 413, photo_error=rejection.message(_language(request)))
+        form = await request_with_body(request, body).form(max_files=1, max_fields=4)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
         upload = form.get("photo")
         data = await upload.read(MAX_UPLOAD_BYTES + 1) if isinstance(upload, UploadFile) else b""
-        return await _accept_photo(request, nik, lambda: prepare_photo(data))
+        return await _accept_photo(request, handle, nik, lambda: prepare_photo(data))
 
-    @app.post("/resident/{nik}/camera")
-    async def camera_photo(request: Request, nik: str) -> Response:
+    @app.post("/resident/{handle}/camera")
+    async def camera_photo(request: Request, handle: str) -> Response:
         form = await request.form(max_files=0, max_fields=4)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
-        if not _is_nik(nik) or settings.camera is None:
-            return _not_found(request, nik)
-        return await _accept_photo(request, nik, lambda: prepare_photo(capture_camera_photo(settings.camera)))
+        nik = handles.nik_for(handle)
+        if nik is None or settings.camera is None:
+            return _not_found(request, handle)
+        return await _accept_photo(request, handle, nik,
+                                   lambda: prepare_photo(capture_camera_photo(settings.camera)))
 
-    async def _accept_photo(request: Request, nik: str, take: Callable) -> Response:
+    async def _accept_photo(request: Request, handle: str, nik: str, take: Callable) -> Response:
         """Run take() to get a PreparedPhoto and store it, or show the rejection reason on the resident page."""
         try:
             prepared = await run_in_threadpool(take)
         except PhotoRejected as exc:
             log.info("photo rejected for a resident: %s", exc.reason)
-            return await _resident_response(request, nik, 422, photo_error=exc.message(_language(request)))
+            return await _resident_response(request, handle, 422, photo_error=exc.message(_language(request)))
         await station(lambda st: actions.save_photo(settings, nik, prepared.jpeg))
-        return RedirectResponse(f"/resident/{nik}?photo=accepted", status_code=303)
+        return RedirectResponse(f"/resident/{handle}?photo=accepted", status_code=303)
 
-    @app.get("/resident/{nik}/photo.jpg")
-    async def photo_file(request: Request, nik: str) -> Response:
-        data = actions.stored_photo(settings, nik) if _is_nik(nik) else None
+    @app.get("/resident/{handle}/photo.jpg")
+    async def photo_file(request: Request, handle: str) -> Response:
+        nik = handles.nik_for(handle)
+        data = actions.stored_photo(settings, nik) if nik is not None else None
         if data is None:
-            return _not_found(request, nik)
+            return _not_found(request, handle)
         return Response(data, media_type="image/jpeg")
 
-    @app.post("/resident/{nik}/issue")
-    async def issue(request: Request, nik: str) -> Response:
+    @app.post("/resident/{handle}/issue")
+    async def issue(request: Request, handle: str) -> Response:
         form = await request.form(max_files=0, max_fields=4)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
-        if not _is_nik(nik):
-            return _not_found(request, nik)
+        nik = handles.nik_for(handle)
+        if nik is None:
+            return _not_found(request, handle)
         language = _language(request)
+        if runner.busy():
+            return await _resident_response(request, handle, 409, issue_error=translate(
+                N_("A batch is using the card reader. Issue this card when the batch has finished."), language))
 
         def run(st):
             resident = actions.lookup_resident(st, settings, nik)
@@ -220,19 +259,19 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
             photo = actions.stored_photo(settings, nik)
             if photo is None:
                 return translate(N_("Take the resident's photo first; the card needs an accepted photo."), language)
-            return actions.issue_for_resident(st, settings, resident, photo, date.today())
+            return actions.issue_for_resident(st, settings, resident, photo, date.today(), language)
 
         try:
             outcome = await station(run)
         except ResidentNotFoundError:
-            return _not_found(request, nik)
+            return _not_found(request, handle)
         except ReaderError as exc:
-            return await _resident_response(request, nik, 503, issue_error=exc.message(language))
-        except (PersonalisationError, ApduError, ManagementKeyError) as exc:
-            return await _resident_response(request, nik, 500, issue_error=str(exc))
+            return await _resident_response(request, handle, 503, issue_error=exc.message(language))
+        except CardFailure as exc:
+            return await _resident_response(request, handle, 500, issue_error=str(exc))
         if isinstance(outcome, str):
-            return await _resident_response(request, nik, 409, issue_error=outcome)
-        return RedirectResponse(f"/card/{outcome.card.card_number}", status_code=303)
+            return await _resident_response(request, handle, 409, issue_error=outcome)
+        return RedirectResponse(f"/card/{outcome.card_number}", status_code=303)
 
     @app.get("/card/{card_number}")
     async def card_page(request: Request, card_number: str, printed: str | None = None) -> Response:
@@ -276,9 +315,49 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
         return RedirectResponse(f"/card/{card_number}?printed={job}", status_code=303)
 
     @app.get("/batches")
-    async def batches_page(request: Request) -> Response:
+    async def batches_page(request: Request, started: int | None = None, without_photo: int = 0,
+                           reissues: int = 0) -> Response:
+        made = actions.NewBatch(started, without_photo, reissues) if started is not None else None
+        return await _batches_response(request, made=made)
+
+    async def _batches_response(request: Request, status_code: int = 200, **extra) -> Response:
         batches = await station(actions.batch_progress)
-        return _render(request, "batches.html", title=N_("Batches"), batches=batches)
+        return _render(request, "batches.html", status_code, title=N_("Batches"), batches=batches,
+                       running=runner.batch_id if runner.busy() else None, status_lines=runner.status_lines(),
+                       **extra)
+
+    @app.post("/batches")
+    async def start_batch(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=4)
+        if not guard.form_matches(form.get("csrf")):
+            return _form_token_rejected(request)
+        language = _language(request)
+        if runner.busy():
+            return await _batches_response(request, 409, batch_error=translate(
+                N_("Batch {batch_id} is still running. Start the next batch when it has finished."), language,
+                batch_id=runner.batch_id))
+        try:
+            made = await station(lambda st: actions.create_queue_batch(st, settings))
+        except QueueError as exc:
+            return await _batches_response(request, 500, batch_error=exc.message(language))
+        if made.batch_id is None:
+            return await _batches_response(request, 409, made=made)
+        runner.start(made.batch_id, language)
+        return RedirectResponse(f"/batches?started={made.batch_id}&without_photo={made.without_photo}"
+                                f"&reissues={made.reissues}", status_code=303)
+
+    @app.post("/batches/{batch_id}/resume")
+    async def resume_batch(request: Request, batch_id: int) -> Response:
+        form = await request.form(max_files=0, max_fields=4)
+        if not guard.form_matches(form.get("csrf")):
+            return _form_token_rejected(request)
+        if not any(row.batch_id == batch_id for row in await station(actions.batch_progress)):
+            return _not_found(request, str(batch_id))
+        if not runner.start(batch_id, _language(request)):
+            return await _batches_response(request, 409, batch_error=translate(
+                N_("Batch {batch_id} is still running. Start the next batch when it has finished."),
+                _language(request), batch_id=runner.batch_id))
+        return RedirectResponse("/batches", status_code=303)
 
     return app
 
@@ -288,10 +367,6 @@ def _resident_or_none(station, settings: StationSettings, nik: str):
         return actions.lookup_resident(station, settings, nik)
     except (ResidentNotFoundError, OSError):
         return None
-
-
-def _is_nik(value: str) -> bool:
-    return len(value) == 16 and value.isascii() and value.isdigit()
 
 
 def _language(request: Request) -> str:

@@ -20,6 +20,8 @@ from card.reference_state import CardState
 from hardware.pcsc import CardConnection, PcscContext
 from hardware.vpcd import VpcdBridge
 from issuance import cli as issuance_cli
+from issuance.photo import placeholder_photo
+from issuance.photo_store import PHOTOS_DIR, store_photo
 from issuance.queue import QueueEntry
 from issuance.register import Resident, write_register
 from issuance.reissue import prepare_journal
@@ -38,9 +40,12 @@ def open_station(directory: Path) -> Station:
 
 
 @pytest.fixture
-def station_dir(tmp_path) -> Path:
+def station_dir(tmp_path, residents) -> Path:
+    """A station whose photos directory holds an accepted portrait for every resident, as chip cards need."""
     directory = tmp_path / "station"
     create_station_keys(directory)
+    for resident in residents:
+        store_photo(directory / PHOTOS_DIR, resident.nik, placeholder_photo(resident.name, seed=int(resident.nik[-4:])))
     return directory
 
 

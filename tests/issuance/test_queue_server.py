@@ -12,7 +12,7 @@ from issuance.server_client import RegistrationError
 from server.fields import encode_base64
 from server.models_people import AuditEntry
 from tests.card.trust_kit import City
-from tests.issuance.station_support import run_cli, station_dir  # noqa: F401 (fixtures)
+from tests.issuance.station_support import residents, run_cli, station_dir  # noqa: F401 (fixtures)
 from tests.server.conftest import database_url, kit, live, postgres_database  # noqa: F401 (fixtures)
 from tests.server.register_support import ELDER, FAMILY, HEAD, HOUSEHOLD_KEY, WIFE, csv_bytes, household_of
 

@@ -40,22 +40,42 @@ def form_token(page: str) -> str:
     return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
 
 
+def search(client, text: str):
+    page = client.get("/").text
+    return client.post("/", data={"csrf": form_token(page), "q": text})
+
+
+def resident_path(client, nik: str) -> str:
+    """Return the resident page's path, found by searching the queue for the NIK as a clerk would.
+
+    The path is remembered per client, because an issued resident leaves the queue.
+    """
+    paths = vars(client).setdefault("resident_paths", {})
+    if nik not in paths:
+        found = re.findall(r'href="(/resident/[^"]+)"', search(client, nik).text)
+        assert len(found) == 1, f"the queue search for {nik} listed {len(found)} residents"
+        paths[nik] = found[0]
+    return paths[nik]
+
+
 def upload(client, nik: str, data: bytes, token: str | None = None):
-    page = client.get(f"/resident/{nik}").text
+    path = resident_path(client, nik)
+    page = client.get(path).text
     return client.post(
-        f"/resident/{nik}/photo", data={"csrf": token if token is not None else form_token(page)},
+        f"{path}/photo", data={"csrf": token if token is not None else form_token(page)},
         files={"photo": ("camera.jpg", data, "image/jpeg")}, follow_redirects=False,
     )
 
 
 def issue(client, nik: str):
-    page = client.get(f"/resident/{nik}").text
-    return client.post(f"/resident/{nik}/issue", data={"csrf": form_token(page)}, follow_redirects=False)
+    path = resident_path(client, nik)
+    page = client.get(path).text
+    return client.post(f"{path}/issue", data={"csrf": form_token(page)}, follow_redirects=False)
 
 
 def test_pages_need_login(web):
     with TestClient(create_app(web.settings, guard_for(PORT)), base_url=BASE) as anonymous:
-        for path in ("/", f"/resident/{web.residents[0].nik}", "/batches"):
+        for path in ("/", "/resident/any-handle", "/batches"):
             response = anonymous.get(path)
             assert response.status_code == 401
             assert "kartu issuance serve" in response.text
@@ -76,10 +96,10 @@ def test_foreign_host_header_rejected(client):
 
 
 def test_cross_origin_post_rejected(client, web):
-    nik = web.residents[0].nik
-    page = client.get(f"/resident/{nik}").text
+    path = resident_path(client, web.residents[0].nik)
+    page = client.get(path).text
 
-    response = client.post(f"/resident/{nik}/issue", data={"csrf": form_token(page)},
+    response = client.post(f"{path}/issue", data={"csrf": form_token(page)},
                            headers={"origin": "http://attacker.example"})
 
     assert response.status_code == 403
@@ -113,16 +133,42 @@ def test_queue_in_english(client):
 def test_queue_search_by_nik(client, web):
     target = web.residents[3]
 
-    page = client.get(f"/?q={target.nik}").text
+    page = search(client, target.nik).text
 
     assert target.name in page
     assert page.count("<tr><td>") == 1
 
 
+def test_no_url_contains_nik(client, web):
+    queue_page = client.get("/").text
+    resident = web.residents[2]
+    path = resident_path(client, resident.nik)
+    upload(client, resident.nik, portrait_jpeg(seed=4, size=(960, 1280)))
+    resident_page = client.get(path).text
+
+    links = re.findall(r'(?:href|src|action)="([^"]+)"', queue_page + resident_page)
+    assert any(link.startswith("/resident/") for link in links)
+    for link in links + [path]:
+        for someone in web.residents:
+            assert someone.nik not in link, f"{link} contains a NIK"
+    assert client.get(f"/resident/{resident.nik}").status_code == 404
+    assert 'method="get"' not in queue_page
+
+
+def test_handle_unknown_after_restart(web):
+    with TestClient(create_app(web.settings, guard_for(PORT)), base_url=BASE) as first:
+        first.get(f"/login?token={TEST_TOKEN}")
+        path = resident_path(first, web.residents[0].nik)
+    with TestClient(create_app(web.settings, guard_for(PORT)), base_url=BASE) as second:
+        second.get(f"/login?token={TEST_TOKEN}")
+
+        assert second.get(path).status_code == 404
+
+
 def test_resident_record_shown_and_audited(client, web):
     resident = web.residents[2]
 
-    page = client.get(f"/resident/{resident.nik}").text
+    page = client.get(resident_path(client, resident.nik)).text
 
     assert resident.name in page
     assert resident.nik in page
@@ -145,7 +191,8 @@ def test_photo_accepted_and_served(client, web):
     response = upload(client, nik, portrait_jpeg(seed=4, size=(960, 1280)))
 
     assert response.status_code == 303
-    photo = client.get(f"/resident/{nik}/photo.jpg")
+    assert response.headers["location"].startswith(resident_path(client, nik))
+    photo = client.get(f"{resident_path(client, nik)}/photo.jpg")
     assert photo.headers["content-type"] == "image/jpeg"
     assert len(photo.content) <= 12 * 1024
     stored = web.settings.photos_dir / f"{nik}.jpg"
@@ -199,7 +246,7 @@ def test_issue_qr_only_card_and_preview(client, web):
         assert image.width > image.height
     pdf = client.get(f"{card_url}/face.pdf")
     assert pdf.content.startswith(b"%PDF-")
-    assert card_number in client.get(f"/resident/{nik}").text
+    assert card_number in client.get(resident_path(client, nik)).text
 
 
 def test_second_issue_refused(client, web):
@@ -287,7 +334,7 @@ def test_serve_needs_clerk(web, capsys):
 
 
 def test_camera_button_hidden_without_camera(client, web):
-    page = client.get(f"/resident/{web.residents[0].nik}").text
+    page = client.get(resident_path(client, web.residents[0].nik)).text
 
     assert 'id="camera"' not in page
 
@@ -297,10 +344,11 @@ def test_missing_camera_reported(web):
     nik = web.residents[0].nik
     with TestClient(create_app(settings, guard_for(PORT)), base_url=BASE) as camera_client:
         camera_client.get(f"/login?token={TEST_TOKEN}")
-        page = camera_client.get(f"/resident/{nik}?lang=en").text
+        path = resident_path(camera_client, nik)
+        page = camera_client.get(f"{path}?lang=en").text
         assert 'id="camera"' in page
 
-        response = camera_client.post(f"/resident/{nik}/camera", data={"csrf": form_token(page)})
+        response = camera_client.post(f"{path}/camera", data={"csrf": form_token(page)})
 
     assert response.status_code == 422
     assert "/dev/video-absent" in response.text
@@ -309,7 +357,7 @@ def test_missing_camera_reported(web):
 
 @pytest.mark.skipif(subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode != 0,
                     reason="pcscd is not running")
-def test_missing_reader_reported_and_audited(web):
+def test_missing_reader_reported_no_card_used(web):
     settings = dataclasses.replace(web.settings, qr_only=False, reader="Kartu Test Reader That Is Not There")
     nik = web.residents[0].nik
     with TestClient(create_app(settings, guard_for(PORT)), base_url=BASE) as chip_client:
@@ -326,5 +374,13 @@ def test_missing_reader_reported_and_audited(web):
         cards = station.journal.execute("SELECT COUNT(*) FROM cards").fetchone()[0]
     finally:
         station.close()
-    assert [entry.nik for entry in failed] == [nik]
+    assert failed == []
     assert cards == 0
+
+
+def test_screenshots_kept_out_of_tree(tmp_path):
+    from tests.conftest import DOCS_SCREENSHOTS, screenshot_directory
+
+    assert screenshot_directory(tmp_path, {}) == tmp_path
+    assert screenshot_directory(tmp_path, {"KARTU_UPDATE_SCREENSHOTS": "0"}) == tmp_path
+    assert screenshot_directory(tmp_path, {"KARTU_UPDATE_SCREENSHOTS": "1"}) == DOCS_SCREENSHOTS

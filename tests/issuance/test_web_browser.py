@@ -1,7 +1,8 @@
 """The clerk's web UI in headless Chromium (Debian chromium driven by Playwright): a clerk's whole round.
 
-Screenshots of the pages go to docs/screenshots/issuance-*.png, so the docs show
-the UI as these tests last saw it.
+Screenshots of the pages go to a temporary directory, or to
+docs/screenshots/issuance-*.png when KARTU_UPDATE_SCREENSHOTS=1 is set, so the
+docs show the UI as these tests saw it when they were last updated.
 """
 
 import io
@@ -28,8 +29,8 @@ from tests.issuance.web_support import CLERK, TEST_TOKEN, guard_for, make_web_st
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SERVER_START_SECONDS = 15
+BATCH_SECONDS = 60
 
 
 def skip_or_fail(reason: str):
@@ -81,18 +82,20 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, served):
+def page(browser, served, screenshots_dir):
     base, _ = served
     context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="id-ID")
     opened = context.new_page()
     opened.goto(f"{base}/login?token={TEST_TOKEN}")
+    opened.screenshots_dir = screenshots_dir
     yield opened
     context.close()
 
 
 def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"issuance-{name}.png"), full_page=True)
+    path = page.screenshots_dir / f"issuance-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000, f"{path} is nearly empty"
 
 
 def test_login_lands_on_queue_in_indonesian(page, served):
@@ -129,6 +132,19 @@ def test_search_by_name(page, served):
     assert target.name in rows.first.inner_text()
 
 
+def test_search_by_nik_keeps_nik_out_of_url(page, served):
+    _, web = served
+    target = web.residents[5]
+
+    page.fill("#q", target.nik)
+    page.click("#search")
+    assert target.nik not in page.url
+    page.click(f"text={target.name}")
+
+    assert page.locator("#nik").inner_text() == target.nik
+    assert target.nik not in page.url
+
+
 def test_rejected_photo_shows_reason(page, served, tmp_path):
     _, web = served
     resident = web.residents[1]
@@ -149,6 +165,7 @@ def test_photo_then_personalise_then_preview(page, served, tmp_path):
     good = jpeg_file(tmp_path / "camera.jpg", draw_portrait(seed=2, size=(960, 1280)))
     page.click(f"text={resident.name}")
     assert page.locator("#nik").inner_text() == resident.nik
+    assert resident.nik not in page.url
 
     page.set_input_files("#photo-file", str(good))
     page.click("#upload")
@@ -193,3 +210,18 @@ def test_batch_progress_shown(page, served):
     assert "0/2" in waiting_row.inner_text()
     assert finished_row.locator("progress").get_attribute("value") == "3"
     screenshot(page, "batches")
+
+
+def test_batch_started_from_queue(page, served):
+    _, web = served
+    page.click("#nav-batches")
+
+    page.click("#start-batch")
+
+    started = page.locator("#batch-started")
+    assert started.is_visible()
+    batch_id = started.inner_text().split()[1]
+    row = page.locator(f"#batch-{batch_id}")
+    playwright_api.expect(row).to_contain_text("selesai", timeout=BATCH_SECONDS * 1000)
+    assert page.locator("#batch-status").is_visible()
+    screenshot(page, "batch-started")

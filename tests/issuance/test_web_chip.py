@@ -10,11 +10,13 @@ from card.reference import ATR, ReferenceCard
 from card.reference_state import CardState
 from hardware.pcsc import PcscContext
 from hardware.vpcd import VpcdBridge
+from issuance import pending
 from issuance.illustrated import portrait_jpeg
 from issuance.station import Station
 from issuance.web.actions import StationSettings
 from issuance.web.app import create_app
 from tests.conftest import READER
+from tests.issuance.test_web_app import resident_path
 from tests.issuance.web_support import TEST_TOKEN, guard_for, make_web_station
 
 pytestmark = pytest.mark.usefixtures("pcsc_available")
@@ -46,12 +48,13 @@ def test_issue_writes_accepted_photo_to_chip(tmp_path, blank_card):
     nik = web.residents[0].nik
     with TestClient(create_app(settings, guard_for(8481)), base_url="http://127.0.0.1:8481") as client:
         client.get(f"/login?token={TEST_TOKEN}")
-        token = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get(f"/resident/{nik}").text).group(1)
-        client.post(f"/resident/{nik}/photo", data={"csrf": token},
+        path = resident_path(client, nik)
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get(path).text).group(1)
+        client.post(f"{path}/photo", data={"csrf": token},
                     files={"photo": ("camera.jpg", portrait_jpeg(seed=8, size=(960, 1280)))})
-        accepted = client.get(f"/resident/{nik}/photo.jpg").content
+        accepted = client.get(f"{path}/photo.jpg").content
 
-        response = client.post(f"/resident/{nik}/issue", data={"csrf": token}, follow_redirects=False)
+        response = client.post(f"{path}/issue", data={"csrf": token}, follow_redirects=False)
 
     assert response.status_code == 303
     card_number = response.headers["location"].rsplit("/", 1)[1]
@@ -61,6 +64,8 @@ def test_issue_writes_accepted_photo_to_chip(tmp_path, blank_card):
     station = Station(settings.station_dir)
     try:
         row = station.journal.execute("SELECT assurance FROM cards WHERE card_number = ?", (card_number,)).fetchone()
+        registrations = [call.card_number for call in pending.pending_calls(station.journal)]
     finally:
         station.close()
     assert row == ("chip",)
+    assert registrations == [card_number]
