@@ -218,6 +218,17 @@ def _item(data: bytes, offset: int, depth_left: int) -> tuple[Any, int]:
         start = offset + 3
         if argument < 0x100:
             raise _fail(offset, f"argument {argument} is not in its shortest form (deterministic encoding)")
+    elif info == 26 and offset + 5 <= len(data):
+        # Four- and eight-byte arguments carry card numbers and kelurahan codes.
+        start = offset + 5
+        argument = int.from_bytes(data[offset + 1 : start], "big")
+        if argument < 0x10000:
+            raise _fail(offset, f"argument {argument} is not in its shortest form (deterministic encoding)")
+    elif info == 27 and offset + 9 <= len(data):
+        start = offset + 9
+        argument = int.from_bytes(data[offset + 1 : start], "big")
+        if argument < 0x100000000:
+            raise _fail(offset, f"argument {argument} is not in its shortest form (deterministic encoding)")
     else:
         argument, start = _argument(data, offset)
 
@@ -297,6 +308,13 @@ def _map(data: bytes, offset: int, position: int, count: int, depth_left: int) -
         if initial < 0x18:
             result[key] = initial
             position += 1
+        elif initial == 0x19:
+            # A two-byte unsigned integer, such as a day number, read inline.
+            value = data[position + 1] << 8 | data[position + 2]
+            if value < 0x100:
+                raise _fail(position, f"argument {value} is not in its shortest form (deterministic encoding)")
+            result[key] = value
+            position += 3
         else:
             result[key], position = _item(data, position, depth_left)
     return result, position

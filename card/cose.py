@@ -111,6 +111,13 @@ def parse_sign1(data: bytes, *, require_tag: bool = True, max_size: int = cbor.M
     allows where the context fixes the type. A wrong tag is always rejected.
     A message larger than max_size bytes is rejected before it is parsed.
     """
+    parts = _split_common_layout(data) if len(data) <= max_size else None
+    if parts is not None:
+        protected, payload, signature = parts
+        header, problem = _protected_header(protected)
+        if problem is not None:
+            raise COSEError(problem)
+        return Sign1(protected, header.get(HEADER_KID), payload, signature, header, {})
     try:
         item = cbor.decode(data, outer_tags=(COSE_SIGN1_TAG,), max_size=max_size)
     except cbor.CBORError as exc:
@@ -139,6 +146,51 @@ def parse_sign1(data: bytes, *, require_tag: bool = True, max_size: int = cbor.M
         size = len(signature) if isinstance(signature, bytes) else type(signature).__name__
         raise COSEError(f"ES256 signature must be a byte string of {SIGNATURE_SIZE} bytes (raw r||s), got {size}")
     return Sign1(protected, header.get(HEADER_KID), payload, signature, header, unprotected)
+
+
+# The layout that sign1() writes: tag 18, an array of 4, a byte string, an
+# empty map, a byte string and a 64-byte string.
+_COMMON_START = b"\xd2\x84"
+_EMPTY_MAP = 0xA0
+_SIGNATURE_HEAD = b"\x58\x40"
+
+
+def _split_common_layout(data: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """Return protected, payload and signature when data has exactly the layout that sign1() writes, else None.
+
+    Most messages have this layout, and slicing it is several times faster
+    than the general decoder. A message accepted here is strict CBOR: each
+    head is checked for its shortest form and the signature ends the input.
+    Any other message returns None and goes through cbor.decode(), which
+    accepts or rejects it with the reason.
+    """
+    if data[:2] != _COMMON_START:
+        return None
+    protected, position = _short_byte_string(data, 2)
+    if protected is None or position >= len(data) or data[position] != _EMPTY_MAP:
+        return None
+    payload, position = _short_byte_string(data, position + 1)
+    if payload is None or len(data) != position + 2 + SIGNATURE_SIZE or data[position : position + 2] != _SIGNATURE_HEAD:
+        return None
+    return protected, payload, bytes(data[position + 2 :])
+
+
+def _short_byte_string(data: bytes, offset: int) -> tuple[bytes | None, int]:
+    """Slice a byte string with a one- or two-byte head in shortest form at offset; (None, offset) otherwise."""
+    if offset >= len(data):
+        return None, offset
+    initial = data[offset]
+    if 0x40 <= initial < 0x58:
+        start = offset + 1
+        end = start + initial - 0x40
+    elif initial == 0x58 and offset + 1 < len(data) and data[offset + 1] >= 24:
+        start = offset + 2
+        end = start + data[offset + 1]
+    else:
+        return None, offset
+    if end > len(data):
+        return None, offset
+    return bytes(data[start:end]), end
 
 
 def decode_sign1(data: bytes, *, max_size: int = cbor.MAX_SIZE) -> Sign1:

@@ -17,6 +17,7 @@ its signing window. Last come card revocation and validity at now.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
@@ -65,6 +66,11 @@ def validity_window(issued: date, expires: date, clock_skew: timedelta = timedel
     start = datetime(issued.year, issued.month, issued.day, tzinfo=WIB) - clock_skew
     end = datetime(expires.year, expires.month, expires.day, tzinfo=WIB) + timedelta(days=1)
     return start, end
+
+
+# Cards are issued in batches, so a terminal sees few (issued, expires) pairs,
+# and the window of each is computed once instead of on every scan.
+_cached_validity_window = functools.lru_cache(maxsize=256)(validity_window)
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,7 @@ def _check_credential(
         return _refuse(Reason.ISSUER_KEY_NOT_VALID, credential, issued=credential.issued.isoformat())
     if trust.revoked_cards.is_revoked(credential.card_number):
         return _refuse(Reason.CARD_REVOKED, credential)
-    start, end = validity_window(credential.issued, credential.expires, trust.clock_skew)
+    start, end = _cached_validity_window(credential.issued, credential.expires, trust.clock_skew)
     if now < start:
         return _refuse(Reason.NOT_YET_VALID, credential, issued=credential.issued.isoformat())
     if now >= end:
