@@ -1,4 +1,4 @@
-"""Tables of reconciliation findings and service point locations (migration 0005)."""
+"""Tables of reconciliation findings, service point locations and terminal totals (migration 0005)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models import Base, UTCDateTime
 
-__all__ = ["Finding", "finding_records", "ServicePointArea", "FINDING_KINDS"]
+__all__ = ["Finding", "finding_records", "ServicePointArea", "TerminalVolume", "FINDING_KINDS"]
 
 # quota_overuse: a household used more than its quota across terminals in one period.
 # distant_use: one card used at two service points too far apart for the time between the taps.
@@ -52,3 +52,14 @@ class ServicePointArea(Base):
 
     service_point_id: Mapped[int] = mapped_column(ForeignKey("service_points.id"), primary_key=True)
     kelurahan: Mapped[str] = mapped_column(String(10))
+
+
+class TerminalVolume(Base):
+    """A terminal's total quantity in one programme and period, kept up to date by reconciliation."""
+
+    __tablename__ = "terminal_volumes"
+
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.terminal_id"), primary_key=True)
+    program: Mapped[str] = mapped_column(ForeignKey("programmes.code"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)

@@ -16,9 +16,10 @@ linked to the records that show it:
   about the card being present. Its detail records whether the card has a chip.
 - terminal_volume: a terminal whose quantity in a programme and period is
   more than volume_factor times the median of the other terminals that
-  recorded any, once there are at least volume_min_peers of them. After a
-  push this is checked only when the terminal's total has grown by about
-  10 % since the last check, so a finding can come up to 10 % late.
+  recorded any, once there are at least volume_min_peers of them
+  (server.reconcile_volume, over running totals per terminal). After a push
+  this is checked only when the terminal's total has grown by about 10 %
+  since the last check, so a finding can come up to 10 % late.
   reconcile_all() checks every terminal.
 
 A finding has a key made of its kind and subject, so running the checks
@@ -28,8 +29,6 @@ again updates the finding and adds new records to it instead of repeating it.
 from __future__ import annotations
 
 import logging
-import math
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,14 +41,13 @@ from server.models import Card, Programme, Redemption, Terminal
 from server.models_findings import Finding, ServicePointArea, finding_records
 from server.periods import WIB
 from server.programmes import quota_months
+from server.reconcile_volume import add_to_volumes, batch_quantities, check_volume, rebuild_volumes
 
 __all__ = ["Thresholds", "reconcile_records", "reconcile_all", "reconcile_after_push"]
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1000
-# The volume check runs when a terminal's total has grown by this factor since the last step.
-VOLUME_STEP_GROWTH = 1.1
 
 
 @dataclass(frozen=True)
@@ -228,80 +226,40 @@ def _check_card_signature(session: Session, records: list[Redemption], now: date
     return len(new)
 
 
-def _volume_step(total: int) -> int:
-    """Return the index of the roughly 10 % wide step that total falls in."""
-    return math.floor(math.log(total, VOLUME_STEP_GROWTH)) if total > 0 else -1
-
-
-def _volume_changed(session: Session, records: list[Redemption], program: str, period: str,
-                    thresholds: Thresholds) -> list[str]:
-    """Return the pushing terminals whose total grew into a new step at or above volume_min_quantity.
-
-    Comparing a terminal with its peers needs a scan of the whole period, so
-    it runs only at these steps, not after every push.
-    """
-    pushed: dict[str, int] = defaultdict(int)
-    for record in records:
-        if (record.program, record.period) == (program, period):
-            pushed[record.terminal_id] += record.quantity
-    changed = []
-    for terminal_id, batch_quantity in sorted(pushed.items()):
-        after = int(session.scalar(select(func.coalesce(func.sum(Redemption.quantity), 0)).where(
-            Redemption.terminal_id == terminal_id, Redemption.program == program, Redemption.period == period)))
-        before = after - batch_quantity
-        if after < thresholds.volume_min_quantity:
-            continue
-        if before < thresholds.volume_min_quantity or _volume_step(after) > _volume_step(before):
-            changed.append(terminal_id)
-    return changed
-
-
-def _check_volume(session: Session, records: list[Redemption], thresholds: Thresholds, now: datetime) -> int:
-    found = 0
-    for program, period in sorted({(record.program, record.period) for record in records}):
-        candidates = _volume_changed(session, records, program, period, thresholds)
-        if not candidates:
-            continue
-        totals = dict(session.execute(
-            select(Redemption.terminal_id, func.sum(Redemption.quantity))
-            .where(Redemption.program == program, Redemption.period == period)
-            .group_by(Redemption.terminal_id)
-        ).all())
-        for terminal_id in candidates:
-            peers = [int(total) for other, total in totals.items() if other != terminal_id]
-            own = int(totals.get(terminal_id, 0))
-            if len(peers) < thresholds.volume_min_peers:
-                continue
-            median = statistics.median(peers)
-            if own <= thresholds.volume_factor * median:
-                continue
-            record_ids = set(session.scalars(select(Redemption.record_id).where(
-                Redemption.program == program, Redemption.period == period, Redemption.terminal_id == terminal_id)))
-            detail = {"quantity": own, "peer_median": median, "peers": len(peers), "period": period}
-            found += _save(session, now, "terminal_volume", program, terminal_id,
-                           f"terminal_volume:{program}:{period}:{terminal_id}", detail, record_ids)
+def _reconcile(session: Session, records: list[Redemption], now: datetime, thresholds: Thresholds,
+               *, newly_stored: bool) -> int:
+    programmes = {programme.code: programme for programme in session.scalars(select(Programme))}
+    found = _check_quota(session, records, programmes, now)
+    found += _check_distance(session, records, thresholds, now)
+    found += _check_card_signature(session, records, now)
+    quantities = batch_quantities(records)
+    if newly_stored:
+        add_to_volumes(session, quantities)
+    found += check_volume(session, quantities, thresholds, now, _save)
+    session.flush()
     return found
 
 
 def reconcile_records(session: Session, record_ids: list[str], now: datetime,
                       thresholds: Thresholds = Thresholds()) -> int:
-    """Run every check over the given stored records; return the findings added or changed. No commit."""
+    """Run every check over records just stored, counting them once into the terminal totals.
+
+    Returns the findings added or changed, without committing.
+    """
     records = _load(session, record_ids)
     if not records:
         return 0
-    programmes = {programme.code: programme for programme in session.scalars(select(Programme))}
-    found = _check_quota(session, records, programmes, now)
-    found += _check_distance(session, records, thresholds, now)
-    found += _check_card_signature(session, records, now)
-    found += _check_volume(session, records, thresholds, now)
-    session.flush()
-    return found
+    return _reconcile(session, records, now, thresholds, newly_stored=True)
 
 
 def reconcile_all(session: Session, now: datetime, thresholds: Thresholds = Thresholds()) -> int:
-    """Run every check over every stored record; return the findings added or changed. No commit."""
+    """Rebuild the terminal totals and run every check over every stored record; no commit."""
+    rebuild_volumes(session)
     record_ids = list(session.scalars(select(Redemption.record_id).order_by(Redemption.record_id)))
-    return reconcile_records(session, record_ids, now, thresholds)
+    records = _load(session, record_ids)
+    if not records:
+        return 0
+    return _reconcile(session, records, now, thresholds, newly_stored=False)
 
 
 def reconcile_after_push(session: Session, terminal_id: str, record_ids: list[str], now: datetime) -> None:

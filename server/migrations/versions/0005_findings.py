@@ -1,4 +1,4 @@
-"""Reconciliation findings and service point locations.
+"""Reconciliation findings, service point locations and terminal totals.
 
 Revision ID: 0005
 Revises: 0004
@@ -43,6 +43,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("finding_id", "record_id", name="pk_finding_records"),
     )
     op.create_table(
+        "terminal_volumes",
+        sa.Column("terminal_id", sa.String(64), nullable=False),
+        sa.Column("program", sa.String(32), nullable=False),
+        sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["terminal_id"], ["terminals.terminal_id"], name="fk_terminal_volumes_terminal_id_terminals"
+        ),
+        sa.ForeignKeyConstraint(["program"], ["programmes.code"], name="fk_terminal_volumes_program_programmes"),
+        sa.PrimaryKeyConstraint("terminal_id", "program", "period", name="pk_terminal_volumes"),
+    )
+    op.create_table(
         "service_point_areas",
         sa.Column("service_point_id", sa.Integer(), nullable=False),
         sa.Column("kelurahan", sa.String(10), nullable=False),
@@ -55,5 +67,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("service_point_areas")
+    op.drop_table("terminal_volumes")
     op.drop_table("finding_records")
     op.drop_table("findings")
