@@ -19,7 +19,7 @@ from terminal.tap import TapOutcome, TapService
 from terminal.tap_cli import reader_available, serve_chip_cards
 from terminal.web.serve import add_serve_command
 from terminal import receipt_cli, trust_cli
-from terminal.receipt_cli import add_printer_option, issue_receipt, printer_for
+from terminal.receipt_cli import add_printer_option, attach_receipts, issue_receipt, printer_for
 from terminal.scanner_cli import serve_scanner
 from terminal.scheduler import SchedulePolicy, serve_scheduled
 from terminal.offline_rules import OfflineAction, OfflineRule, RuledTapService, save_rule
@@ -129,6 +129,7 @@ def _tap(args: argparse.Namespace) -> int:
             return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
         service = RuledTapService(store, signer)
         printer = printer_for(store, args)
+        attach_receipts(service, printer)
 
         def report(outcome: TapOutcome) -> None:
             _print_outcome(outcome, language, args.json)

@@ -85,8 +85,19 @@ def enrol_terminal(
             "service_point_id": str(answer["service_point_id"]),
             "programmes": json.dumps(answer["programmes"]),
         }, db)
+        store.set_meta(_service_point_meta(answer), db)
     log.info("terminal %s enrolled at service point %s", answer["terminal_id"], answer["service_point_id"])
     return store
+
+
+def _service_point_meta(answer: dict) -> dict[str, str]:
+    """Return the service point's name and kelurahan name from the enrolment response, for receipts.
+
+    Servers older than these fields send neither, and receipts then show the service point's id.
+    """
+    names = {"service_point_name": answer.get("service_point_name"),
+             "service_point_kelurahan": answer.get("kelurahan_name")}
+    return {key: value for key, value in names.items() if isinstance(value, str) and value}
 
 
 def _read_trust_list(path: Path, root_key) -> bytes:

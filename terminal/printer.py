@@ -20,20 +20,25 @@ from dataclasses import dataclass
 
 import serial
 from escpos import exceptions as escpos_errors
+from escpos.constants import RT_STATUS_PAPER
 from escpos.escpos import Escpos
 from escpos.printer import File, Network, Serial, Usb
 
 from card.i18n import N_, translate
 
-__all__ = ["PrinterSpec", "PrinterError", "send", "parse_printer_spec"]
+__all__ = ["PrinterSpec", "PrinterError", "PaperOut", "send", "parse_printer_spec", "DEFAULT_STATUS_TIMEOUT"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
+# Seconds to wait for the reply to a paper status query; short, because the receipt waits for it.
+DEFAULT_STATUS_TIMEOUT = 0.5
+# Bits 5 and 6 of the DLE EOT 4 status byte report the roll-paper end sensor.
+PAPER_END_BITS = 0x60
 DEFAULT_BAUD_RATE = 9600
 DEFAULT_NETWORK_PORT = 9100
-# Paper sensor value of python-escpos paper_status(): 0 means no paper.
-NO_PAPER = 0
+# Printers (spec strings) that left a paper status query unanswered in this process; they are not queried again.
+_silent_printers: set[str] = set()
 
 
 class PrinterError(Exception):
@@ -106,21 +111,57 @@ def _open(spec: PrinterSpec, timeout: float) -> Escpos:
     return printer
 
 
-def _check_paper(spec: PrinterSpec, printer: Escpos) -> None:
-    """Query the paper sensor of a serial or network printer; other kinds cannot report it, so they pass."""
-    if spec.kind not in ("serial", "tcp"):
+def _check_paper(spec: PrinterSpec, printer: Escpos, status_timeout: float) -> None:
+    """Query the paper sensor of a serial or network printer; other kinds cannot report it, so they pass.
+
+    A printer that does not respond within status_timeout is printed to
+    anyway, and is not queried again until the process restarts, so a printer
+    without status support costs that wait once and not at every receipt.
+    """
+    if spec.kind not in ("serial", "tcp") or str(spec) in _silent_printers:
         return
-    if printer.paper_status() == NO_PAPER:
+    status = _query_paper_status(spec, printer, status_timeout)
+    if not status:
+        _silent_printers.add(str(spec))
+        log.warning("receipt printer %s did not respond to the paper status query within %.2f s; "
+                    "printing without the paper check until the terminal restarts", spec, status_timeout)
+        return
+    if status[0] & PAPER_END_BITS:
         raise PaperOut(str(spec), "no paper")
 
 
-def send(spec: PrinterSpec, data: bytes, timeout: float = DEFAULT_TIMEOUT, check_paper: bool = False) -> None:
-    """Write data to the printer; raise PrinterError (PaperOut for an empty roll) on any failure."""
+def _query_paper_status(spec: PrinterSpec, printer: Escpos, status_timeout: float) -> bytes:
+    """Send DLE EOT 4 and return the printer's status byte, or b"" when none arrives within status_timeout."""
+    device = printer.device
+    if spec.kind == "tcp":
+        previous = device.gettimeout()
+        device.settimeout(status_timeout)
+    else:
+        previous = device.timeout
+        device.timeout = status_timeout
+    try:
+        return printer.query_status(RT_STATUS_PAPER)
+    except TimeoutError:
+        return b""
+    finally:
+        if spec.kind == "tcp":
+            device.settimeout(previous)
+        else:
+            device.timeout = previous
+
+
+def send(spec: PrinterSpec, data: bytes, timeout: float = DEFAULT_TIMEOUT, check_paper: bool = False,
+         status_timeout: float = DEFAULT_STATUS_TIMEOUT) -> None:
+    """Write data to the printer; raise PrinterError (PaperOut for an empty roll) on any failure.
+
+    check_paper queries the paper sensor first and waits at most
+    status_timeout seconds for the reply (see _check_paper).
+    """
     printer = None
     try:
         printer = _open(spec, timeout)
         if check_paper:
-            _check_paper(spec, printer)
+            _check_paper(spec, printer, status_timeout)
         printer._raw(data)
         if spec.kind == "file":
             printer.flush()

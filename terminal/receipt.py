@@ -9,6 +9,7 @@ ASCII so every printer code page prints it the same.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
@@ -28,6 +29,7 @@ LABELS = {
     "number": N_("Receipt no."),
     "time": N_("Time"),
     "service_point": N_("Service point"),
+    "kelurahan": N_("Kelurahan"),
     "terminal": N_("Terminal"),
     "card": N_("Card"),
     "program": N_("Programme"),
@@ -51,6 +53,8 @@ class Receipt:
     unit: str
     remaining: int | None
     tapped_at: int
+    # Name of the service point's kelurahan; None when the server has none or the terminal enrolled without it.
+    kelurahan: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -64,6 +68,12 @@ def mask_card_number(card_number: str) -> str:
     """Keep the last four digits: '**** **** **** 1234'."""
     masked = "*" * (len(card_number) - 4) + card_number[-4:]
     return " ".join(masked[start:start + 4] for start in range(0, len(masked), 4))
+
+
+def _ascii(text: str) -> str:
+    """Fold a name from the server to ASCII: accents are dropped, other non-ASCII characters become '?'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).encode("ascii", "replace").decode()
 
 
 def _row(label: str, value: str) -> str:
@@ -80,7 +90,11 @@ def receipt_lines(receipt: Receipt, language: str) -> list[str]:
     values = {
         "number": f"{receipt.number:06d}",
         "time": when.strftime("%d-%m-%Y %H:%M WIB"),
-        "service_point": receipt.service_point,
+        "service_point": _ascii(receipt.service_point),
+    }
+    if receipt.kelurahan:
+        values["kelurahan"] = _ascii(receipt.kelurahan)
+    values |= {
         "terminal": receipt.terminal_id,
         "card": mask_card_number(receipt.card_number),
         "program": receipt.program,

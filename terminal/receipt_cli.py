@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from card.i18n import N_, translate
 from card.verify import WIB
 from terminal.enrol import EnrolmentError, open_terminal
-from terminal.printer import PrinterSpec, parse_printer_spec
+from terminal.printer import DEFAULT_STATUS_TIMEOUT, PrinterSpec, parse_printer_spec
 from terminal.receipt_queue import ReceiptNotFound, ReceiptQueue, print_queued
 from terminal.store import StoreError, TerminalStore
-from terminal.tap import TapOutcome
+from terminal.tap import TapOutcome, TapService
 
-__all__ = ["add_commands", "add_printer_option", "printer_for", "issue_receipt"]
+__all__ = ["add_commands", "add_printer_option", "printer_for", "attach_receipts", "issue_receipt", "ReceiptPrinter"]
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 PRINTER_META = "printer"
@@ -33,12 +34,39 @@ PENDING_ROW = N_("Receipt {number}: {program} x{quantity}, {time}, {attempts} at
 PRINTER_SET = N_("Receipt printer set to {printer}.")
 
 
+@dataclass(frozen=True)
+class ReceiptPrinter:
+    """A receipt printer and its paper check: paper_timeout is the status query's timeout, None for no query."""
+
+    spec: PrinterSpec
+    paper_timeout: float | None = None
+
+
 def add_printer_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--printer", type=_printer_spec, metavar="SPEC",
         help="receipt printer: file:PATH, serial:DEVICE[:BAUD], usb:VID:PID or tcp:HOST[:PORT] "
              "(default: the one set with 'kartu terminal receipt printer')",
     )
+    parser.add_argument(
+        "--check-paper", action="store_true",
+        help="query the paper sensor of a serial or network printer before each receipt; a printer that does not "
+             "respond is printed to without the query until the command is restarted",
+    )
+    parser.add_argument(
+        "--paper-timeout", type=_seconds, default=DEFAULT_STATUS_TIMEOUT, metavar="SECONDS",
+        help=f"seconds to wait for the paper sensor's reply with --check-paper (default {DEFAULT_STATUS_TIMEOUT})",
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"timeout {text!r} is invalid; give seconds between 0 and 60, e.g. 0.5")
+    return value
 
 
 def _printer_spec(text: str) -> PrinterSpec:
@@ -68,24 +96,37 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     reprint.set_defaults(handler=_reprint)
 
 
-def printer_for(store: TerminalStore, args: argparse.Namespace) -> PrinterSpec | None:
+def printer_for(store: TerminalStore, args: argparse.Namespace) -> ReceiptPrinter | None:
     """Return the printer given with --printer, else the one stored in the terminal, else None."""
+    paper_timeout = args.paper_timeout if getattr(args, "check_paper", False) else None
     if getattr(args, "printer", None) is not None:
-        return args.printer
+        return ReceiptPrinter(args.printer, paper_timeout)
     stored = store.get_meta(PRINTER_META)
-    return parse_printer_spec(stored) if stored else None
+    return ReceiptPrinter(parse_printer_spec(stored), paper_timeout) if stored else None
 
 
-def issue_receipt(store: TerminalStore, outcome: TapOutcome, printer: PrinterSpec | None, language: str) -> None:
-    """Queue the receipt of an accepted hand-over and print it; a printer failure only leaves it queued."""
+def attach_receipts(service: TapService, printer: ReceiptPrinter | None) -> None:
+    """With a printer, make every hand-over of service add its receipt in the transaction that records it."""
+    if printer is not None:
+        service.on_record = ReceiptQueue(service.store).add_in_transaction
+
+
+def issue_receipt(store: TerminalStore, outcome: TapOutcome, printer: ReceiptPrinter | None, language: str) -> None:
+    """Print the receipt of an accepted hand-over, adding it first if needed; a printer failure leaves it queued."""
     if not outcome.decision.accepted or outcome.record_id is None or printer is None:
         return
     queue = ReceiptQueue(store)
-    receipt = queue.add(outcome.record_id, outcome.remaining, outcome.unit or "")
-    error = print_queued(queue, receipt.number, printer, language)
+    receipt = queue.find(outcome.record_id) or queue.add(outcome.record_id, outcome.remaining, outcome.unit or "")
+    error = print_queued(queue, receipt.number, printer.spec, language, **_paper_options(printer))
     if error is not None:
         print(translate(RECEIPT_QUEUED, language, number=receipt.number, error=error.message(language)),
               file=sys.stderr, flush=True)
+
+
+def _paper_options(printer: ReceiptPrinter) -> dict[str, object]:
+    if printer.paper_timeout is None:
+        return {}
+    return {"check_paper": True, "status_timeout": printer.paper_timeout}
 
 
 def _open(args: argparse.Namespace) -> TerminalStore | None:
@@ -137,7 +178,7 @@ def _reprint(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     queue = ReceiptQueue(store)
     try:
-        error = print_queued(queue, args.number, printer, args.lang, reprint=True)
+        error = print_queued(queue, args.number, printer.spec, args.lang, reprint=True, **_paper_options(printer))
     except ReceiptNotFound as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return EXIT_ERROR

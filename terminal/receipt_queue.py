@@ -1,9 +1,10 @@
 """Receipts kept in the terminal store until they are printed, and printing them from there.
 
-A receipt is created from a committed redemption, after the commit, and is
-then printed. A crash between the two leaves a redemption without a receipt:
-the hand-over stays recorded and is synced, but it cannot be reprinted. A printer that is off, unplugged or out of paper only leaves
-the receipt pending: the redemption stays recorded and the decision stays
+A receipt row is added inside the transaction that records the hand-over
+(TapService.on_record set to ReceiptQueue.add_in_transaction), so a crash
+keeps both or neither, and is printed after the commit. A crash before the
+print leaves the receipt pending. A printer that is off, unplugged or out of
+paper also only leaves the receipt pending: the redemption stays recorded and the decision stays
 on screen. Pending receipts are listed with `kartu terminal receipt pending`
 and any receipt can be printed again with `kartu terminal receipt reprint N`.
 """
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 
 from card.i18n import N_, translate
-from terminal.printer import PrinterError, PrinterSpec, send
+from card.records import Redemption
+from terminal.printer import DEFAULT_STATUS_TIMEOUT, PrinterError, PrinterSpec, send
 from terminal.receipt import Receipt, render_receipt
 from terminal.store import TerminalStore
 
@@ -62,21 +65,34 @@ class ReceiptQueue:
         if row is None:
             raise ReceiptNotFound(record_id)
         card_number, program, quantity, tapped_at = row
-        content = {
+        content = self._content(record_id, card_number, program, quantity, tapped_at, remaining, unit)
+        with self.store.transaction() as db:
+            number = _insert(db, record_id, content, now)
+        return self.get(number).receipt
+
+    def add_in_transaction(self, db: sqlite3.Connection, record: Redemption, remaining: int | None, unit: str) -> int:
+        """Add the receipt of record in the open transaction db that inserts the record; return its number."""
+        content = self._content(record.record_id, record.card_number, record.program, record.quantity,
+                                record.tapped_at, remaining, unit)
+        return _insert(db, record.record_id, content, None)
+
+    def find(self, record_id: str) -> Receipt | None:
+        """Return the receipt of the redemption record_id, or None when it has none."""
+        row = self.store.execute("SELECT number FROM receipts WHERE record_id = ?", (record_id,)).fetchone()
+        return self.get(row[0]).receipt if row else None
+
+    def _content(self, record_id: str, card_number: str, program: str, quantity: int, tapped_at: int,
+                 remaining: int | None, unit: str) -> dict[str, object]:
+        return {
             "record_id": record_id, "terminal_id": self.store.terminal_id, "service_point": self._service_point(),
+            "kelurahan": self.store.get_meta("service_point_kelurahan"),
             "card_number": card_number, "program": program, "quantity": quantity, "unit": unit,
             "remaining": remaining, "tapped_at": tapped_at,
         }
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO receipts (record_id, content, created_at) VALUES (?, ?, ?)",
-                (record_id, json.dumps(content), int(time.time()) if now is None else now),
-            )
-            number = db.execute("SELECT number FROM receipts WHERE record_id = ?", (record_id,)).fetchone()[0]
-        return self.get(number).receipt
 
     def _service_point(self) -> str:
         name = self.store.get_meta("service_point_name")
+        # Terminals enrolled before the server sent the service point's name only know its id.
         return name or f"#{self.store.get_meta('service_point_id', '-')}"
 
     def get(self, number: int) -> QueuedReceipt:
@@ -110,6 +126,15 @@ class ReceiptQueue:
             )
 
 
+def _insert(db: sqlite3.Connection, record_id: str, content: dict[str, object], now: int | None) -> int:
+    """Insert the receipt row unless the record has one; return the record's receipt number."""
+    db.execute(
+        "INSERT OR IGNORE INTO receipts (record_id, content, created_at) VALUES (?, ?, ?)",
+        (record_id, json.dumps(content), int(time.time()) if now is None else now),
+    )
+    return db.execute("SELECT number FROM receipts WHERE record_id = ?", (record_id,)).fetchone()[0]
+
+
 def _queued(row: tuple) -> QueuedReceipt:
     number, content, status, attempts, last_error, created_at, printed_at = row
     return QueuedReceipt(Receipt.from_json(number, json.loads(content)), status, attempts, last_error,
@@ -117,15 +142,17 @@ def _queued(row: tuple) -> QueuedReceipt:
 
 
 def print_queued(queue: ReceiptQueue, number: int, spec: PrinterSpec, language: str, *, reprint: bool = False,
-                 timeout: float = 5.0, check_paper: bool = False) -> PrinterError | None:
+                 timeout: float = 5.0, check_paper: bool = False,
+                 status_timeout: float = DEFAULT_STATUS_TIMEOUT) -> PrinterError | None:
     """Print receipt number and record the result; return the printer error instead of raising it.
 
-    reprint marks the paper as a copy. The receipt stays pending after a failure.
+    reprint marks the paper as a copy; check_paper and status_timeout are
+    those of terminal.printer.send. The receipt stays pending after a failure.
     """
     queued = queue.get(number)
     data = render_receipt(queued.receipt, language, reprint=reprint)
     try:
-        send(spec, data, timeout=timeout, check_paper=check_paper)
+        send(spec, data, timeout=timeout, check_paper=check_paper, status_timeout=status_timeout)
     except PrinterError as exc:
         log.warning("receipt %d for record %s not printed on %s: %s", number, queued.receipt.record_id, spec, exc)
         queue.mark_failed(number, str(exc))

@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Iterator
+from typing import Callable, Iterator
 
 from card.apdu import SW, ApduError
 from card.cose import Signer
@@ -121,6 +122,9 @@ class TapService:
         self.store = store
         self.signer = signer
         self.terminal_id = store.terminal_id
+        # Called inside a hand-over's transaction, after its record is inserted, with the quota left and its
+        # unit (the receipt queue adds the receipt here). An exception from it rolls the hand-over back.
+        self.on_record: Callable[[sqlite3.Connection, Redemption, int, str], None] | None = None
 
     def tap_card(self, connection: CardConnection, program: str, now: datetime, quantity: int = 1,
                  check_photo: bool = False, pin: str | None = None, read_only: bool = False) -> TapOutcome:
@@ -282,6 +286,8 @@ class TapService:
                 "tapped_at": record.tapped_at, "assurance": record.assurance.value,
                 "signed_record": sign_record(record, self.signer),
             })
+            remaining = entitlement_set.quota - used - record.quantity
+            if self.on_record is not None:
+                self.on_record(db, record, remaining, entitlement_set.unit)
         log.info("card %s accepted: %s x%d, record %s", credential.card_number, program, record.quantity, record.record_id)
-        remaining = entitlement_set.quota - used - record.quantity
         return TapOutcome(Decision.accept(), credential, record.record_id, remaining, entitlement_set.unit)

@@ -2,7 +2,10 @@
 
 POST /api/v1/terminals/enrol
   {code, terminal_id, public_key: base64 SubjectPublicKeyInfo DER (P-256), name}
-  -> 201 {terminal_id, service_point_id, programmes: [code]}
+  -> 201 {terminal_id, service_point_id, service_point_name, kelurahan, kelurahan_name, programmes: [code]}
+
+kelurahan (the 10-digit code) and kelurahan_name are null while the
+service point has no kelurahan set; terminals print them on receipts.
 
 An unknown, used or expired code gives 403. The code is marked used in the
 same transaction that stores the terminal, so a failed enrolment (409 for a
@@ -24,12 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from card.keys import kid_of, public_key_from_spki, spki_of
+from issuance import regions
 from server.api.responses import errors
 from server.db import SessionDep
 from server.enrolment_codes import hash_code
 from server.errors import FieldError
 from server.fields import Name, TerminalId, decode_base64
 from server.models import EnrolmentCode, ServicePoint, Terminal
+from server.models_findings import ServicePointArea
 from server.periods import utc_datetime
 from server.settings import SettingsDep
 
@@ -54,6 +59,9 @@ class EnrolmentIn(BaseModel):
 class EnrolmentOut(BaseModel):
     terminal_id: str
     service_point_id: int
+    service_point_name: str
+    kelurahan: str | None
+    kelurahan_name: str | None
     programmes: list[str]
 
 
@@ -140,8 +148,24 @@ def enrol_terminal(payload: EnrolmentIn, session: SessionDep, settings: Settings
         "enrolled terminal %s at service point %d, key kid %s",
         payload.terminal_id, code_row.service_point_id, kid.hex(),
     )
+    kelurahan = _kelurahan_of(session, code_row.service_point_id)
     return EnrolmentOut(
         terminal_id=payload.terminal_id,
         service_point_id=code_row.service_point_id,
+        service_point_name=service_point.name,
+        kelurahan=kelurahan.code if kelurahan else None,
+        kelurahan_name=kelurahan.name if kelurahan else None,
         programmes=service_point.programme_codes,
     )
+
+
+def _kelurahan_of(session: Session, service_point_id: int) -> regions.Kelurahan | None:
+    """Return the kelurahan set for the service point, or None when none is set or its code is unknown."""
+    area = session.get(ServicePointArea, service_point_id)
+    if area is None:
+        return None
+    try:
+        return regions.kelurahan_by_code(area.kelurahan)
+    except regions.RegionNotFoundError:
+        logger.warning("service point %d has unknown kelurahan code %s", service_point_id, area.kelurahan)
+        return None

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from card.keys import kid_of
+from issuance.regions import KELURAHAN
 from server.models import Terminal
 
 USED = "enrolment code was already used; ask an administrator for a new one"
@@ -17,12 +18,26 @@ def test_enrol_terminal(kit):
     payload, signer = kit.enrolment_payload(kit.enrolment_code(service_point_id), "T-0001")
     response = kit.anonymous.post("/api/v1/terminals/enrol", json=payload)
     assert response.status_code == 201
-    assert response.json() == {"terminal_id": "T-0001", "service_point_id": service_point_id, "programmes": ["lpg"]}
+    assert response.json() == {"terminal_id": "T-0001", "service_point_id": service_point_id,
+                               "service_point_name": "Agen LPG Talang Banjar", "kelurahan": None,
+                               "kelurahan_name": None, "programmes": ["lpg"]}
     with Session(kit.live.app.state.engine) as session:
         terminal = session.get(Terminal, "T-0001")
         assert terminal.kid == kid_of(signer.public_key)
         assert terminal.service_point_id == service_point_id
     assert kit.stats()["terminals"] == 1
+
+
+def test_enrol_answer_names_kelurahan(kit):
+    kelurahan = KELURAHAN[0]
+    service_point_id = kit.service_point()
+    area = kit.admin.put(f"/api/v1/service-points/{service_point_id}/kelurahan", json={"kelurahan": kelurahan.code})
+    assert area.status_code == 200, area.text
+    payload, _signer = kit.enrolment_payload(kit.enrolment_code(service_point_id))
+    response = kit.anonymous.post("/api/v1/terminals/enrol", json=payload)
+    assert response.status_code == 201, response.text
+    assert response.json()["kelurahan"] == kelurahan.code
+    assert response.json()["kelurahan_name"] == kelurahan.name
 
 
 def test_code_typed_loosely(kit):

@@ -8,7 +8,9 @@ a transaction, between commit and report, inside a sync) or from outside
 after a random number of reported hand-overs. After every restart the child
 resumes from the count of committed records. At the end the parent syncs.
 Checks: every reported record is stored, no record is stored twice on the
-terminal or on the server, and both hold the same set.
+terminal or on the server, and both hold the same set. Each hand-over also
+writes its receipt row in its own transaction, and every stored record has
+exactly one receipt.
 
 KARTU_DURABILITY_REDEMPTIONS overrides the 1,000 (`make bench` runs more).
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 from card.records import verify_signed_record
 from issuance.synth import generate_register
 from terminal.enrol import STORE_NAME, open_terminal
+from terminal.receipt_queue import ReceiptQueue
 from terminal.store import TerminalStore
 from terminal.sync import SyncClient, SyncError
 from terminal.tap import TapService
@@ -36,7 +39,8 @@ SEED = 6061
 REDEMPTIONS = int(os.environ.get("KARTU_DURABILITY_REDEMPTIONS", "1000"))
 HOUSEHOLDS = 10
 SYNC_EVERY = 150
-# A hand-over runs about ten SQL statements, so a kill point falls within the next ~200 hand-overs.
+# A hand-over, its receipt included, runs about a dozen SQL statements, so a kill point falls within
+# the next ~200 hand-overs.
 MAX_KILL_STATEMENT = 2000
 MAX_KILL_LINES = 200
 
@@ -91,6 +95,11 @@ def test_sigkill_during_redemptions(station, tmp_path) -> None:
     assert sorted(on_server) == sorted(on_terminal)
     assert store.count_by_status() == {"acked": REDEMPTIONS}
     assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    without_receipt = store.execute(
+        "SELECT COUNT(*) FROM redemptions LEFT JOIN receipts USING (record_id) WHERE receipts.number IS NULL"
+    ).fetchone()[0]
+    assert without_receipt == 0, "a hand-over was committed without its receipt"
+    assert store.execute("SELECT COUNT(*) FROM receipts").fetchone()[0] == REDEMPTIONS
     for record_id, signed in rows:
         assert verify_signed_record(signed, signer.public_key).record_id == record_id
 
@@ -147,6 +156,7 @@ def serve(directory: Path, codes: list[str], total: int, kill_at_statement: int)
     if kill_at_statement:
         store._db.set_trace_callback(_kill_at(kill_at_statement))
     service = TapService(store, signer)
+    service.on_record = ReceiptQueue(store).add_in_transaction
     done = store.execute("SELECT COUNT(*) FROM redemptions").fetchone()[0]
     for index in range(done, total):
         outcome = service.scan_qr(codes[index % len(codes)], "lpg", datetime.now(timezone.utc))

@@ -58,7 +58,7 @@ def test_scanner_tap_with_printer_off(terminal, scanner_port, tmp_path) -> None:
         decision = json.loads(process.stdout.readline())
         # Log records share standard error with the clerk's notice; skip them.
         queued = process.stderr.readline()
-        while queued.startswith("WARNING:"):
+        while " WARNING " in queued or queued.startswith("WARNING:"):
             queued = process.stderr.readline()
     finally:
         process.send_signal(signal.SIGINT)
@@ -134,3 +134,42 @@ def test_scanner_port_missing(terminal, tmp_path) -> None:
     result = kartu("tap", "--dir", str(directory), "--program", "lpg", "--scanner", str(tmp_path / "ttyACM9"))
     assert result.returncode == 2
     assert "cannot be opened" in result.stderr
+
+
+def test_paper_check_skipped_after_silence(terminal, scanner_port) -> None:
+    """A network printer that ignores the paper query is queried at the first receipt only, and the log says so."""
+    from tests.terminal.test_receipt_paper import PAPER_QUERY, SilentPrinter
+
+    directory, qr_text = terminal
+    master, port = scanner_port
+    printer = SilentPrinter(connections=2)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kartu", "--lang", "en", "terminal", "tap", "--dir", str(directory), "--program", "lpg",
+         "--scanner", port, "--loop", "--printer", f"tcp:127.0.0.1:{printer.port}", "--check-paper",
+         "--paper-timeout", "0.2", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stderr.readline().startswith(f"Reading QR codes from {port}")
+        decisions = []
+        for _scan in range(2):
+            os.write(master, qr_text.encode() + b"\r")
+            decisions.append(json.loads(process.stdout.readline()))
+    finally:
+        process.send_signal(signal.SIGINT)
+        _stdout, stderr = process.communicate(timeout=30)
+        printer.close()
+    assert process.returncode == 0
+    assert [decision["accepted"] for decision in decisions] == [True, True]
+    assert printer.received[0].startswith(PAPER_QUERY + b"\x1bE\x01")
+    assert printer.received[1].startswith(b"\x1bE\x01")
+    assert stderr.count("did not respond to the paper status query") == 1
+    assert kartu("receipt", "pending", "--dir", str(directory)).stdout.strip() == "No receipts are waiting to be printed."
+
+
+def test_invalid_paper_timeout(terminal) -> None:
+    directory, qr_text = terminal
+    result = kartu("tap", "--dir", str(directory), "--program", "lpg", "--qr-text", qr_text, "--check-paper",
+                   "--paper-timeout", "soon")
+    assert result.returncode == 2
+    assert "timeout 'soon' is invalid" in result.stderr
