@@ -109,7 +109,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=200, help="calls per path per round (default 200)")
     parser.add_argument(
         "--clock", choices=sorted(CLOCKS), default="cpu",
-        help="cpu: CPU time of this thread (default); wall: elapsed time, inflated by other load on the machine",
+        help="clock for the timings: cpu, the CPU time of this thread (default), or wall, the elapsed time",
     )
     args = parser.parse_args()
 

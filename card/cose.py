@@ -176,7 +176,7 @@ def _split_common_layout(data: bytes) -> tuple[bytes, bytes, bytes] | None:
 
 
 def _short_byte_string(data: bytes, offset: int) -> tuple[bytes | None, int]:
-    """Slice a byte string with a one- or two-byte head in shortest form at offset; (None, offset) otherwise."""
+    """Slice the byte string at offset if its head is one or two bytes in shortest form, else return (None, offset)."""
     if offset >= len(data):
         return None, offset
     initial = data[offset]

@@ -68,8 +68,8 @@ def validity_window(issued: date, expires: date, clock_skew: timedelta = timedel
     return start, end
 
 
-# Cards are issued in batches, so a terminal sees few (issued, expires) pairs,
-# and the window of each is computed once instead of on every scan.
+# Cards are issued in batches, so few (issued, expires) pairs occur, and the
+# window of each pair is computed once instead of on every scan.
 _cached_validity_window = functools.lru_cache(maxsize=256)(validity_window)
 
 
