@@ -21,6 +21,7 @@ from issuance.face import CardFace
 from issuance.illustrated import portrait_jpeg
 from issuance.print_face import write_face_files
 from issuance.web.app import create_app
+from tests.issuance.test_web_app import resident_path
 from tests.issuance.web_support import TEST_TOKEN, guard_for, make_web_station
 
 CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
@@ -156,11 +157,11 @@ def test_web_print_button_sends_job(pdf_queue, tmp_path):
     base = "http://127.0.0.1:8481"
     with TestClient(create_app(web.settings, guard_for(8481)), base_url=base) as client:
         client.get(f"/login?token={TEST_TOKEN}")
-        nik = web.residents[0].nik
-        page = client.get(f"/resident/{nik}").text
+        path = resident_path(client, web.residents[0].nik)
+        page = client.get(path).text
         token = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
-        client.post(f"/resident/{nik}/photo", data={"csrf": token}, files={"photo": ("a.jpg", portrait_jpeg(seed=1))})
-        card_url = client.post(f"/resident/{nik}/issue", data={"csrf": token}, follow_redirects=False).headers["location"]
+        client.post(f"{path}/photo", data={"csrf": token}, files={"photo": ("a.jpg", portrait_jpeg(seed=1))})
+        card_url = client.post(f"{path}/issue", data={"csrf": token}, follow_redirects=False).headers["location"]
 
         printed = client.post(f"{card_url}/print", data={"csrf": token})
 
