@@ -24,6 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from card.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from terminal.receipt_cli import NO_PRINTER
+from terminal.receipt_queue import ReceiptNotFound
 from terminal.web import messages
 from terminal.web.counter import Counter
 from terminal.web.events import format_event
@@ -148,6 +150,19 @@ def create_app(counter: Counter, token: str, start_counter: bool = True) -> Fast
         except ValueError:
             return JSONResponse({"error": translate(messages.PIN_FORMAT, language)}, status_code=422)
         return JSONResponse({"message": translate(messages.PAGE_TEXTS["pin_ready"], language)})
+
+    @app.post("/receipt/reprint")
+    async def reprint_receipt(request: Request, number: int = Form(...)):
+        language = _language(request)
+        if counter.receipts is None:
+            return JSONResponse({"error": translate(NO_PRINTER, language)}, status_code=404)
+        try:
+            state = await run_in_threadpool(counter.reprint, number)
+        except ReceiptNotFound as exc:
+            return JSONResponse({"error": exc.message(language)}, status_code=404)
+        if state.failed:
+            return JSONResponse({"error": state.error.message(language)}, status_code=503)
+        return JSONResponse({"message": translate(messages.RECEIPT_REPRINTED, language, number=number)})
 
     @app.get("/status")
     async def status(request: Request):

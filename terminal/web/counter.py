@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,9 @@ from terminal.modes import Mode, household_history, household_standing
 from terminal.status import DEFAULT_MAX_LIST_AGE, TerminalStatus, read_status
 from terminal.offline_rules import RuledTapService
 from terminal.tap import TapOutcome
+from terminal.tap_cli import reader_available
 from terminal.tap_loop import TapLoop
+from terminal.web.receipts import CounterReceipts
 from terminal.web.events import EventBroker
 from terminal.web.views import ClearScreen, NoticeScreen, TapScreen, tap_screen
 
@@ -73,13 +76,17 @@ class _CounterService:
 
 class Counter:
     def __init__(self, directory: Path, mode: Mode, program: str, broker: EventBroker, reader: str | None = None,
-                 max_list_age=DEFAULT_MAX_LIST_AGE):
+                 max_list_age=DEFAULT_MAX_LIST_AGE, receipts: CounterReceipts | None = None):
         self.directory = directory
         self.mode = mode
         self.program = program
         self.broker = broker
         self.reader = reader
         self.max_list_age = max_list_age
+        # Prints the receipt of each hand-over; None when the terminal has no receipt printer.
+        self.receipts = receipts
+        # Whether a card reader works now: while one does, the QR code printed on a chip card is refused.
+        self.reader_check: Callable[[str | None], bool] = reader_available
         self._local = threading.local()
         self._lock = threading.Lock()
         self._quantity = 1
@@ -94,6 +101,8 @@ class Counter:
         if service is None:
             store, signer = open_terminal(self.directory)
             service = self._local.service = RuledTapService(store, signer)
+            if self.receipts is not None:
+                self.receipts.attach(service)
         return service
 
     # --- settings for the next tap ---------------------------------------------
@@ -142,8 +151,15 @@ class Counter:
         return tap_screen(self.mode, outcome, from_qr, standings, history)
 
     def _show_outcome(self, outcome: TapOutcome, from_qr: bool = False) -> TapScreen:
+        """Publish the decision, then print its receipt; a failed print publishes the screen again with a notice."""
         screen = self._screen(outcome, from_qr)
         self.broker.publish(screen)
+        if self.receipts is None or not outcome.decision.accepted or outcome.record_id is None:
+            return screen
+        state = self.receipts.issue(self.service().store, outcome)
+        if state is not None and state.failed:
+            screen = replace(screen, receipt=state)
+            self.broker.publish(screen)
         return screen
 
     def _card_removed(self) -> None:
@@ -167,12 +183,25 @@ class Counter:
             # A QR code cannot check a PIN, so a PIN hand-over always needs the chip.
             outcome = TapOutcome(Decision.refuse(Reason.PIN_NEEDED))
         elif not self.mode.records:
-            verification = verify_qr(text, service.store.trust_store(), moment)
-            outcome = TapOutcome(verification.decision, verification.credential)
+            outcome = self._kiosk_qr(text, moment)
             self._schedule_kiosk_clear()
         else:
-            outcome = service.scan_qr(text, self.program, moment, self.take_quantity())
+            outcome = service.scan_qr(text, self.program, moment, self.take_quantity(),
+                                      reader_available=self.reader_check(self.reader))
         return self._show_outcome(outcome, from_qr=True)
+
+    def _kiosk_qr(self, text: str, moment: datetime) -> TapOutcome:
+        """Verify a QR code for the kiosk; the code printed on a chip card shows nothing while a reader works."""
+        verification = verify_qr(text, self.service().store.trust_store(), moment)
+        credential = verification.credential
+        if verification.accepted and credential.on_chip_card and self.reader_check(self.reader):
+            log.info("card %s: kiosk QR scan of a chip card rejected while the reader works", credential.card_number)
+            return TapOutcome(Decision.refuse(Reason.CHIP_REQUIRED), credential)
+        return TapOutcome(verification.decision, credential)
+
+    def reprint(self, number: int):
+        """Print receipt number again; the caller checks that the counter has a printer."""
+        return self.receipts.reprint(self.service().store, number)
 
     def status(self) -> TerminalStatus:
         return read_status(self.service().store, max_list_age=self.max_list_age, program=self.program)

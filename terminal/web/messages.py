@@ -25,6 +25,7 @@ PAGE_TEXTS = {
     "qr_photo_check": N_("QR code: compare the holder with the photo printed on the card."),
     "connection_lost": N_("Connection to the terminal lost; reconnecting."),
     "kiosk_privacy": N_("Your data disappears from the screen when you take the card away."),
+    "reprint": N_("Reprint receipt"),
     "unauthorised": N_("This terminal page needs the address printed by 'kartu terminal serve'. Open that address again."),
 }
 
@@ -44,6 +45,8 @@ HISTORY_LINE = N_("{when}: {programme}, {quantity}")
 QR_EMPTY = N_("The QR field is empty. Scan the QR code on the back of the card.")
 QUANTITY_INVALID = N_("Quantity {value} is not allowed here; choose 1 to {maximum}.")
 PIN_FORMAT = N_("The PIN must be 6 to 8 digits.")
+RECEIPT_QUEUED = N_("Receipt {number} is queued, not printed.")
+RECEIPT_REPRINTED = N_("Receipt {number} printed again.")
 
 
 def page_texts(language: str) -> dict[str, str]:

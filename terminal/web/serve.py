@@ -13,10 +13,12 @@ import uvicorn
 
 from terminal.enrol import EnrolmentError, open_terminal
 from terminal.modes import ModeName, mode_named
+from terminal.receipt_cli import add_printer_option, printer_for
 from terminal.store import StoreError
 from terminal.web.app import create_app
 from terminal.web.counter import Counter
 from terminal.web.events import EventBroker
+from terminal.web.receipts import CounterReceipts
 
 __all__ = ["add_serve_command", "HOST", "DEFAULT_PORT", "build_counter"]
 
@@ -42,16 +44,23 @@ def add_serve_command(commands: argparse._SubParsersAction, fail: Callable[[str]
     serve.add_argument("--max-list-age-days", type=int, default=7,
                        help="warn when the trust or revocation list is older than this many days, and the last "
                             "sync too when the programme has no offline rule (default 7)")
+    add_printer_option(serve)
     serve.set_defaults(handler=lambda args: _serve(args, fail))
 
 
 def build_counter(directory: Path, mode_name: str, program: str | None = None, reader: str | None = None,
-                  max_list_age: timedelta = timedelta(days=7)) -> Counter:
-    """Check the terminal directory and the programme, and build the counter; raise ValueError when they do not fit."""
+                  max_list_age: timedelta = timedelta(days=7),
+                  printer_options: argparse.Namespace | None = None) -> Counter:
+    """Check the terminal directory and the programme, and build the counter; raise ValueError when they do not fit.
+
+    printer_options holds the --printer options of `serve`; without them the
+    counter prints to the printer stored in the terminal, if any.
+    """
     mode = mode_named(mode_name)
     store, _signer = open_terminal(directory)
     try:
         served = store.programmes
+        printer = printer_for(store, printer_options or argparse.Namespace())
     finally:
         store.close()
     chosen = program or mode.program or KIOSK_PROGRAM
@@ -60,7 +69,9 @@ def build_counter(directory: Path, mode_name: str, program: str | None = None, r
             f"programme {chosen!r} is not served by this terminal, which serves {', '.join(served)}; "
             "pass --program with one of them"
         )
-    return Counter(directory, mode, chosen, EventBroker(), reader, max_list_age)
+    # A kiosk records no hand-over, so it prints no receipt.
+    receipts = CounterReceipts(printer) if printer is not None and mode.records else None
+    return Counter(directory, mode, chosen, EventBroker(), reader, max_list_age, receipts)
 
 
 def _serve(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
@@ -68,7 +79,7 @@ def _serve(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
         return fail(f"--max-list-age-days must be 1 or more, got {args.max_list_age_days}")
     try:
         counter = build_counter(args.dir, args.mode, args.program, args.reader,
-                                timedelta(days=args.max_list_age_days))
+                                timedelta(days=args.max_list_age_days), args)
     except (EnrolmentError, StoreError, ValueError) as exc:
         return fail(str(exc))
     token = secrets.token_urlsafe(32)

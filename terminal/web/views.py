@@ -37,6 +37,14 @@ class TapScreen:
     history: tuple[HistoryEntry, ...] = ()
     # Set when the hand-over was recorded past a "warn" offline rule (terminal.offline_rules.OfflineStatus).
     offline_warning: object | None = None
+    # Set when the receipt of the hand-over was not printed (terminal.web.receipts.ReceiptState).
+    receipt: object | None = None
+
+    def _receipt(self, language: str) -> str:
+        if self.receipt is None or not self.receipt.failed:
+            return ""
+        queued = translate(messages.RECEIPT_QUEUED, language, number=self.receipt.number)
+        return f"{queued} {self.receipt.error.message(language)}"
 
     def _note(self, language: str) -> str:
         if self.offline_warning is not None:
@@ -91,6 +99,8 @@ class TapScreen:
             "note": self._note(language),
             "standings": self._standings(language),
             "history": self._history(language),
+            "receipt": self._receipt(language),
+            "receipt_number": self.receipt.number if self.receipt is not None and self.receipt.failed else None,
         }
 
 

@@ -9,12 +9,15 @@ from typing import Iterator
 import httpx
 import pytest
 
-from issuance.personalise import issue_qr_only
+from card.credential import Profile, sign_credential
+from card.qrtext import to_qr_text
+from issuance.personalise import _credential, issue_qr_only
 from issuance.station import Station, create_station_keys
 from issuance.synth import generate_register
 from terminal.enrol import STORE_NAME
 from terminal.offline_rules import OfflineAction, OfflineRule, save_rule
 from terminal.store import TerminalStore
+from terminal.web.serve import build_counter
 from tests.terminal.web_support import TOKEN, make_mode_terminal, serve_ui
 
 LONG_AGO = 1_000_000_000
@@ -98,3 +101,46 @@ def test_english_page_renders_english(station, qr, tmp_path) -> None:
     assert screen["reason"] == "not_entitled"
     assert screen["message"].startswith("This household is not entitled")
     assert 'lang="en"' in page
+
+
+@pytest.fixture
+def chip_qr(station):
+    """QR text printed on a chip card, as personalisation signs it, and the household id."""
+    credential = _credential(generate_register(1, seed=6)[0], station, station.allocate_card_number(), Profile.QR,
+                             date(2026, 12, 1), on_chip_card=True)
+    return to_qr_text(sign_credential(credential, station.issuer)), credential.household_id
+
+
+@pytest.mark.parametrize("reader_works", [True, False])
+def test_chip_card_qr_needs_broken_reader(station, chip_qr, tmp_path, reader_works) -> None:
+    text, household = chip_qr
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {household: 0})})
+    counter = build_counter(directory, "lpg")
+    asked = []
+    counter.reader_check = lambda name: asked.append(name) or reader_works
+    screen = counter.scan_qr(text).render("en")
+    assert asked == [None]
+    assert screen["accepted"] is not reader_works
+    expected = {} if reader_works else {"pending": 1}
+    assert TerminalStore(directory / STORE_NAME).count_by_status() == expected
+    if reader_works:
+        assert screen["reason"] == "chip_required"
+        assert "Tap the card on the reader" in screen["message"]
+
+
+def test_kiosk_chip_card_qr_refused_with_reader(station, chip_qr, tmp_path) -> None:
+    text, household = chip_qr
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {household: 0})})
+    counter = build_counter(directory, "kiosk")
+    counter.reader_check = lambda name: True
+    screen = counter.scan_qr(text).render("en")
+    counter.stop()
+    assert screen["reason"] == "chip_required"
+    assert screen["standings"] == []
+
+
+def test_qr_only_card_accepted_with_reader(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {qr.household_id: 0})})
+    counter = build_counter(directory, "lpg")
+    counter.reader_check = lambda name: True
+    assert counter.scan_qr(qr.qr_text).render("en")["accepted"] is True

@@ -30,9 +30,14 @@ function showScreen(screen) {
   panel.dataset.reason = screen.reason || "";
   byId("waiting").hidden = true;
   byId("result").hidden = false;
-  for (const field of ["word", "name", "card", "entitlement", "remaining", "message", "note"]) {
+  for (const field of ["word", "name", "card", "entitlement", "remaining", "message", "note", "receipt"]) {
     byId(field).textContent = screen[field] || "";
   }
+
+  const reprint = byId("reprint");
+  reprint.hidden = !screen.receipt_number;
+  reprint.dataset.number = screen.receipt_number || "";
+
   const photo = byId("photo");
   photo.hidden = !screen.photo;
   if (screen.photo) { photo.src = screen.photo; } else { photo.removeAttribute("src"); }
@@ -87,6 +92,15 @@ function setUpQr() {
   });
 }
 
+function setUpReprint() {
+  const button = byId("reprint");
+  button.addEventListener("click", async () => {
+    const answer = await post("/receipt/reprint", { number: button.dataset.number });
+    byId("receipt").textContent = answer.ok ? answer.body.message : answer.body.error;
+    button.hidden = answer.ok;
+  });
+}
+
 function setUpQuantity() {
   for (const button of document.querySelectorAll("button.quantity")) {
     button.addEventListener("click", async () => {
@@ -118,4 +132,5 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpQr();
   setUpQuantity();
   setUpPin();
+  setUpReprint();
 });
