@@ -18,7 +18,7 @@ __all__ = [
     "set_station_clerk", "station_clerk", "MAX_CLERK_LENGTH",
 ]
 
-ACTIONS = ("issue", "reissue", "revoke", "failed", "register", "nik_shown")
+ACTIONS = ("issue", "reissue", "revoke", "failed", "register", "nik_shown", "wipe", "pin_slips")
 MAX_CLERK_LENGTH = 80
 
 SCHEMA = f"""
@@ -60,6 +60,23 @@ class AuditEntry:
 
 def ensure_schema(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
+    (table_sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit'").fetchone()
+    if any(repr(action) not in table_sql for action in ACTIONS):
+        _allow_new_actions(db)
+
+
+def _allow_new_actions(db: sqlite3.Connection) -> None:
+    """Rebuild the audit table of an older station.db, whose CHECK lists fewer actions, keeping every entry."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE audit RENAME TO audit_before_upgrade")
+        db.execute(SCHEMA.split(";")[0])
+        db.execute("INSERT INTO audit SELECT * FROM audit_before_upgrade")
+        db.execute("DROP TABLE audit_before_upgrade")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _check_clerk(name: str) -> str:

@@ -28,10 +28,10 @@ from card.cardnumber import make_card_number
 from card.i18n import translate
 from card.piv import Connection, ManagementKeyError, PivSession
 from hardware.pcsc import ReaderError
-from issuance import audit, pending
+from issuance import audit, pending, pin_slips
 from issuance.card_secrets import MasterKeyError
 from issuance.face import CardFace, render_card_face
-from issuance.personalise import DEMO_PIN, IssuedCard, PersonalisationError, issue_qr_only, personalise_chip_card
+from issuance.personalise import IssuedCard, PersonalisationError, issue_qr_only, personalise_chip_card
 from issuance.photo_store import PHOTOS_DIR, PhotoMissingError, load_photo, require_photo
 from issuance.queue import QueueEntry, resident_from_dict, resident_to_dict
 from issuance.register import Resident
@@ -125,16 +125,19 @@ def _allocated_since(station: Station, before: int) -> str | None:
 def issue_card(station: Station, resident: Resident, connection: Connection | None, issued_on: date, clerk: str,
                action: str = "issue", detail: str = "",
                in_transaction: Callable[[sqlite3.Connection, str], None] | None = None,
-               lang: str = "id", photo: bytes | None = None) -> IssuedWithPhoto:
+               lang: str = "id", photo: bytes | None = None, pin: str | None = None,
+               slip_group: str = pin_slips.SINGLE_GROUP) -> IssuedWithPhoto:
     """Personalise a chip card (or make a QR-only one when connection is None) and journal it.
 
     A chip card gets photo, or else the resident's accepted portrait from
     STATION/photos; with neither it raises PhotoMissingError before the card
-    is touched. The card, its registration body and the audit entry are
-    committed in one transaction, together with whatever in_transaction
-    writes, and only after personalisation has verified the card. A card
-    that fails is logged as a failed card under the number it was given and
-    raises CardFailure.
+    is touched. It gets pin as its cardholder PIN, or else a new random PIN
+    that is written to a PIN slip in slip_group before the card is journalled.
+    The card, its registration body and the audit entry are committed in one
+    transaction, together with whatever in_transaction writes, and only after
+    personalisation has verified the card. A card that fails, or whose PIN
+    slip cannot be written, is logged as a failed card under the number it
+    was given and raises CardFailure.
     """
     db = station.journal
     if connection is None:
@@ -142,18 +145,21 @@ def issue_card(station: Station, resident: Resident, connection: Connection | No
     elif photo is None:
         photo = require_photo(station.directory / PHOTOS_DIR, resident.nik)
     before = _counter(station)
-    # TODO: every chip card gets DEMO_PIN until the station asks the resident for a PIN.
+    slip_pin = pin_slips.new_pin() if connection is not None and pin is None else None
     try:
         if connection is None:
             card = issue_qr_only(resident, station, issued_on)
         else:
-            card = personalise_chip_card(PivSession(connection), resident, station, photo, issued_on, pin=DEMO_PIN)
+            card = personalise_chip_card(PivSession(connection), resident, station, photo, issued_on,
+                                         pin=pin or slip_pin)
     except (PersonalisationError, ApduError, ManagementKeyError, ReaderError) as exc:
         card_number = _allocated_since(station, before)
         message = exc.message(lang) if isinstance(exc, ReaderError) else str(exc)
-        audit.append(db, clerk, "failed", card_number, resident.nik, f"{detail}: {message}".lstrip(": "))
+        _fail(db, clerk, card_number, resident.nik, detail, message)
         log.warning("card %s failed during personalisation: %s", card_number, type(exc).__name__)
         raise CardFailure(message, card_number) from exc
+    if slip_pin is not None:
+        _write_pin_slip(station, slip_group, card.card_number, resident, slip_pin, clerk, detail, lang)
 
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -169,6 +175,23 @@ def issue_card(station: Station, resident: Resident, connection: Connection | No
     db.execute("COMMIT")
     log.info("card %s journalled (%s)", card.card_number, action)
     return IssuedWithPhoto(card, photo)
+
+
+def _fail(db: sqlite3.Connection, clerk: str, card_number: str | None, nik: str, detail: str, message: str) -> None:
+    audit.append(db, clerk, "failed", card_number, nik, f"{detail}: {message}".lstrip(": "))
+
+
+def _write_pin_slip(station: Station, group: str, card_number: str, resident: Resident, pin: str, clerk: str,
+                    detail: str, lang: str) -> None:
+    """Write the PIN slip; a card whose PIN the resident cannot get is a failed card."""
+    try:
+        pin_slips.write_slip(station.directory, group, card_number, resident, pin, lang)
+    except OSError as exc:
+        message = translate("the PIN slip could not be written ({error}); wipe the card with "
+                            "'kartu issuance wipe' and issue again", lang, error=exc.strerror or exc)
+        _fail(station.journal, clerk, card_number, resident.nik, detail, message)
+        log.warning("PIN slip of card %s could not be written: %s", card_number, exc.strerror)
+        raise CardFailure(message, card_number) from None
 
 
 def render_face(card: IssuedCard, resident: Resident, photo: bytes | None, faces: Path) -> tuple[Path, Path]:
@@ -382,7 +405,7 @@ def _issue(run: _Run, entry: QueueEntry, connection: Connection | None, photo: b
 
     issued = issue_card(run.station, entry.resident, connection, run.issued_on, run.clerk,
                         detail=f"batch {run.batch_id} item {entry.position}", in_transaction=mark_issued,
-                        lang=run.lang, photo=photo)
+                        lang=run.lang, photo=photo, slip_group=pin_slips.batch_group(run.batch_id))
     try:
         render_face(issued.card, entry.resident, photo, run.faces)
     except (OSError, ValueError) as exc:

@@ -71,6 +71,24 @@ def print_pdf(pdf: Path, queue: str, title: str, copies: int = 1) -> str:
     return match.group(1)
 
 
+def print_text_files(paths: list[Path], queue: str, title: str) -> str:
+    """Print plain-text files on queue as one job and return the CUPS job id; title as for print_pdf."""
+    check_queue_name(queue)
+    command = [_client_tool("lp"), "-d", queue, "-t", title, "--",
+               *(str(path) for path in paths)]
+    result = _run(command)
+    match = REQUEST_ID.search(result.stdout)
+    if result.returncode != 0 or match is None:
+        detail = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
+        log.warning("lp failed for queue %s: %s", queue, detail)
+        raise PrintError(
+            N_("Printing to queue {queue} failed: {detail}. Check the printer with 'lpstat -p {queue}'."),
+            queue=queue, detail=detail,
+        )
+    log.info("%s sent to queue %s as job %s", title, queue, match.group(1))
+    return match.group(1)
+
+
 def list_queues() -> list[str]:
     """Return the names of the CUPS queues (lpstat -e), or an empty list when none is configured."""
     result = _run([_client_tool("lpstat"), "-e"])

@@ -18,7 +18,7 @@ from datetime import date
 from card.cardnumber import is_valid_card_number
 from card.i18n import N_, translate
 from card.piv import Connection
-from issuance import audit, batch, pending
+from issuance import audit, batch, pending, pin_slips
 from issuance.batch import IssuedWithPhoto, Registration, issue_card
 from issuance.photo_store import PHOTOS_DIR, require_photo
 from issuance.register import Resident
@@ -145,7 +145,8 @@ def reissue(station: Station, old_card: str, resident: Resident, reason: str, cl
         )
 
     issued = issue_card(station, resident, connection, issued_on, clerk, action="reissue",
-                        detail=f"replaces card {old_card} ({reason})", in_transaction=link, photo=photo)
+                        detail=f"replaces card {old_card} ({reason})", in_transaction=link, photo=photo,
+                        slip_group=pin_slips.REISSUE_GROUP)
     registration_error = _register(station, issued.card.card_number, clerk, registration)
     return ReissueResult(issued, revocation_error is None, revocation_error, registration_error is None,
                          registration_error)

@@ -12,7 +12,7 @@ from typing import Iterator
 from card.i18n import translate
 from card.piv import Connection
 from hardware.pcsc import PcscContext, ReaderError
-from issuance import audit, batch, pending, queue, reissue
+from issuance import audit, batch, pending, pin_slips, queue, reissue, slips_cli, wipe_cli
 from issuance.card_secrets import MasterKeyError
 from issuance.photo_store import PhotoMissingError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
@@ -103,6 +103,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     clerk.add_argument("name", help="clerk's full name")
     clerk.add_argument("--station", type=Path, required=True, help="station directory")
     clerk.set_defaults(handler=_clerk)
+
+    slips_cli.add_commands(commands)
+    wipe_cli.add_commands(commands)
 
 
 class _UsageError(Exception):
@@ -269,6 +272,11 @@ def _batch(args: argparse.Namespace) -> int:
                 report = batch.run_batch(station, batch_id, clerk, date.today(), faces, slot, registration,
                                          sys.stdout, args.lang)
         _print_batch_report(report, args.lang)
+        slips = pin_slips.slip_paths(args.station, pin_slips.batch_group(batch_id))
+        if slips:
+            print(translate("{count} PIN slips wait in {directory}: print them with 'kartu issuance pin-slips "
+                            "{batch_id} --print QUEUE', then delete them with --delete", args.lang,
+                            count=len(slips), directory=slips[0].parent, batch_id=batch_id))
         return 0 if not report.failed and report.stopped is None else 1
 
     return _run_reader(args, body)
