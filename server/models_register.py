@@ -103,6 +103,10 @@ class ProgrammeRule(Base):
     pin_required: Mapped[bool] = mapped_column(Boolean)
     eligibility: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Offline rule sent to terminals with the entitlements: the hours a terminal may serve the programme
+    # without a sync, then "refuse" or "warn". Both are NULL when the programme has no offline limit.
+    offline_max_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    offline_action: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class Entitlement(Base):

@@ -7,8 +7,10 @@ and records nothing, "warn" records them and shows a warning. Rules are
 stored as JSON in the store's meta table under "offline_rules". A programme
 without a rule has no offline limit.
 
-NOTE: rules are set on each terminal (`kartu terminal offline-rule`); the
-server does not send them with the programme yet.
+A rule comes from the server with each pull of the programme's
+entitlements (apply_server_rule), or is set on the terminal with `kartu
+terminal offline-rule`. A server rule replaces the local one, and a pull
+without a rule removes the server's earlier rule but keeps a local one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from card.records import Redemption
 from terminal.store import TerminalStore
 from terminal.tap import TapOutcome, TapService
 
-__all__ = ["OfflineAction", "OfflineRule", "OfflineStatus", "load_rules", "save_rule", "offline_status",
+__all__ = ["OfflineAction", "OfflineRule", "OfflineStatus", "load_rules", "save_rule", "apply_server_rule",
+           "offline_status",
            "RuledTapService", "OFFLINE_WARNING"]
 
 log = logging.getLogger(__name__)
@@ -89,12 +92,41 @@ def load_rules(store: TerminalStore) -> dict[str, OfflineRule]:
     return rules
 
 
-def save_rule(store: TerminalStore, rule: OfflineRule) -> None:
+def save_rule(store: TerminalStore, rule: OfflineRule, source: str = "local") -> None:
+    """Store rule for its programme; source is "local" (set on the terminal) or "server" (from a pull)."""
     with store.transaction() as db:
         row = db.execute("SELECT value FROM meta WHERE key = ?", (RULES_META,)).fetchone()
         rules = json.loads(row[0]) if row else {}
-        rules[rule.program] = {"max_offline_seconds": rule.max_offline_seconds, "action": rule.action.value}
+        rules[rule.program] = {"max_offline_seconds": rule.max_offline_seconds, "action": rule.action.value,
+                               "source": source}
         store.set_meta({RULES_META: json.dumps(rules, sort_keys=True)}, db)
+
+
+def apply_server_rule(store: TerminalStore, program: str, pulled: object) -> None:
+    """Apply the offline_rule of a pulled entitlements response; raise ValueError for an invalid one.
+
+    pulled is {"max_offline_hours": H, "action": "refuse" | "warn"} or None.
+    """
+    if pulled is None:
+        _drop_server_rule(store, program)
+        return
+    try:
+        rule = OfflineRule(program, int(pulled["max_offline_hours"]) * 3600, OfflineAction(pulled["action"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"offline rule {pulled!r} for {program!r} from the server is invalid ({exc})") from None
+    save_rule(store, rule, source="server")
+    log.info("offline rule for %s from the server: %d s, then %s", program, rule.max_offline_seconds, rule.action.value)
+
+
+def _drop_server_rule(store: TerminalStore, program: str) -> None:
+    with store.transaction() as db:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (RULES_META,)).fetchone()
+        rules = json.loads(row[0]) if row else {}
+        if rules.get(program, {}).get("source") != "server":
+            return
+        del rules[program]
+        store.set_meta({RULES_META: json.dumps(rules, sort_keys=True)}, db)
+    log.info("offline rule for %s removed: the server no longer sends one", program)
 
 
 def offline_status(store: TerminalStore, program: str, now: int) -> OfflineStatus | None:

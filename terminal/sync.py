@@ -23,6 +23,7 @@ import httpx
 
 from card.cose import Signer
 from card.request_auth import sign_request
+from terminal.offline_rules import apply_server_rule
 from terminal.store import EntitlementSet, TerminalStore
 from terminal.trust import TrustUpdateError, update_trust
 
@@ -158,6 +159,7 @@ class SyncClient:
 
     def pull(self, report: SyncReport) -> None:
         sets = []
+        rules: dict[str, object] = {}
         for program in self.store.programmes:
             answer = self._request("GET", f"/api/v1/sync/entitlements?program={program}")
             entitlement_set = EntitlementSet(
@@ -166,8 +168,15 @@ class SyncClient:
             )
             used = {bytes.fromhex(item["household_id"]): int(item["used"]) for item in answer["households"]}
             sets.append((entitlement_set, used))
+            rules[program] = answer.get("offline_rule")
             report.programmes_pulled.append(program)
         self.store.replace_entitlements(sets, int(time.time()))
+        for program, rule in rules.items():
+            try:
+                apply_server_rule(self.store, program, rule)
+            except ValueError as exc:
+                # The entitlements are applied; the earlier rule stays until a valid one arrives.
+                log.error("%s", exc)
 
     def pull_trust(self, report: SyncReport) -> None:
         """Fetch the trust list and revocation lists and apply them; raise SyncError when one is rejected.

@@ -1,20 +1,24 @@
 """Programmes and their rules.
 
 GET /api/v1/programmes (any staff) -> 200 {count, programmes: [{code, name, owner_opd, unit, quota,
-    quota_scope, quota_period, desil_min, desil_max, benefit_kind, pin_required, eligibility}]}
-PUT /api/v1/programmes/{code}/rule {desil_min, desil_max, pin_required, eligibility} (administrator)
+    quota_scope, quota_period, desil_min, desil_max, benefit_kind, pin_required, eligibility,
+    offline_max_hours, offline_action}]}
+PUT /api/v1/programmes/{code}/rule {desil_min, desil_max, pin_required, eligibility,
+    offline_max_hours?, offline_action?} (administrator)
   -> 200 {programme, entitlements: {added, changed, removed, total}}
   Replaces the rule and recomputes the programme's entitlements in the same
   transaction. The eligibility keys are described in server.programmes.
+  offline_max_hours and offline_action ("refuse" or "warn") come together or
+  not at all; terminals receive them with the entitlements (server.api.sync).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from server.api.register import RecomputeOut
 from server.db import SessionDep
@@ -34,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/programmes", tags=["programmes"])
 
+# Longest offline limit an administrator can set: 90 days.
+MAX_OFFLINE_HOURS = 90 * 24
+
 
 class ProgrammeOut(BaseModel):
     code: str
@@ -48,6 +55,8 @@ class ProgrammeOut(BaseModel):
     benefit_kind: str | None
     pin_required: bool | None
     eligibility: dict[str, Any] | None
+    offline_max_hours: int | None = None
+    offline_action: str | None = None
 
 
 class ProgrammeListOut(BaseModel):
@@ -62,11 +71,15 @@ class RuleIn(BaseModel):
     desil_max: Desil
     pin_required: StrictBool
     eligibility: Eligibility
+    offline_max_hours: Annotated[StrictInt, Field(ge=1, le=MAX_OFFLINE_HOURS)] | None = None
+    offline_action: Literal["refuse", "warn"] | None = None
 
     @model_validator(mode="after")
     def _check_range(self) -> "RuleIn":
         if self.desil_min > self.desil_max:
             raise ValueError(f"desil_min {self.desil_min} is above desil_max {self.desil_max}")
+        if (self.offline_max_hours is None) != (self.offline_action is None):
+            raise ValueError("offline_max_hours and offline_action must be given together, or both left out")
         return self
 
 
@@ -83,6 +96,8 @@ def _programme_out(programme: Programme, rule: ProgrammeRule | None) -> Programm
         benefit_kind=rule.benefit_kind if rule else None,
         pin_required=rule.pin_required if rule else None,
         eligibility=rule.eligibility if rule else None,
+        offline_max_hours=rule.offline_max_hours if rule else None,
+        offline_action=rule.offline_action if rule else None,
     )
 
 
@@ -107,6 +122,7 @@ def replace_rule(code: ProgrammeCode, payload: RuleIn, admin: AdminCaller, sessi
     programme.desil_min, programme.desil_max = payload.desil_min, payload.desil_max
     rule.pin_required = payload.pin_required
     rule.eligibility = payload.eligibility.stored()
+    rule.offline_max_hours, rule.offline_action = payload.offline_max_hours, payload.offline_action
     rule.updated_at = now
     session.flush()
     result = recompute_entitlements(session, now, [code])

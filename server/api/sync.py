@@ -14,6 +14,7 @@ POST /api/v1/sync/redemptions
 
 GET /api/v1/sync/entitlements?program=CODE
   -> 200 {program, period: "YYYY-MM" (WIB), quota, unit, benefit_kind, pin_required,
+          offline_rule: {max_offline_hours, action: "refuse" | "warn"} or null,
           households: [{household_id: hex, used, persons, amount, valid_until}]}
   Only for a programme offered at the terminal's service point, else 403.
   "used" counts the whole quota period (month, semester or year) and
@@ -75,6 +76,13 @@ class HouseholdOut(BaseModel):
     valid_until: date | None = None
 
 
+class OfflineRuleOut(BaseModel):
+    """How long a terminal may serve the programme without a sync, and what it does after that."""
+
+    max_offline_hours: int
+    action: str
+
+
 class EntitlementsOut(BaseModel):
     program: str
     period: str
@@ -82,6 +90,7 @@ class EntitlementsOut(BaseModel):
     unit: str
     benefit_kind: str | None = None
     pin_required: bool | None = None
+    offline_rule: OfflineRuleOut | None = None
     households: list[HouseholdOut]
 
 
@@ -146,9 +155,16 @@ def get_entitlements(
         unit=programme.unit,
         benefit_kind=rule.benefit_kind if rule else None,
         pin_required=rule.pin_required if rule else None,
+        offline_rule=_offline_rule(rule),
         households=[
             HouseholdOut(household_id=h.household_id.hex(), used=h.used, persons=h.persons, amount=h.amount,
                          valid_until=h.valid_until)
             for h in households
         ],
     )
+
+
+def _offline_rule(rule: ProgrammeRule | None) -> OfflineRuleOut | None:
+    if rule is None or rule.offline_max_hours is None or rule.offline_action is None:
+        return None
+    return OfflineRuleOut(max_offline_hours=rule.offline_max_hours, action=rule.offline_action)
