@@ -69,3 +69,34 @@ def test_issue_writes_accepted_photo_to_chip(tmp_path, blank_card):
         station.close()
     assert row == ("chip",)
     assert registrations == [card_number]
+
+
+def test_chip_batch_from_ui_writes_portrait(tmp_path, blank_card):
+    web = make_web_station(tmp_path)
+    settings = chip_settings(web.settings)
+    nik = web.residents[3].nik
+    with TestClient(create_app(settings, guard_for(8481)), base_url="http://127.0.0.1:8481") as client:
+        client.get(f"/login?token={TEST_TOKEN}")
+        path = resident_path(client, nik)
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get(path).text).group(1)
+        client.post(f"{path}/photo", data={"csrf": token},
+                    files={"photo": ("camera.jpg", portrait_jpeg(seed=9, size=(960, 1280)))})
+        accepted = client.get(f"{path}/photo.jpg").content
+
+        started = client.post("/batches", data={"csrf": token}, follow_redirects=False)
+        assert client.app.state.batch_runner.wait(60)
+        page = client.get(started.headers["location"]).text
+
+    assert started.status_code == 303
+    assert f"{len(web.residents) - 1} penduduk tanpa foto" in page
+    assert "1/1" in page
+    stored = {object_id.lower(): value for object_id, value in blank_card.state.objects.items()}
+    assert accepted in stored[f"{int(ObjectId.FACIAL_IMAGE):06x}"]
+    station = Station(settings.station_dir)
+    try:
+        cards = [(card.nik, card.assurance) for card in station.cards()]
+        registrations = len(pending.pending_calls(station.journal))
+    finally:
+        station.close()
+    assert cards == [(nik, "chip")]
+    assert registrations == 1
