@@ -176,7 +176,7 @@ class SyncClient:
                 apply_server_rule(self.store, program, rule)
             except ValueError as exc:
                 # The entitlements are applied; the earlier rule stays until a valid one arrives.
-                log.error("%s", exc)
+                log.error("terminal %s kept its offline rule for %s: %s", self.terminal_id, program, exc)
 
     def pull_trust(self, report: SyncReport) -> None:
         """Fetch the trust list and revocation lists and apply them; raise SyncError when one is rejected.
