@@ -13,6 +13,7 @@ from card.piv import ManagementKeyError
 from card.signing import SignerError
 from hardware.pcsc import PcscContext, ReaderError
 from issuance import photo_cli, print_cli, station_cli, synth
+from issuance.audit import resolve_clerk
 from issuance.card_secrets import MasterKeyError
 from issuance.issue import PinFileError, issue_resident, read_pin_file
 from issuance.personalise import DEMO_PIN, CardNotBlankError, PersonalisationError
@@ -40,6 +41,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                             f"(default: the demo PIN {DEMO_PIN}, for demonstrations only)")
     issue.add_argument("--server", help="server URL to register the card with, e.g. http://127.0.0.1:8470")
     issue.add_argument("--admin-token-file", type=Path, help="file holding the server's administrator token")
+    issue.add_argument("--clerk", help="name of the clerk for the audit log (default: the station's clerk setting)")
     issue.set_defaults(handler=_issue)
     synth.add_commands(commands)
     serve.add_commands(commands)
@@ -117,6 +119,7 @@ def _issue(args: argparse.Namespace) -> int:
     try:
         resident = _find_resident(args)
         token = read_admin_token(args.admin_token_file) if args.admin_token_file else None
+        clerk = resolve_clerk(station.journal, args.clerk) if args.clerk else None
         if args.server is not None:
             check_server(args.server, token)
     except (LookupError, StationError, RegistrationError, OSError, ValueError) as exc:
@@ -125,14 +128,14 @@ def _issue(args: argparse.Namespace) -> int:
     faces = args.faces or args.station / "faces"
     try:
         if args.qr_only:
-            issued = issue_resident(station, resident, None, date.today(), faces, args.server, token)
+            issued = issue_resident(station, resident, None, date.today(), faces, args.server, token, clerk=clerk)
         else:
             with PcscContext() as context:
                 reader = context.choose_reader(args.reader)
                 context.wait_for_card(reader, args.timeout)
                 with context.connect(reader) as connection:
                     issued = issue_resident(station, resident, connection, date.today(), faces, args.server, token,
-                                            pin=pin)
+                                            pin=pin, clerk=clerk)
     except (ReaderError, MasterKeyError, CardNotBlankError) as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 2

@@ -9,17 +9,23 @@ from datetime import date
 from pathlib import Path
 
 from card.i18n import N_, translate
-from card.piv import Connection, PivSession, pad_reference
+from card.piv import Connection, pad_reference
+from issuance import audit, pending
+from issuance.batch import CardFailure, issue_card
 from issuance.face import CardFace, render_card_face
-from issuance.personalise import DEMO_PIN, IssuedCard, issue_qr_only, personalise_chip_card
+from issuance.personalise import DEMO_PIN, IssuedCard
 from issuance.photo import placeholder_photo
+from issuance.photo_store import PHOTOS_DIR, load_photo
 from issuance.register import Resident
-from issuance.server_client import register_card
+from issuance.reissue import prepare_journal
 from issuance.station import Station
 
 __all__ = ["IssueResult", "PinFileError", "issue_resident", "read_pin_file"]
 
 log = logging.getLogger(__name__)
+
+# Clerk name in the audit log when neither --clerk nor the station's clerk setting gives one.
+UNNAMED_CLERK = "(no clerk named)"
 
 PIN_FILE_EXPOSED = N_(
     "The PIN file {path} can be read by other users (mode {mode}). Run 'chmod 600 {path}' so only you can read it, "
@@ -80,21 +86,31 @@ def issue_resident(
     admin_token: str | None = None,
     pin: str = DEMO_PIN,
     photo: bytes | None = None,
+    clerk: str | None = None,
 ) -> IssueResult:
     """Issue and journal the card, render its face, then register it with the server when one is given.
 
     pin becomes the chip card's cardholder PIN. photo is the resident's portrait
-    from issuance.photo.prepare_photo; without it a chip card gets a placeholder
-    portrait. A RegistrationError leaves the card issued and journalled as unregistered.
+    from issuance.photo.prepare_photo; without it a chip card gets the accepted
+    portrait in STATION/photos, else a placeholder portrait. The card is
+    journalled with its registration body and an audit entry for clerk (default:
+    the station's clerk setting), as batch.issue_card does, so a card that the
+    server does not take now is sent later by `kartu issuance register-pending`.
+    A RegistrationError leaves the card issued and journalled as unregistered.
+    A failed card raises the personalisation error itself.
     """
-    if connection is not None:
+    prepare_journal(station.journal)
+    clerk = audit.resolve_clerk(station.journal, clerk) if clerk else audit.station_clerk(station.journal)
+    clerk = clerk or UNNAMED_CLERK
+    if connection is not None and photo is None:
+        photo = load_photo(station.directory / PHOTOS_DIR, resident.nik)
         if photo is None:
             photo = placeholder_photo(resident.name, seed=int(resident.nik[-4:]))
-        card = personalise_chip_card(PivSession(connection), resident, station, photo, issued, pin=pin)
-    else:
-        card = issue_qr_only(resident, station, issued)
-    station.record_card(card.card_number, resident.nik, card.household_id, card.assurance,
-                        card.issued.isoformat(), card.expires.isoformat(), card.qr_text)
+    try:
+        card = issue_card(station, resident, connection, issued, clerk, detail="kartu issuance issue", photo=photo,
+                          pin=pin if connection is not None else None).card
+    except CardFailure as exc:
+        raise exc.__cause__ or exc from None
     front, back = render_card_face(
         CardFace(
             name=resident.name, card_number=card.card_number, kelurahan=resident.kelurahan,
@@ -104,7 +120,8 @@ def issue_resident(
         face_dir,
     )
     if server_url is not None and admin_token is not None:
-        register_card(server_url, admin_token, card, resident, station.issuer.kid)
-        station.mark_registered(card.card_number)
+        [call] = [call for call in pending.pending_calls(station.journal)
+                  if call.kind == pending.REGISTRATION and call.card_number == card.card_number]
+        pending.send_one(station.journal, call, server_url, admin_token, clerk)
         log.info("card %s registered with the server", card.card_number)
     return IssueResult(card, front, back)

@@ -145,8 +145,8 @@ def send_one(db: sqlite3.Connection, call: PendingCall, server_url: str, admin_t
 def cards_without_body(db: sqlite3.Connection) -> list[str]:
     """Return unregistered journal cards that have no stored registration body.
 
-    NOTE: `kartu issuance issue` (issuance.issue) journals a card without its
-    registration body, so such a card cannot be sent from here.
+    Every way of issuing a card now stores the body, so only cards journalled
+    by an older station version can be listed here, and they cannot be sent.
     """
     rows = db.execute(
         "SELECT card_number FROM cards WHERE registered = 0 AND card_number NOT IN "

@@ -371,8 +371,8 @@ def _register_pending(args: argparse.Namespace) -> int:
             print(translate("server unreachable, {left} calls still pending: {error}", args.lang,
                             left=report.left, error=report.unreachable))
         if report.without_body:
-            print(translate("{count} unregistered cards have no stored registration (issued with "
-                            "'kartu issuance issue'): {cards}", args.lang, count=len(report.without_body),
+            print(translate("{count} unregistered cards have no stored registration (journalled by an "
+                            "older station version): {cards}", args.lang, count=len(report.without_body),
                             cards=", ".join(report.without_body)))
         return 0 if report.left == 0 and not report.without_body else 1
 
