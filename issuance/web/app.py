@@ -36,7 +36,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from card.cardnumber import format_card_number, is_valid_card_number
 from card.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, translate
@@ -71,6 +71,8 @@ SECURITY_HEADERS = {
 }
 # Multipart framing around the photo adds well under this many bytes.
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
+# Every other form has a form token and at most a search text, so a body past this size is no form of this UI.
+FORM_MAX_BYTES = 16 * 1024
 CARD_FILES = {"preview.png": "image/png", "front.png": "image/png", "back.png": "image/png", "face.pdf": "application/pdf"}
 REASON_LABELS = {"new": N_("new card"), "reissue": N_("reissue")}
 
@@ -100,6 +102,11 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
 
     async def station(work: Callable) -> object:
         return await run_in_threadpool(worker.call, work)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, exc: BodyTooLarge) -> Response:
+        log.warning("web UI POST %s rejected: body passed %d bytes", request.url.path, FORM_MAX_BYTES)
+        return _plain(413, f"form body larger than {FORM_MAX_BYTES} bytes")
 
     @app.middleware("http")
     async def check_caller(request: Request, call_next) -> Response:
@@ -138,7 +145,7 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
 
     @app.post("/")
     async def queue_search(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await _small_form(request)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
         query = form.get("q")
@@ -210,7 +217,7 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
 
     @app.post("/resident/{handle}/camera")
     async def camera_photo(request: Request, handle: str) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await _small_form(request)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
         nik = handles.nik_for(handle)
@@ -239,7 +246,7 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
 
     @app.post("/resident/{handle}/issue")
     async def issue(request: Request, handle: str) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await _small_form(request)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
         nik = handles.nik_for(handle)
@@ -300,7 +307,7 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
 
     @app.post("/card/{card_number}/print")
     async def print_card(request: Request, card_number: str) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await _small_form(request)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
         if not is_valid_card_number(card_number) or settings.print_queue is None:
@@ -317,8 +324,8 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
     @app.get("/batches")
     async def batches_page(request: Request, started: int | None = None, without_photo: int = 0,
                            reissues: int = 0) -> Response:
-        made = actions.NewBatch(started, without_photo, reissues) if started is not None else None
-        return await _batches_response(request, made=made)
+        new_batch = actions.NewBatch(started, without_photo, reissues) if started is not None else None
+        return await _batches_response(request, new_batch=new_batch)
 
     async def _batches_response(request: Request, status_code: int = 200, **extra) -> Response:
         batches = await station(actions.batch_progress)
@@ -328,7 +335,7 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
 
     @app.post("/batches")
     async def start_batch(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await _small_form(request)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
         language = _language(request)
@@ -337,18 +344,18 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
                 N_("Batch {batch_id} is still running. Start the next batch when it has finished."), language,
                 batch_id=runner.batch_id))
         try:
-            made = await station(lambda st: actions.create_queue_batch(st, settings))
+            new_batch = await station(lambda st: actions.create_queue_batch(st, settings))
         except QueueError as exc:
             return await _batches_response(request, 500, batch_error=exc.message(language))
-        if made.batch_id is None:
-            return await _batches_response(request, 409, made=made)
-        runner.start(made.batch_id, language)
-        return RedirectResponse(f"/batches?started={made.batch_id}&without_photo={made.without_photo}"
-                                f"&reissues={made.reissues}", status_code=303)
+        if new_batch.batch_id is None:
+            return await _batches_response(request, 409, new_batch=new_batch)
+        runner.start(new_batch.batch_id, language)
+        return RedirectResponse(f"/batches?started={new_batch.batch_id}&without_photo={new_batch.without_photo}"
+                                f"&reissues={new_batch.reissues}", status_code=303)
 
     @app.post("/batches/{batch_id}/resume")
     async def resume_batch(request: Request, batch_id: int) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await _small_form(request)
         if not guard.form_matches(form.get("csrf")):
             return _form_token_rejected(request)
         if not any(row.batch_id == batch_id for row in await station(actions.batch_progress)):
@@ -360,6 +367,12 @@ def create_app(settings: StationSettings, guard: AccessGuard, worker: StationWor
         return RedirectResponse("/batches", status_code=303)
 
     return app
+
+
+async def _small_form(request: Request) -> FormData:
+    """Parse a form without a file, raising BodyTooLarge once the body passes FORM_MAX_BYTES while it streams."""
+    body = await read_capped_body(request, FORM_MAX_BYTES)
+    return await request_with_body(request, body).form(max_files=0, max_fields=4)
 
 
 def _resident_or_none(station, settings: StationSettings, nik: str):

@@ -1,11 +1,11 @@
-"""Photo uploads without a declared size are cut off once they pass the cap, not buffered in full."""
+"""Uploads and forms without a declared size are cut off once they pass their cap, not buffered in full."""
 
 import asyncio
 
 from fastapi.testclient import TestClient
 
 from issuance.photo import MAX_UPLOAD_BYTES
-from issuance.web.app import UPLOAD_OVERHEAD_BYTES, create_app
+from issuance.web.app import FORM_MAX_BYTES, UPLOAD_OVERHEAD_BYTES, create_app
 from issuance.web.security import COOKIE_NAME
 from tests.issuance.test_web_app import BASE, PORT, resident_path
 from tests.issuance.web_support import TEST_TOKEN, guard_for, make_web_station
@@ -68,3 +68,18 @@ def test_chunked_upload_under_cap_parsed(tmp_path):
     # The whole body reaches the multipart parser, which rejects zeros as a malformed form.
     assert status == 400
     assert read == 3
+
+
+def test_chunked_form_cut_off_at_cap(tmp_path):
+    web = make_web_station(tmp_path, count=2)
+    app = create_app(web.settings, guard_for(PORT))
+    offered = 4 * CAP // len(CHUNK)
+    with TestClient(app, base_url=BASE) as client:
+        client.get(f"/login?token={TEST_TOKEN}")
+        path = resident_path(client, web.residents[0].nik)
+
+        for target in ("/", "/batches", f"{path}/issue"):
+            status, read = send_chunked(app, target, client.cookies[COOKIE_NAME], offered)
+
+            assert status == 413, target
+            assert read * len(CHUNK) <= FORM_MAX_BYTES + len(CHUNK), target
