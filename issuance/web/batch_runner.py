@@ -73,7 +73,12 @@ class _WebCardSlot:
 
 
 class BatchRunner:
-    """Runs at most one batch at a time on a background thread."""
+    """Runs at most one batch at a time on a background thread.
+
+    NOTE: the thread is a daemon, so stopping the server mid-batch ends it with
+    the process. run_batch then finds the item left in "writing" on the next
+    resume, logs it as a failed card and issues it again.
+    """
 
     def __init__(self, settings: StationSettings) -> None:
         self._settings = settings
