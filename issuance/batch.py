@@ -63,10 +63,13 @@ CREATE TABLE IF NOT EXISTS batch_items (
     state TEXT NOT NULL CHECK (state IN ('pending', 'writing', 'issued', 'failed')),
     card_number TEXT,
     error TEXT,
+    old_card TEXT,
     PRIMARY KEY (batch_id, position)
 );
 """
 PROGRESS_WIDTH = 30
+# Reissue reason journalled for a queued reissue, whose card the server revoked before it was queued.
+REVOKED_ON_SERVER = "revoked on the server"
 
 
 class CardSlot(Protocol):
@@ -110,6 +113,10 @@ class IssuedWithPhoto:
 
 def ensure_schema(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(batch_items)")}
+    if "old_card" not in columns:
+        # A station.db from before batches carried reissues.
+        db.execute("ALTER TABLE batch_items ADD COLUMN old_card TEXT")
 
 
 def _counter(station: Station) -> int:
@@ -222,9 +229,10 @@ def create_batch(db: sqlite3.Connection, entries: Iterable[QueueEntry], clerk: s
         batch_id = cursor.lastrowid
         for position, entry in enumerate(entries, start=1):
             db.execute(
-                "INSERT INTO batch_items (batch_id, position, nik, resident, reason, state) "
-                "VALUES (?, ?, ?, ?, ?, 'pending')",
-                (batch_id, position, entry.resident.nik, json.dumps(resident_to_dict(entry.resident)), entry.reason),
+                "INSERT INTO batch_items (batch_id, position, nik, resident, reason, state, old_card) "
+                "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                (batch_id, position, entry.resident.nik, json.dumps(resident_to_dict(entry.resident)), entry.reason,
+                 entry.old_card),
             )
     except BaseException:
         db.execute("ROLLBACK")
@@ -267,9 +275,10 @@ def _recover_interrupted(db: sqlite3.Connection, batch_id: int, clerk: str) -> l
     return [position for position, _ in rows]
 
 
-def _items(db: sqlite3.Connection, batch_id: int) -> list[tuple[int, str, str, str]]:
+def _items(db: sqlite3.Connection, batch_id: int) -> list[tuple[int, str, str, str, str | None]]:
     return db.execute(
-        "SELECT position, resident, reason, state FROM batch_items WHERE batch_id = ? ORDER BY position", (batch_id,)
+        "SELECT position, resident, reason, state, old_card FROM batch_items WHERE batch_id = ? ORDER BY position",
+        (batch_id,),
     ).fetchall()
 
 
@@ -315,10 +324,10 @@ def run_batch(station: Station, batch_id: int, clerk: str, issued_on: date, face
     items = _items(db, batch_id)
     total = len(items)
     done = sum(1 for item in items if item[3] in ("issued", "failed"))
-    for position, resident_json, reason, state in items:
+    for position, resident_json, reason, state, old_card in items:
         if state != "pending":
             continue
-        entry = QueueEntry(position, resident_from_dict(json.loads(resident_json)), reason)
+        entry = QueueEntry(position, resident_from_dict(json.loads(resident_json)), reason, old_card)
         if not _run_item(run, entry):
             break
         done += 1
@@ -340,21 +349,42 @@ def _last_line(run: _Run, entry: QueueEntry) -> str:
     return translate("FAILED for {name}: {error}", run.lang, name=entry.resident.name, error=error)
 
 
-def _existing_card(db: sqlite3.Connection, nik: str) -> str | None:
-    row = db.execute("SELECT card_number FROM cards WHERE nik = ? ORDER BY card_number LIMIT 1", (nik,)).fetchone()
+def _existing_card(db: sqlite3.Connection, entry: QueueEntry) -> str | None:
+    """Return a card of this station that makes the item unnecessary; for a reissue, the card it replaces is not one."""
+    if entry.reason != "reissue":
+        row = db.execute("SELECT card_number FROM cards WHERE nik = ? ORDER BY card_number LIMIT 1",
+                         (entry.resident.nik,)).fetchone()
+        return row[0] if row else None
+    row = db.execute(
+        "SELECT card_number FROM cards WHERE nik = ? AND card_number != ? "
+        "AND card_number NOT IN (SELECT old_card FROM reissues) ORDER BY card_number LIMIT 1",
+        (entry.resident.nik, entry.old_card or ""),
+    ).fetchone()
+    if row is None and entry.old_card is not None:
+        row = db.execute("SELECT new_card FROM reissues WHERE old_card = ?", (entry.old_card,)).fetchone()
     return row[0] if row else None
+
+
+def _skip_reason(run: _Run, entry: QueueEntry) -> str | None:
+    """Return why the item must not be issued, or None when it can be."""
+    existing = _existing_card(run.station.journal, entry)
+    if existing is not None:
+        # The resident got a card after the batch was made (another batch, 'kartu issuance issue' or a reissue).
+        return translate("already has card {card_number} in this station's journal; not issued again",
+                         run.lang, card_number=existing)
+    if entry.reason == "reissue" and entry.old_card is None:
+        return translate("the queue names no revoked card for this reissue; issue it with 'kartu issuance reissue'",
+                         run.lang)
+    return None
 
 
 def _run_item(run: _Run, entry: QueueEntry) -> bool:
     """Issue one item; return False when the batch must stop here."""
     db = run.station.journal
-    existing = _existing_card(db, entry.resident.nik)
-    if existing is not None:
-        # The resident got a card after the batch was made (another batch, or 'kartu issuance issue').
-        error = translate("already has card {card_number} in this station's journal; not issued again",
-                          run.lang, card_number=existing)
-        _set_state(db, run.batch_id, entry.position, "failed", None, error)
-        run.report.failed.append((entry.position, error))
+    skip = _skip_reason(run, entry)
+    if skip is not None:
+        _set_state(db, run.batch_id, entry.position, "failed", None, skip)
+        run.report.failed.append((entry.position, skip))
         return True
     photos = run.station.directory / PHOTOS_DIR
     # A QR-only card prints the accepted portrait on its face when there is one.
@@ -402,9 +432,19 @@ def _run_item(run: _Run, entry: QueueEntry) -> bool:
 def _issue(run: _Run, entry: QueueEntry, connection: Connection | None, photo: bytes | None) -> str:
     def mark_issued(db: sqlite3.Connection, card_number: str) -> None:
         _set_state(db, run.batch_id, entry.position, "issued", card_number)
+        if entry.reason == "reissue":
+            # The reissues table belongs to issuance.reissue; the server revoked the old card already.
+            db.execute(
+                "INSERT INTO reissues (old_card, new_card, nik, reason, at) VALUES (?, ?, ?, ?, datetime('now'))",
+                (entry.old_card, card_number, entry.resident.nik, REVOKED_ON_SERVER),
+            )
 
+    detail = f"batch {run.batch_id} item {entry.position}"
+    if entry.reason == "reissue":
+        detail += f" replaces card {entry.old_card}"
     issued = issue_card(run.station, entry.resident, connection, run.issued_on, run.clerk,
-                        detail=f"batch {run.batch_id} item {entry.position}", in_transaction=mark_issued,
+                        action="reissue" if entry.reason == "reissue" else "issue",
+                        detail=detail, in_transaction=mark_issued,
                         lang=run.lang, photo=photo, slip_group=pin_slips.batch_group(run.batch_id))
     try:
         render_face(issued.card, entry.resident, photo, run.faces)

@@ -4,7 +4,8 @@ From the server, the queue is GET /api/v1/issuance/queue (administrator
 token): one resident per entitled household without an active card, with
 reason "reissue" where the household's card was revoked, as {"count": n,
 "residents": [resident fields as resident_to_dict writes them, plus
-"reason": "new" or "reissue"]}. Offline, the queue is every valid
+"reason": "new" or "reissue" and "revoked_card", the number of the revoked
+card a reissue replaces]}. Offline, the queue is every valid
 resident of a register file who has no card in this station's journal.
 A queue entry's position is its number in the listing, which `kartu issuance
 show` accepts in place of a NIK.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from card.cardnumber import is_valid_card_number
 from card.i18n import N_, translate
 from issuance.register import Resident, read_register
 from issuance.server_client import RegistrationError, ServerUnreachableError
@@ -49,6 +51,8 @@ class QueueEntry:
     position: int
     resident: Resident
     reason: str = "new"
+    # For a reissue: the number of the revoked card that the new card replaces.
+    old_card: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,19 @@ def server_queue(server_url: str, admin_token: str, client: httpx.Client | None 
                 N_("queue entry {position} has reason {reason!r}; expected one of {choices}"),
                 position=position, reason=reason, choices=", ".join(REASONS),
             )
-        entries.append(QueueEntry(position, resident_from_dict(row), reason))
+        entries.append(QueueEntry(position, resident_from_dict(row), reason, _revoked_card(row, position)))
     return entries
+
+
+def _revoked_card(row: dict, position: int) -> str | None:
+    """Return the queue row's revoked card number, None when it has none; raise QueueError when it is invalid."""
+    number = row.get("revoked_card")
+    if number is None:
+        return None
+    if not (isinstance(number, str) and is_valid_card_number(number)):
+        raise QueueError(N_("queue entry {position} has an invalid revoked card number {number!r}"),
+                         position=position, number=number)
+    return number
 
 
 def server_resident(server_url: str, admin_token: str, nik: str, client: httpx.Client | None = None) -> QueueEntry:

@@ -240,17 +240,11 @@ def _batch_id(args: argparse.Namespace, station: Station, clerk: str) -> int:
         if args.retry_failed:
             batch.retry_failed(db, batch_id)
         return batch_id
-    matching = queue.search(_entries(args, station), args.search)
-    entries = [entry for entry in matching if entry.reason == "new"]
-    reissues = len(matching) - len(entries)
-    if reissues:
-        # A reissue needs the old card's number, which the queue does not carry.
-        print(translate("{count} queued reissues are left out; issue each with 'kartu issuance reissue'",
-                        args.lang, count=reissues))
+    entries = queue.search(_entries(args, station), args.search)
     if args.limit is not None:
         entries = entries[: args.limit]
     if not entries:
-        raise _UsageError(translate("the queue is empty: no resident waits for a new card", args.lang))
+        raise _UsageError(translate("the queue is empty: no resident waits for a card", args.lang))
     source = str(args.register) if args.register is not None else args.server
     return batch.create_batch(db, entries, clerk, source, args.qr_only)
 

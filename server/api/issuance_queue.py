@@ -3,21 +3,23 @@
 GET /api/v1/issuance/queue?limit=N (administrator)
   -> 200 {count, unmatched_households, residents: [{nik, kk, name,
           birth_date, sex, address, kelurahan, kelurahan_code, kecamatan,
-          desil, relationship, reason}]}
+          desil, relationship, reason, revoked_card}]}
 
 Cards are registered per household, because the server stores no NIK with
 a card. The queue therefore has one resident per household that is entitled
 to at least one programme and has no active, unexpired card. That resident
 is the household head (KEPALA KELUARGA), else the oldest member. reason is "reissue" when the
-household had a card that was revoked, else "new". A household imported
-without the household key has no household id and cannot be matched to
-cards, so it is only counted in unmatched_households.
+household had a card that was revoked, else "new", and revoked_card is then
+the number of that household's most recently issued revoked card (else
+null), which the station's batch records as the card the new one replaces.
+A household imported without the household key has no household id and
+cannot be matched to cards, so it is only counted in unmatched_households.
 
 POST /api/v1/issuance/residents/lookup {nik} (administrator)
   -> 200 one resident in the same form, for a reissue: reason is "reissue"
      when the household has a registered card, else "new"; 404 when no
-     imported resident has that NIK. The NIK travels in the body, so it
-     stays out of URLs and access logs.
+     imported resident has that NIK. revoked_card is as in the queue. The
+     NIK travels in the body, so it stays out of URLs and access logs.
 
 Every resident returned is written to the personal-data audit log.
 """
@@ -66,6 +68,7 @@ class QueuedResident(BaseModel):
     desil: int
     relationship: str
     reason: str
+    revoked_card: str | None = None
 
 
 class QueueOut(BaseModel):
@@ -83,12 +86,13 @@ def _region_names(kelurahan_code: str) -> tuple[str, str]:
     return kelurahan.name, kelurahan.kecamatan.name
 
 
-def _queued(resident: Resident, household: Household, reason: str) -> QueuedResident:
+def _queued(resident: Resident, household: Household, reason: str, revoked_card: str | None = None) -> QueuedResident:
     kelurahan, kecamatan = _region_names(resident.kelurahan)
     return QueuedResident(
         nik=resident.nik, kk=household.kk, name=resident.name, birth_date=resident.birth_date.isoformat(),
         sex=resident.sex, address=resident.address, kelurahan=kelurahan, kelurahan_code=resident.kelurahan,
         kecamatan=kecamatan, desil=resident.desil, relationship=resident.relationship, reason=reason,
+        revoked_card=revoked_card,
     )
 
 
@@ -116,6 +120,16 @@ def _unmatched_count(session: Session) -> int:
     )
 
 
+def _latest_revoked_cards(session: Session, household_ids: list[bytes]) -> dict[bytes, str]:
+    """Map each household id that has a revoked card to its most recently issued revoked card number."""
+    rows = session.execute(
+        select(Card.household_id, Card.card_number)
+        .where(Card.status == CARD_REVOKED, Card.household_id.in_(household_ids))
+        .order_by(Card.issued, Card.card_number)
+    )
+    return {household_id: card_number for household_id, card_number in rows}
+
+
 @router.get("/queue", response_model=QueueOut, responses=errors(401, 403))
 def get_queue(
     caller: AdminCaller,
@@ -130,13 +144,10 @@ def get_queue(
     members: dict[int, list[Resident]] = {}
     for resident in session.scalars(select(Resident).where(Resident.household_pk.in_(ids)).order_by(Resident.id)):
         members.setdefault(resident.household_pk, []).append(resident)
-    revoked = set(session.scalars(
-        select(Card.household_id).where(Card.status == CARD_REVOKED,
-                                        Card.household_id.in_([household.household_id for household in households]))
-    ))
+    revoked = _latest_revoked_cards(session, [household.household_id for household in households])
     queued = [
         _queued(_card_holder(members[household.id]), household,
-                "reissue" if household.household_id in revoked else "new")
+                "reissue" if household.household_id in revoked else "new", revoked.get(household.household_id))
         for household in households if household.id in members
     ]
     unmatched = _unmatched_count(session)
@@ -164,5 +175,6 @@ def lookup_resident(payload: LookupIn, caller: AdminCaller, session: SessionDep,
     has_card = household.household_id is not None and session.scalar(
         select(func.count()).select_from(Card).where(Card.household_id == household.household_id)
     ) > 0
+    revoked = _latest_revoked_cards(session, [household.household_id]) if household.household_id else {}
     record_reads(session, request, caller, SUBJECT_RESIDENT, [resident.nik])
-    return _queued(resident, household, "reissue" if has_card else "new")
+    return _queued(resident, household, "reissue" if has_card else "new", revoked.get(household.household_id))

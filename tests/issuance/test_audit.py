@@ -98,3 +98,18 @@ def test_audit_command_rejects_bad_limit(station_dir, capsys, limit):
     with pytest.raises(SystemExit):
         run_cli(["issuance", "audit", "--station", str(station_dir), "--limit", limit])
     assert "--limit" in capsys.readouterr().err
+
+
+def test_old_audit_table_allows_new_actions(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    old_schema = audit.SCHEMA.replace(", 'wipe', 'pin_slips'", "")
+    assert "'wipe'" not in old_schema
+    db.executescript(old_schema)
+    audit.append(db, "Rina", "issue", "1571010000000019")
+    with pytest.raises(sqlite3.IntegrityError):
+        audit.append(db, "Rina", "wipe", "1571010000000019")
+    audit.ensure_schema(db)
+    audit.append(db, "Rina", "wipe", "1571010000000019")
+    assert [entry.action for entry in audit.entries(db)] == ["issue", "wipe"]

@@ -12,7 +12,8 @@ from issuance.server_client import RegistrationError
 from server.fields import encode_base64
 from server.models_people import AuditEntry
 from tests.card.trust_kit import City
-from tests.issuance.station_support import residents, run_cli, station_dir  # noqa: F401 (fixtures)
+from issuance import audit
+from tests.issuance.station_support import open_station, residents, run_cli, station_dir  # noqa: F401 (fixtures)
 from tests.server.conftest import database_url, kit, live, postgres_database  # noqa: F401 (fixtures)
 from tests.server.register_support import ELDER, FAMILY, HEAD, HOUSEHOLD_KEY, WIFE, csv_bytes, household_of
 
@@ -58,7 +59,8 @@ def test_queue_leaves_out_carded_household(kit):
     assert niks == [ELDER["NIK"]]
 
 
-def test_queue_revoked_card_is_reissue(kit):
+def _revoke_on_server(kit) -> str:
+    """Import FAMILY, register a card to its household, revoke it, and return its number."""
     _import(kit, FAMILY)
     number = _register_card(kit, household_of(HEAD))
     city = City()
@@ -69,22 +71,57 @@ def test_queue_revoked_card_is_reissue(kit):
     kit.live.app.state.sync_signer = city.sync
     revoked = kit.admin.post(f"/api/v1/cards/{number}/revocation", json={"reason": "hilang"})
     assert revoked.status_code == 201, revoked.text
+    return number
 
+
+def test_queue_revoked_card_is_reissue(kit):
+    number = _revoke_on_server(kit)
     [row] = kit.admin.get(QUEUE).json()["residents"]
     assert (row["nik"], row["reason"]) == (HEAD["NIK"], "reissue")
+    assert row["revoked_card"] == number
 
 
-def test_batch_leaves_out_reissues(kit, station_dir, tmp_path, capsys):
-    test_queue_revoked_card_is_reissue(kit)
+def test_queue_new_household_has_no_revoked_card(kit):
+    _import(kit, FAMILY)
+    [row] = kit.admin.get(QUEUE).json()["residents"]
+    assert row["reason"] == "new"
+    assert row["revoked_card"] is None
+
+
+def test_station_queue_carries_old_card(kit):
+    number = _revoke_on_server(kit)
+    [entry] = server_queue(kit.live.base_url, kit.live.admin_token)
+    assert entry.reason == "reissue"
+    assert entry.old_card == number
+
+
+def test_lookup_names_revoked_card(kit):
+    number = _revoke_on_server(kit)
+    response = kit.admin.post("/api/v1/issuance/residents/lookup", json={"nik": HEAD["NIK"]})
+    assert response.json()["revoked_card"] == number
+
+
+def test_batch_issues_queued_reissue(kit, station_dir, tmp_path, capsys):
+    number = _revoke_on_server(kit)
     token_file = tmp_path / "admin.token"
     token_file.write_text(kit.live.admin_token)
     token_file.chmod(0o600)
     argv = ["issuance", "batch", "--station", str(station_dir), "--server", kit.live.base_url,
             "--admin-token-file", str(token_file), "--qr-only", "--clerk", "Rina"]
-    assert run_cli(argv) == 2
-    captured = capsys.readouterr()
-    assert "1 queued reissues are left out" in captured.out
-    assert "the queue is empty" in captured.err
+    assert run_cli(argv) == 0, capsys.readouterr()
+    assert "1 cards issued, 0 failed, 0 not yet registered" in capsys.readouterr().out
+
+    station = open_station(station_dir)
+    try:
+        [(old_card, new_card, nik)] = station.journal.execute("SELECT old_card, new_card, nik FROM reissues").fetchall()
+        [entry] = audit.entries(station.journal, action="reissue")
+    finally:
+        station.close()
+    assert old_card == number
+    assert nik == HEAD["NIK"]
+    assert entry.card_number == new_card
+    assert number in entry.detail
+    assert kit.admin.get(f"/api/v1/cards/{new_card}").status_code == 200
 
 
 def test_queue_counts_unkeyed_households(kit):
