@@ -53,6 +53,7 @@ def registration_body(card: IssuedCard, resident: Resident, issuer_kid: bytes) -
         "issuer_kid": issuer_kid.hex(),
         "assurance": card.assurance,
         "card_key": card.card_key.hex() if card.card_key else None,
+        "authentication_key": card.authentication_key.hex() if card.authentication_key else None,
     }
 
 

@@ -12,6 +12,8 @@ only when:
 - its card is registered and its household id is the card's;
 - for a chip record, the card is a chip card and the card signature over
   tap_digest() verifies with the registered card key.
+- a PIN signature (slot 9A) verifies with the card's registered 9A key,
+  when the card was registered with one.
 
 Over-quota and revoked-card records are stored: they are evidence for
 reconciliation, and the hand-over has already happened.
@@ -142,6 +144,22 @@ def _check_card(record: RedemptionRecord, card: Row | None, card_keys: dict) -> 
         card_key = card_keys[card.card_key] = decompress_point(card.card_key)
     if not verify_der_prehashed(card_key, record.card_signature, record.digest()):
         raise _Rejected(f"card signature does not verify with the registered key of card {record.card_number}")
+    _check_pin_signature(record, card, card_keys)
+
+
+def _check_pin_signature(record: RedemptionRecord, card: Row, card_keys: dict) -> None:
+    """Reject a PIN signature that does not verify with the card's registered 9A key.
+
+    A record without a PIN signature, or of a card registered without its 9A
+    key, is stored; server.reconcile_pin reports it when its programme needs a PIN.
+    """
+    if record.pin_signature is None or card.authentication_key is None:
+        return
+    key = card_keys.get(card.authentication_key)
+    if key is None:
+        key = card_keys[card.authentication_key] = decompress_point(card.authentication_key)
+    if not verify_der_prehashed(key, record.pin_signature, record.digest()):
+        raise _Rejected(f"PIN signature does not verify with the registered 9A key of card {record.card_number}")
 
 
 def _row_of(item: _Verified, received_at) -> dict:
@@ -188,12 +206,12 @@ def _member_of(session: Session, column, values: set[str]):
 
 
 def _load_cards(session: Session, verified: list[_Verified]) -> dict[str, Row]:
-    """Return (card_number, household_id, card_key) of the registered cards named in the batch."""
+    """Return (card_number, household_id, card_key, authentication_key) of the registered cards in the batch."""
     numbers = {item.record.card_number for item in verified}
     if not numbers:
         return {}
     rows = session.execute(
-        select(Card.card_number, Card.household_id, Card.card_key).where(
+        select(Card.card_number, Card.household_id, Card.card_key, Card.authentication_key).where(
             _member_of(session, Card.card_number, numbers)
         )
     )

@@ -130,6 +130,8 @@ class Card(Base):
     issuer_kid: Mapped[bytes] = mapped_column(LargeBinary(8))
     assurance: Mapped[str] = mapped_column(String(8))
     card_key: Mapped[bytes | None] = mapped_column(LargeBinary(33))
+    # Compressed P-256 point of the PIV Authentication key (slot 9A), which signs only after the PIN is verified.
+    authentication_key: Mapped[bytes | None] = mapped_column(LargeBinary(33))
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

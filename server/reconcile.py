@@ -1,7 +1,7 @@
 """Reconciliation: finding suspicious patterns among stored redemptions.
 
 reconcile_records() runs after each push over the records it stored;
-reconcile_all() runs over every stored record. Four checks, each finding
+reconcile_all() runs over every stored record. Five checks, each finding
 linked to the records that show it:
 
 - quota_overuse: the records of one household (or, for a per-person quota,
@@ -21,6 +21,9 @@ linked to the records that show it:
   this is checked only when the terminal's total has grown by about 10 %
   since the last check, so a finding can come up to 10 % late.
   reconcile_all() checks every terminal.
+- pin_unproven: a record of a programme that needs a PIN without a PIN
+  signature that verifies with the card's registered 9A key
+  (server.reconcile_pin).
 
 A finding has a key made of its kind and subject, so running the checks
 again updates the finding and adds new records to it instead of repeating it.
@@ -41,6 +44,7 @@ from server.models import Card, Programme, Redemption, Terminal
 from server.models_findings import Finding, ServicePointArea, finding_records
 from server.periods import WIB
 from server.programmes import quota_months
+from server.reconcile_pin import check_pin_proof
 from server.reconcile_volume import add_to_volumes, batch_quantities, check_volume, rebuild_volumes
 
 __all__ = ["Thresholds", "reconcile_records", "reconcile_all", "reconcile_after_push"]
@@ -232,6 +236,7 @@ def _reconcile(session: Session, records: list[Redemption], now: datetime, thres
     found = _check_quota(session, records, programmes, now)
     found += _check_distance(session, records, thresholds, now)
     found += _check_card_signature(session, records, now)
+    found += check_pin_proof(session, records, now, _save)
     quantities = batch_quantities(records)
     if newly_stored:
         add_to_volumes(session, quantities)

@@ -35,11 +35,18 @@ router = APIRouter(prefix="/cards", tags=["cards"])
 
 _REGISTERED_FIELDS = (
     "household_id", "kelurahan", "desil", "issued", "expires", "issuer_kid", "assurance", "card_key",
+    "authentication_key",
 )
 
 
 class CardIn(BaseModel):
-    """An issued card. Binary fields are hex: household_id and issuer_kid 8 bytes, card_key 33 bytes."""
+    """An issued card. Binary fields are hex: household_id and issuer_kid 8 bytes, the keys 33 bytes.
+
+    authentication_key is the slot 9A key that signs PIN hand-overs. It is
+    optional for a chip card, because stations journaled registrations
+    before they sent it, and a PIN hand-over of a card without it is
+    reported as a finding.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -52,6 +59,7 @@ class CardIn(BaseModel):
     issuer_kid: Kid
     assurance: Literal["chip", "qr"]
     card_key: CompressedPoint | None = None
+    authentication_key: CompressedPoint | None = None
 
 
 class CardOut(BaseModel):
@@ -64,6 +72,7 @@ class CardOut(BaseModel):
     issuer_kid: str
     assurance: str
     card_key: str | None
+    authentication_key: str | None
     status: str
     created_at: datetime
 
@@ -79,6 +88,7 @@ class CardOut(BaseModel):
             issuer_kid=card.issuer_kid.hex(),
             assurance=card.assurance,
             card_key=card.card_key.hex() if card.card_key is not None else None,
+            authentication_key=card.authentication_key.hex() if card.authentication_key is not None else None,
             status=card.status,
             created_at=card.created_at,
         )
@@ -91,12 +101,21 @@ def _check_card_rules(payload: CardIn) -> None:
     if payload.assurance == "chip":
         if payload.card_key is None:
             raise FieldError("card_key", "is required when assurance is 'chip'", None)
-        try:
-            decompress_point(payload.card_key)
-        except ValueError:
-            raise FieldError("card_key", "is not a compressed P-256 point", payload.card_key.hex()) from None
-    elif payload.card_key is not None:
-        raise FieldError("card_key", "must be null when assurance is 'qr'", payload.card_key.hex())
+        for name in ("card_key", "authentication_key"):
+            _check_point(name, getattr(payload, name))
+    else:
+        for name in ("card_key", "authentication_key"):
+            if getattr(payload, name) is not None:
+                raise FieldError(name, "must be null when assurance is 'qr'", getattr(payload, name).hex())
+
+
+def _check_point(name: str, point: bytes | None) -> None:
+    if point is None:
+        return
+    try:
+        decompress_point(point)
+    except ValueError:
+        raise FieldError(name, "is not a compressed P-256 point", point.hex()) from None
 
 
 def _differing_fields(card: Card, payload: CardIn) -> list[str]:

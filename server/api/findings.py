@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["findings"])
 
-FindingKind = Literal["quota_overuse", "distant_use", "no_card_signature", "terminal_volume"]
+FindingKind = Literal["quota_overuse", "distant_use", "no_card_signature", "terminal_volume", "pin_unproven"]
 
 
 class FindingOut(BaseModel):
