@@ -49,6 +49,7 @@ FINDING_LABELS = {
     "distant_use": N_("Card used at distant service points within minutes"),
     "no_card_signature": N_("Hand-over without a card signature (QR)"),
     "terminal_volume": N_("Terminal volume far above its peers"),
+    "pin_unproven": N_("PIN hand-over without a verified PIN signature"),
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
