@@ -33,6 +33,8 @@ ADMIN_ROUTES = [
     ("PUT", "/api/v1/trust/root"),
     ("PUT", "/api/v1/trust/list"),
     ("POST", "/api/v1/cards/1571000000000001/revocation"),
+    ("GET", "/api/v1/issuance/queue"),
+    ("POST", "/api/v1/issuance/residents/lookup"),
 ]
 TERMINAL_ROUTES = [
     ("POST", "/api/v1/sync/redemptions"),
