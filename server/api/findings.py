@@ -4,6 +4,8 @@ GET /api/v1/findings?kind=KIND&program=CODE&limit=N (any staff; an OPD
 operator sees only its OPD's programmes)
   -> 200 {count, findings: [{id, kind, program, subject, detail, record_ids,
           first_found_at, last_found_at}]}, newest first
+  A finding's subject is a card number or household id, so each subject
+  listed is written to the audit log as a read of personal data.
 The other two calls need an administrator.
 POST /api/v1/findings/reconcile -> 200 {changed}: runs every check over every stored record
 PUT /api/v1/service-points/{id}/kelurahan {kelurahan} -> 200 {service_point_id, kelurahan}
@@ -16,11 +18,12 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from issuance import regions
+from server.audit import SUBJECT_FINDING, record_reads
 from server.db import SessionDep
 from server.errors import FieldError
 from server.fields import KelurahanCode, ProgrammeCode
@@ -88,6 +91,7 @@ def _record_ids(session, finding_ids: list[int]) -> dict[int, list[str]]:
 def list_findings(
     caller: StaffCaller,
     session: SessionDep,
+    request: Request,
     kind: Annotated[FindingKind | None, Query(description="only findings of this kind")] = None,
     program: Annotated[ProgrammeCode | None, Query(description="only findings of this programme")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="most recent findings to list")] = 100,
@@ -102,6 +106,7 @@ def list_findings(
         query = query.where(Finding.program.in_(scope))
     findings = session.scalars(query).all()
     records = _record_ids(session, [finding.id for finding in findings])
+    record_reads(session, request, caller, SUBJECT_FINDING, [finding.subject for finding in findings])
     return FindingListOut(
         count=len(findings),
         findings=[

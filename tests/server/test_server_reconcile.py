@@ -195,6 +195,18 @@ def test_operator_sees_own_programmes(kit):
     assert social_operator.get(FINDINGS).json() == {"count": 0, "findings": []}
 
 
+def test_findings_read_audited(kit):
+    terminal = kit.enrol_terminal()
+    card = kit.register_card()
+    accepted(kit, terminal, [kit.record(terminal, card, quantity=4)])
+    auditor = log_in(kit, "sari", "auditor")
+    assert len(auditor.get(FINDINGS).json()["findings"]) == 1
+
+    log = kit.admin.get("/api/v1/audit-log", params={"subject_kind": "finding"}).json()
+    assert [(entry["actor"], entry["subject_id"]) for entry in log] == [("user:sari", card.household_id.hex())]
+    assert log[0]["request"] == "GET /api/v1/findings"
+
+
 def test_auditor_cannot_reconcile(kit):
     auditor = log_in(kit, "sari", "auditor")
     assert auditor.get(FINDINGS).status_code == 200
