@@ -24,6 +24,7 @@ from server.dashboard import routes as dashboard
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
+from server.login_limit import LoginLimiter
 from server.periods import Clock
 from server.settings import Settings
 
@@ -83,6 +84,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.household_key = household_key
     app.state.sync_signer = sync_signer
+    app.state.login_limiter = LoginLimiter()
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(dashboard.router)

@@ -1,6 +1,7 @@
 """Staff login, accounts and the audit log.
 
 POST   /api/v1/sessions {username, password} -> 201 {token, expires_at, ...}   anyone
+       repeated failures -> 429 with Retry-After (see server.login_limit)
 DELETE /api/v1/sessions/current -> 204                                       the session's owner
 GET    /api/v1/me -> the caller                                              any staff
 POST   /api/v1/users {username, password, role, opd} -> 201                  administrator
@@ -22,6 +23,7 @@ from sqlalchemy import delete, select
 from server.api.responses import errors
 from server.db import SessionDep
 from server.errors import FieldError
+from server.login_limit import client_address, login_limiter
 from server.models_people import AuditEntry, StaffSession, StaffUser
 from server.people import AccountError, authenticate, create_user
 from server.periods import utc_datetime
@@ -101,15 +103,19 @@ class AuditEntryOut(BaseModel):
     request: str
 
 
-@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionOut, responses=errors(401))
-def log_in(payload: LoginIn, session: SessionDep, settings: SettingsDep) -> SessionOut:
-    # NOTE: failed logins are logged but not rate-limited here. Argon2id costs about 0.13 s
-    # per try on one core of the development machine, so a proxy in front should limit attempts.
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionOut, responses=errors(401, 429))
+def log_in(payload: LoginIn, request: Request, session: SessionDep, settings: SettingsDep) -> SessionOut:
+    limiter = login_limiter(request)
+    client = client_address(request)
+    now = settings.clock()
+    limiter.check(payload.username, client, now)
     user = authenticate(session, payload.username, payload.password)
     if user is None:
-        logger.warning("failed login for a staff account")
+        limiter.record_failure(payload.username, client, now)
+        logger.warning("failed login for a staff account from client %s", client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="username or password is not valid; try again")
-    token, row = create_session(session, user, utc_datetime(settings.clock()))
+    limiter.record_success(payload.username, client)
+    token, row = create_session(session, user, utc_datetime(now))
     return SessionOut(token=token, expires_at=row.expires_at, username=user.username, role=user.role, opd=user.opd)
 
 

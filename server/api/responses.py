@@ -44,6 +44,7 @@ _DESCRIPTIONS = {
     409: "The request conflicts with stored data.",
     413: "The request body or batch is too large.",
     422: "Invalid input.",
+    429: "Too many failed attempts; the Retry-After header gives the seconds to wait.",
 }
 
 

@@ -30,6 +30,7 @@ from server.api.service_points import create_enrolment_code
 from server.audit import SUBJECT_FINDING, record_reads
 from server.dashboard import charts, queries
 from server.db import SessionDep
+from server.login_limit import LoginLocked, client_address, login_limiter
 from server.people import authenticate
 from server.periods import utc_datetime
 from server.sessions import COOKIE_NAME, SESSION_LIFETIME, Caller, create_session, end_session, find_session
@@ -144,13 +145,28 @@ def login_page(request: Request) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 def log_in(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep) -> Response:
-    user = authenticate(session, form.get("username", "")[:64], form.get("password", "")[:1024])
+    username = form.get("username", "")[:64]
     language = _language(request)
+    limiter = login_limiter(request)
+    client = client_address(request)
+    now = settings.clock()
+    try:
+        limiter.check(username, client, now)
+    except LoginLocked as locked:
+        response = _render(request, "login.html", status.HTTP_429_TOO_MANY_REQUESTS,
+                           title=translate(N_("Staff login"), language),
+                           error=translate(N_("Too many failed logins. Try again in {seconds} seconds."), language,
+                                           seconds=locked.retry_after))
+        response.headers["Retry-After"] = str(locked.retry_after)
+        return response
+    user = authenticate(session, username, form.get("password", "")[:1024])
     if user is None:
-        logger.warning("failed dashboard login")
+        limiter.record_failure(username, client, now)
+        logger.warning("failed dashboard login from client %s", client)
         return _render(request, "login.html", status.HTTP_401_UNAUTHORIZED, title=translate(N_("Staff login"), language),
                        error=translate(N_("Username or password is not valid. Check them and try again."), language))
-    token, _row = create_session(session, user, utc_datetime(settings.clock()))
+    limiter.record_success(username, client)
+    token, _row = create_session(session, user, utc_datetime(now))
     response = _redirect("/dashboard")
     response.set_cookie(
         COOKIE_NAME, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True, samesite="strict",
