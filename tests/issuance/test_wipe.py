@@ -29,7 +29,9 @@ pytestmark = pytest.mark.usefixtures("pcsc_available")
 def _issue_batch(station, residents, pcsc, tmp_path, kinds=None) -> tuple[BlankCardSlot, list[str]]:
     slot = BlankCardSlot(pcsc, tmp_path, kinds)
     batch_id = create_batch(station.journal, entries_of(residents[:1]), CLERK, "register.csv", qr_only=False)
-    report = run_batch(station, batch_id, CLERK, ISSUED, tmp_path / "faces", slot, None, io.StringIO(), "en")
+    out = io.StringIO()
+    report = run_batch(station, batch_id, CLERK, ISSUED, tmp_path / "faces", slot, None, out, "en")
+    assert kinds or report.issued, out.getvalue()
     return slot, report.issued
 
 
