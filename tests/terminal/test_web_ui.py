@@ -210,6 +210,30 @@ def test_school_qr_scan(page, station, holders, tmp_path, pcsc_available, screen
         screenshot(page, "school-qr-refused")
 
 
+def test_receipt_queued_then_reprinted(page, station, holders, tmp_path, pcsc_available, screenshot) -> None:
+    qr = issue_qr_only(holders[1], station, date(2026, 12, 1))
+    directory = make_mode_terminal(tmp_path / "lpg", station, {"lpg": (3, "tabung", {qr.household_id: 0})})
+    paper = tmp_path / "printer" / "paper.bin"
+    store = TerminalStore(directory / STORE_NAME)
+    store.set_meta({"printer": f"file:{paper}"})
+    store.close()
+    with serve_ui(directory, "lpg", READER) as base:
+        open_ui(page, base)
+        page.fill("#qr-text", qr.qr_text)
+        page.press("#qr-text", "Enter")
+        expect(page.locator("#word")).to_have_text("BERIKAN", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#receipt")).to_contain_text("Struk 1 masuk antrean, belum dicetak.")
+        expect(page.locator("#reprint")).to_be_visible()
+        screenshot(page, "lpg-receipt-queued")
+
+        paper.parent.mkdir()
+        page.click("#reprint")
+        expect(page.locator("#receipt")).to_have_text("Struk 1 sudah dicetak ulang.", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#reprint")).to_be_hidden()
+    assert b"CETAK ULANG" in paper.read_bytes()
+    assert TerminalStore(directory / STORE_NAME).count_by_status() == {"pending": 1}
+
+
 def enter_pin(page, pin: str) -> None:
     for digit in pin:
         page.click(f"#keypad button[data-digit='{digit}']")

@@ -35,6 +35,7 @@ function showScreen(screen) {
   }
 
   const reprint = byId("reprint");
+  byId("receipt-panel").hidden = !screen.receipt_number;
   reprint.hidden = !screen.receipt_number;
   reprint.dataset.number = screen.receipt_number || "";
 
