@@ -10,6 +10,8 @@ makes it: the card signs the tap digest, the terminal signs the COSE_Sign1 recor
 Timed: one thread per terminal pushes its records in batches of --batch through
 POST /api/v1/sync/redemptions, each request signed with the terminal's key.
 The rate is records acknowledged as accepted per second of wall time.
+Reconciliation runs after the acknowledgement, so the reconciled rate is the
+records divided by the time until the server's reconcile_queue is empty.
 
 Baseline: the same rows, read back from the redemptions table, written into
 an empty copy of that table with PostgreSQL COPY (binary), or on SQLite with
@@ -256,6 +258,19 @@ def _sqlite_bulk(engine, columns: list[str], rows) -> float:
         raw.close()
 
 
+def _wait_reconciled(url: str) -> float:
+    """Poll until the server's reconciliation queue is empty; return the perf_counter time it was seen empty."""
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            while connection.execute(text("SELECT count(*) FROM reconcile_queue")).scalar_one():
+                connection.rollback()
+                time.sleep(0.05)
+        return time.perf_counter()
+    finally:
+        engine.dispose()
+
+
 # --- one run -----------------------------------------------------------------------
 
 
@@ -285,6 +300,7 @@ def run_once(kind: str, args: argparse.Namespace) -> dict:
         with ThreadPoolExecutor(args.terminals) as pool:
             accepted = sum(pool.map(lambda terminal: _push_all(base_url, terminal, args.batch), terminals))
         seconds = time.perf_counter() - started
+        reconciled_seconds = _wait_reconciled(url) - started
         stored = admin.get("/api/v1/stats").json()["redemptions"]
         if accepted != stored or stored != per_terminal * args.terminals:
             raise SystemExit(f"accepted {accepted}, stored {stored}, expected {per_terminal * args.terminals}")
@@ -295,6 +311,7 @@ def run_once(kind: str, args: argparse.Namespace) -> dict:
     drop()
     shutil.rmtree(workdir, ignore_errors=True)
     return {"kind": kind, "records": accepted, "seconds": seconds, "rate": accepted / seconds,
+            "reconciled_rate": accepted / reconciled_seconds,
             "copy_seconds": copy_seconds, "copy_rate": copied / copy_seconds}
 
 
@@ -317,7 +334,7 @@ def main() -> int:
         copy_rate = statistics.median(run["copy_rate"] for run in runs)
         for run in runs:
             print(f"[{kind}] run: {run['records']:,} records in {run['seconds']:.2f} s = {run['rate']:,.0f}/s; "
-                  f"baseline {run['copy_rate']:,.0f}/s")
+                  f"reconciled {run['reconciled_rate']:,.0f}/s; baseline {run['copy_rate']:,.0f}/s")
         print(f"[{kind}] median of {len(runs)}: {rate:,.0f} redemptions/s through HTTP, "
               f"baseline {copy_rate:,.0f} rows/s, ratio {rate / copy_rate:.3f}", flush=True)
     return 0

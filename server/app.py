@@ -26,6 +26,7 @@ from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
 from server.login_limit import LoginLimiter
 from server.periods import Clock
+from server.reconcile_queue import Reconciler
 from server.settings import Settings
 
 __all__ = ["create_app", "API_PREFIX", "MAX_BODY_BYTES"]
@@ -64,10 +65,13 @@ def create_app(
     settings = Settings(admin_token=admin_token, clock=clock)
     engine = create_db_engine(database_url)
     upgrade_database(engine)
+    reconciler = Reconciler(engine, make_sessionmaker(engine))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        reconciler.start()
         yield
+        reconciler.stop()
         engine.dispose()
         logger.info("closed database %s", redacted_url(engine.url))
 
@@ -85,6 +89,7 @@ def create_app(
     app.state.household_key = household_key
     app.state.sync_signer = sync_signer
     app.state.login_limiter = LoginLimiter()
+    app.state.reconciler = reconciler
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(dashboard.router)

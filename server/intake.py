@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -329,9 +330,16 @@ def _report_stored(result: BatchResult, item: _Verified, stored_data: bytes) -> 
 
 
 def store_batch(
-    session: Session, terminal: Terminal, records: list[str], now: float, max_record_bytes: int
+    session: Session, terminal: Terminal, records: list[str], now: float, max_record_bytes: int,
+    on_accepted: Callable[[list[str]], None] | None = None,
 ) -> BatchResult:
-    """Verify and store one batch in one transaction and return the verdict for each record."""
+    """Verify and store one batch in one transaction and return the verdict for each record.
+
+    on_accepted, when given, gets the accepted record ids before the commit,
+    so whatever it adds to the session is committed with the records.
+    """
     result = _store(session, terminal, records, now, max_record_bytes)
+    if on_accepted is not None and result.accepted:
+        on_accepted(result.accepted)
     session.commit()
     return result

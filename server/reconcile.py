@@ -1,6 +1,6 @@
 """Reconciliation: finding suspicious patterns among stored redemptions.
 
-reconcile_records() runs after each push over the records it stored;
+reconcile_records() runs over the records of each pushed batch (queued by server.reconcile_queue);
 reconcile_all() runs over every stored record. Five checks, each finding
 linked to the records that show it:
 
@@ -47,7 +47,7 @@ from server.programmes import quota_months
 from server.reconcile_pin import check_pin_proof
 from server.reconcile_volume import add_to_volumes, batch_quantities, check_volume, rebuild_volumes
 
-__all__ = ["Thresholds", "reconcile_records", "reconcile_all", "reconcile_after_push"]
+__all__ = ["Thresholds", "reconcile_records", "reconcile_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -265,22 +265,3 @@ def reconcile_all(session: Session, now: datetime, thresholds: Thresholds = Thre
     if not records:
         return 0
     return _reconcile(session, records, now, thresholds, newly_stored=False)
-
-
-def reconcile_after_push(session: Session, terminal_id: str, record_ids: list[str], now: datetime) -> None:
-    """Reconcile the records a push stored and commit; log a failure instead of raising it.
-
-    The records are already committed, so a failure here loses no record,
-    and POST /api/v1/findings/reconcile finds the missed patterns later.
-    """
-    if not record_ids:
-        return
-    try:
-        changed = reconcile_records(session, record_ids, now)
-        session.commit()
-    except Exception:  # noqa: BLE001 because the push is committed and must still be acknowledged
-        session.rollback()
-        logger.exception("reconciliation after a push from terminal %s failed", terminal_id)
-        return
-    if changed:
-        logger.info("reconciliation after a push from terminal %s: %d findings added or changed", terminal_id, changed)

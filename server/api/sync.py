@@ -8,9 +8,9 @@ POST /api/v1/sync/redemptions
           rejected: [{index, record_id or null, reason}]}
   A terminal marks a record done when it is accepted or a duplicate, and
   keeps a rejected one for an operator to look at. Sending a batch again,
-  in any order, changes nothing. The stored records are then reconciled
-  (server.reconcile); a failed reconciliation is logged and does not
-  affect the acknowledgement.
+  in any order, changes nothing. The accepted record ids are queued in the
+  same transaction, and server.reconcile_queue reconciles them after the
+  response, so reconciliation neither delays nor affects the acknowledgement.
 
 GET /api/v1/sync/entitlements?program=CODE
   -> 200 {program, period: "YYYY-MM" (WIB), quota, unit, benefit_kind, pin_required,
@@ -28,7 +28,7 @@ import logging
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from server.api.responses import errors
@@ -40,7 +40,7 @@ from server.intake import BatchResult, store_batch
 from server.models import Programme
 from server.models_register import ProgrammeRule
 from server.periods import period_of, utc_datetime
-from server.reconcile import reconcile_after_push
+from server.reconcile_queue import enqueue_batch
 from server.settings import SettingsDep
 
 __all__ = ["router"]
@@ -109,7 +109,7 @@ def _log_batch(terminal_id: str, total: int, result: BatchResult) -> None:
 
 @router.post("/redemptions", response_model=PushOut, responses=errors(401, 413))
 def push_redemptions(
-    payload: PushIn, terminal: CurrentTerminal, session: SessionDep, settings: SettingsDep
+    payload: PushIn, request: Request, terminal: CurrentTerminal, session: SessionDep, settings: SettingsDep
 ) -> PushOut:
     limit = settings.max_batch_records
     if len(payload.records) > limit:
@@ -117,9 +117,13 @@ def push_redemptions(
             413,
             detail=f"batch has {len(payload.records)} records; the limit is {limit}, so split it and send the parts",
         )
-    result = store_batch(session, terminal, payload.records, settings.clock(), settings.max_record_bytes)
+    now = settings.clock()
+    result = store_batch(session, terminal, payload.records, now, settings.max_record_bytes,
+                         on_accepted=lambda accepted: enqueue_batch(session, terminal.terminal_id, accepted,
+                                                                      utc_datetime(now)))
     _log_batch(terminal.terminal_id, len(payload.records), result)
-    reconcile_after_push(session, terminal.terminal_id, result.accepted, utc_datetime(settings.clock()))
+    if result.accepted:
+        request.app.state.reconciler.notify()
     return PushOut(
         accepted=result.accepted,
         duplicates=result.duplicates,

@@ -309,9 +309,12 @@ class Kit:
         return sign_record(record, signer or terminal.signer)
 
     def push(self, terminal: EnrolledTerminal, records: list[bytes]) -> httpx.Response:
-        return terminal.client.post(
+        """Push records, then wait until the server has reconciled every queued batch."""
+        response = terminal.client.post(
             "/api/v1/sync/redemptions", json={"records": [encode_base64(record) for record in records]}
         )
+        self.live.app.state.reconciler.drain()
+        return response
 
     def entitlements(self, terminal: EnrolledTerminal, program: str = "lpg") -> httpx.Response:
         return terminal.client.get("/api/v1/sync/entitlements", params={"program": program})

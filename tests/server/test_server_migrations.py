@@ -22,7 +22,7 @@ TABLES = {
     "enrolment_codes", "terminals", "redemptions",
     "staff_users", "staff_sessions", "audit_log",
     "register_imports", "households", "residents", "resident_history", "programme_rules", "entitlements",
-    "findings", "finding_records", "service_point_areas", "terminal_volumes",
+    "findings", "finding_records", "service_point_areas", "terminal_volumes", "reconcile_queue",
     "trust_root", "trust_lists", "revocation_lists", "card_revocations",
 }
 
