@@ -6,7 +6,10 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from server.geo import distance_km
+from server.db import make_sessionmaker
+from server.fields import encode_base64
 from server.models_findings import Finding, finding_records
+from server.reconcile_queue import QueuedBatch, Reconciler
 from tests.server.test_server_people import log_in
 
 FINDINGS = "/api/v1/findings"
@@ -229,3 +232,24 @@ def test_terminal_volume_found_over_pushes(kit):
     [finding] = findings(kit, "terminal_volume")
     assert finding["detail"]["quantity"] == 21
     assert len(finding["record_ids"]) == 7
+
+
+def test_queued_batch_survives_restart(kit):
+    terminal = kit.enrol_terminal()
+    card = kit.register_card()
+    engine = kit.live.app.state.engine
+    kit.live.app.state.reconciler.stop()  # the process "crashes" before it reconciles
+    records = [encode_base64(kit.record(terminal, card, quantity=2)) for _ in range(2)]
+    response = terminal.client.post("/api/v1/sync/redemptions", json={"records": records})
+    assert len(response.json()["accepted"]) == 2
+    with Session(engine) as session:
+        assert session.query(QueuedBatch).count() == 1
+    assert findings(kit, "quota_overuse") == []
+
+    restarted = Reconciler(engine, make_sessionmaker(engine))
+    assert restarted.drain() == 1
+    [finding] = findings(kit, "quota_overuse")
+    assert finding["detail"]["used"] == 4
+    assert restarted.drain() == 0
+    with Session(engine) as session:
+        assert session.query(QueuedBatch).count() == 0
