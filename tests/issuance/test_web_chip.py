@@ -32,6 +32,9 @@ def blank_card(tmp_path):
         context.wait_for_card(READER, CARD_WAIT_SECONDS)
     yield card
     bridge.stop()
+    # The next test's card must not meet this one still listed in the reader.
+    with PcscContext() as context:
+        context.wait_for_removal(READER, CARD_WAIT_SECONDS)
 
 
 def chip_settings(settings: StationSettings) -> StationSettings:

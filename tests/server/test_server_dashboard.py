@@ -11,7 +11,6 @@ import pytest
 from tests.server.test_server_people import TEST_OPD, PASSWORD, add_programme, create_user
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 STALE_AFTER = 49 * 3600
 
 
@@ -160,13 +159,13 @@ def test_session_expires(city, page):
     assert page.url.endswith("/dashboard/login")
 
 
-def test_screenshot(city, page, database_url):
+def test_screenshot(city, page, database_url, screenshots_dir):
     if not database_url.startswith("sqlite"):
         pytest.skip("the screenshot is taken once, on the SQLite run")
     log_in(page, "andi")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 10_000
+    screenshot = screenshots_dir / "dashboard.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
 
 
 def test_findings_shown_and_audited(city, page):

@@ -14,7 +14,7 @@ of --baseline-cards households to give the ratio that the cache size costs.
 
 The cache size on disk is the store file after a WAL checkpoint, before any tap.
 
-Run: .venv/bin/python bench/terminal.py [--cards N] [--taps N] [--baseline-cards N]
+Run: .venv/bin/python bench/terminal_decision.py [--cards N] [--taps N] [--baseline-cards N]
 """
 
 from __future__ import annotations

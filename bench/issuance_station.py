@@ -18,7 +18,7 @@ Measured, per card, with issuance.batch.issue_card as a batch runs it:
 The printer is not involved. Targets: station time at most 300 ms, face
 rendering at most 100 ms; the ratio column is median / target.
 
-Run: .venv/bin/python bench/issuance.py [--count N]
+Run: .venv/bin/python bench/issuance_station.py [--count N]
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on the import path, where its
-# own name would hide the issuance package.
+# Run as a script, this file's folder comes first on the import path; it is dropped so
+# that no bench script can hide a project package of the same name.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 from card.apdu import build_apdu  # noqa: E402
