@@ -16,7 +16,7 @@ from issuance import photo_cli, print_cli, station_cli, synth
 from issuance.audit import resolve_clerk
 from issuance.card_secrets import MasterKeyError
 from issuance.issue import PinFileError, issue_resident, read_pin_file
-from issuance.personalise import DEMO_PIN, CardNotBlankError, PersonalisationError
+from issuance.personalise import CardNotBlankError, PersonalisationError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
 from issuance.server_client import RegistrationError, check_server
 from issuance.station import Station, StationError
@@ -38,7 +38,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     issue.add_argument("--qr-only", action="store_true", help="issue a QR-only card: no chip is written")
     issue.add_argument("--pin-file", type=Path,
                        help="file (mode 0600) whose first line is the cardholder PIN, 6 to 8 digits "
-                            f"(default: the demo PIN {DEMO_PIN}, for demonstrations only)")
+                            "(default: a new random PIN, written only to the card's PIN slip "
+                            "under STATION/pin-slips/single; see `kartu issuance pin-slips single`)")
     issue.add_argument("--server", help="server URL to register the card with, e.g. http://127.0.0.1:8470")
     issue.add_argument("--admin-token-file", type=Path, help="file holding the server's administrator token")
     issue.add_argument("--clerk", help="name of the clerk for the audit log (default: the station's clerk setting)")
@@ -107,7 +108,7 @@ def _issue(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        pin = read_pin_file(args.pin_file) if args.pin_file is not None else DEMO_PIN
+        pin = read_pin_file(args.pin_file) if args.pin_file is not None else None
     except PinFileError as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ from card.piv import Connection, pad_reference
 from issuance import audit, pending
 from issuance.batch import CardFailure, issue_card
 from issuance.face import CardFace, render_card_face
-from issuance.personalise import DEMO_PIN, IssuedCard
+from issuance.personalise import IssuedCard
 from issuance.photo import placeholder_photo
 from issuance.photo_store import PHOTOS_DIR, load_photo
 from issuance.register import Resident
@@ -84,13 +84,14 @@ def issue_resident(
     face_dir: Path,
     server_url: str | None = None,
     admin_token: str | None = None,
-    pin: str = DEMO_PIN,
+    pin: str | None = None,
     photo: bytes | None = None,
     clerk: str | None = None,
 ) -> IssueResult:
     """Issue and journal the card, render its face, then register it with the server when one is given.
 
-    pin becomes the chip card's cardholder PIN. photo is the resident's portrait
+    pin becomes the chip card's cardholder PIN; without it the card gets a new random
+    PIN, written only to its PIN slip under STATION/pin-slips/single. photo is the resident's portrait
     from issuance.photo.prepare_photo; without it a chip card gets the accepted
     portrait in STATION/photos, else a placeholder portrait. The card is
     journalled with its registration body and an audit entry for clerk (default:

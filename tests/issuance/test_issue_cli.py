@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from card.apdu import SW
 from card.piv import DEFAULT_MANAGEMENT_KEY, INS, InvalidPinError, ObjectId
 from issuance.card_secrets import MASTER_KEY_FILE
 from issuance.issue import PinFileError, read_pin_file
+from issuance.personalise import DEMO_PIN
+from issuance.pin_slips import SINGLE_GROUP, slip_paths
 from issuance.register import write_register
 from issuance.station import create_station_keys
 from issuance.synth import generate_register
@@ -122,6 +125,20 @@ def test_cli_sets_pin_from_file(station_dir, register, tmp_path, card) -> None:
         session.select()
         with pytest.raises(InvalidPinError):
             session.verify_pin("246810")
+
+
+def test_cli_without_pin_file_sets_random_pin_on_slip(station_dir, register, card) -> None:
+    result = issue(station_dir, register)
+    assert result.returncode == 0, result.stderr
+    [slip] = slip_paths(station_dir, SINGLE_GROUP)
+    [pin] = re.findall(r"^PIN: (\d{6})$", slip.read_text(encoding="utf-8"), re.MULTILINE)
+    assert pin != DEMO_PIN
+    assert pin not in result.stdout + result.stderr
+    with card.session() as session:
+        with pytest.raises(InvalidPinError):
+            session.verify_pin(DEMO_PIN)
+        session.select()
+        session.verify_pin(pin)
 
 
 def test_cli_refuses_personalised_card(station_dir, register, card) -> None:
