@@ -33,8 +33,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on the import path; it is dropped so
-# that no bench script can hide a project package of the same name.
+# Python puts this file's folder first on the import path of a script. It is dropped,
+# so a bench script never hides a project package of the same name.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 from card.apdu import build_apdu  # noqa: E402

@@ -40,8 +40,8 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-# Run as a script, Python puts bench/ first on the import path; the repository root goes
-# before it so that the project's packages are found whatever the bench scripts are named.
+# Python puts bench/ first on the import path of a script. The repository root goes before it,
+# so a bench script never hides a project package of the same name.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from card.keys import FileSigner, generate_private_key, kid_of, spki_of  # noqa: E402

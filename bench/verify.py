@@ -38,8 +38,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-# Run as a script, Python puts bench/ first on the import path; the repository root goes
-# before it so that the project's packages are found whatever the bench scripts are named.
+# Python puts bench/ first on the import path of a script. The repository root goes before it,
+# so a bench script never hides a project package of the same name.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from card.cardnumber import make_card_number  # noqa: E402

@@ -82,8 +82,8 @@ class Reconciler:
                 return
             try:
                 self.drain()
-            # NOTE: a batch whose reconciliation always fails stays first in the queue and holds
-            # back later batches; each push logs the failure again until it is fixed.
+            # NOTE: a batch whose reconciliation always fails stays first in the queue, so it blocks
+            # later batches. Each push logs the failure again until the cause is fixed.
             except Exception:  # noqa: BLE001 because the thread must keep serving later pushes
                 logger.exception("reconciliation worker failed; the queued batches stay for the next drain")
 

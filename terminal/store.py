@@ -80,7 +80,7 @@ CREATE INDEX IF NOT EXISTS redemptions_status ON redemptions (status);
 """
 
 # Schema steps applied after SCHEMA to stores created by older versions, in order.
-# PRAGMA user_version holds the number of steps a store has applied; append, never edit.
+# PRAGMA user_version contains the number of steps a store has applied; append, never edit.
 SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
     # 1: receipts waiting for a printer or printed (terminal.receipt_queue).
     (

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/programmes", tags=["programmes"])
 
-# Longest offline limit an administrator can set: 90 days.
+# Maximum offline limit an administrator can set: 90 days.
 MAX_OFFLINE_HOURS = 90 * 24
 
 

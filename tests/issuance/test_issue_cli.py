@@ -127,7 +127,7 @@ def test_cli_sets_pin_from_file(station_dir, register, tmp_path, card) -> None:
             session.verify_pin("246810")
 
 
-def test_cli_without_pin_file_sets_random_pin_on_slip(station_dir, register, card) -> None:
+def test_cli_default_pin_random(station_dir, register, card) -> None:
     result = issue(station_dir, register)
     assert result.returncode == 0, result.stderr
     [slip] = slip_paths(station_dir, SINGLE_GROUP)
