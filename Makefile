@@ -12,7 +12,7 @@ demo: system venv
 	flock $(PCSC_LOCK) $(BIN)/kartu demo
 
 test: system venv
-	KARTU_PCSC_LOCK_HELD=1 flock $(PCSC_LOCK) $(BIN)/pytest -q
+	KARTU_PCSC_LOCK_HELD=1 flock $(PCSC_LOCK) $(BIN)/pytest -q -n 2 --dist loadgroup
 
 bench: system venv
 	flock $(PCSC_LOCK) $(BIN)/python bench/apdu.py

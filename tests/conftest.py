@@ -140,3 +140,25 @@ def screenshots_dir(tmp_path_factory) -> Path:
     directory = screenshot_directory(tmp_path_factory.mktemp("screenshots"))
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+# Tests that share one machine-wide resource run on a single xdist worker:
+# the vpcd readers behind pcscd, and the CUPS scheduler with its cups-pdf queue.
+SHARED_RESOURCE_GROUP = "pcscd-and-cups"
+SHARED_RESOURCE_MODULES = ("test_print_cups.py",)
+
+
+def _uses_shared_resource(item: pytest.Item) -> bool:
+    if "pcsc_available" in getattr(item, "fixturenames", ()):
+        return True
+    if item.get_closest_marker("pcsc") is not None:
+        return True
+    return item.path.name in SHARED_RESOURCE_MODULES
+
+
+# tryfirst: xdist's worker hook reads the xdist_group markers, so they must exist before it runs.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _uses_shared_resource(item):
+            item.add_marker(pytest.mark.xdist_group(SHARED_RESOURCE_GROUP))

@@ -44,7 +44,7 @@ def test_payload_of_256_bytes_takes_general_path() -> None:
     assert cose._split_common_layout(cose.sign1(bytes(256), SIGNER)) is None
 
 
-@pytest.mark.parametrize("message", MESSAGES)
+@pytest.mark.parametrize("message", MESSAGES, ids=[f"message{index}" for index in range(len(MESSAGES))])
 def test_fast_path_matches_general_decoder(message: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     fast, general = parse_both(message, monkeypatch)
     assert fast == general
