@@ -43,6 +43,7 @@ __all__ = [
     "sign1",
     "parse_sign1",
     "decode_sign1",
+    "common_layout_parts",
     "sig_structure",
     "verify_sign1",
 ]
@@ -153,6 +154,8 @@ def parse_sign1(data: bytes, *, require_tag: bool = True, max_size: int = cbor.M
 _COMMON_START = b"\xd2\x84"
 _EMPTY_MAP = 0xA0
 _SIGNATURE_HEAD = b"\x58\x40"
+# external_aad in a Sig_structure: an empty byte string.
+_EMPTY_AAD = b"\x40"
 
 
 def _split_common_layout(data: bytes) -> tuple[bytes, bytes, bytes] | None:
@@ -191,6 +194,37 @@ def _short_byte_string(data: bytes, offset: int) -> tuple[bytes | None, int]:
     if end > len(data):
         return None, offset
     return bytes(data[start:end]), end
+
+
+def common_layout_parts(data: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """Return kid, Sig_structure, payload and signature of a message in sign1()'s layout, or None.
+
+    This is what a verifier needs from a message that decode_sign1() would
+    accept, without building a Sign1. None means the message has another
+    layout or breaks a rule, and the caller should use decode_sign1(), which
+    accepts or rejects it with the reason.
+    """
+    parts = _split_common_layout(data)
+    if parts is None:
+        return None
+    protected, payload, signature = parts
+    try:
+        header, problem = _protected_header(protected)
+    except COSEError:
+        return None
+    kid = header.get(HEADER_KID)
+    if problem is not None or kid is None or len(kid) != KID_SIZE:
+        return None
+    # The Sig_structure contains the protected header and the payload items
+    # as the message encodes them, heads included, so they are cut from the
+    # message. The protected header item runs from offset 2 to the empty
+    # unprotected map, and the payload item from that map to the signature head.
+    payload_end = len(data) - 2 - SIGNATURE_SIZE
+    payload_item = payload_end - len(payload) - (1 if len(payload) < 24 else 2)
+    to_be_signed = b"".join(
+        (_SIG_STRUCTURE_START, data[2 : payload_item - 1], _EMPTY_AAD, data[payload_item:payload_end])
+    )
+    return kid, to_be_signed, payload, signature
 
 
 def decode_sign1(data: bytes, *, max_size: int = cbor.MAX_SIZE) -> Sign1:

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     Prehashed,
     decode_dss_signature,
-    encode_dss_signature,
 )
 
 __all__ = [
@@ -85,11 +84,26 @@ def decompress_point(point: bytes) -> ec.EllipticCurvePublicKey:
 
 
 def raw_to_der(signature: bytes) -> bytes:
+    """Convert a raw r||s ECDSA signature to DER: SEQUENCE { INTEGER r, INTEGER s }.
+
+    Gives the same bytes as encode_dss_signature(r, s). Working on the byte
+    strings takes about half its time (timeit), and every QR verification
+    converts one signature.
+    """
     if len(signature) != 2 * COORDINATE_SIZE:
         raise ValueError(f"raw ECDSA signature must be 64 bytes, got {len(signature)}")
-    r = int.from_bytes(signature[:COORDINATE_SIZE], "big")
-    s = int.from_bytes(signature[COORDINATE_SIZE:], "big")
-    return encode_dss_signature(r, s)
+    r = _der_integer_content(signature[:COORDINATE_SIZE])
+    s = _der_integer_content(signature[COORDINATE_SIZE:])
+    # At most 33 bytes each, so every length fits the one-byte short form.
+    return b"".join((bytes((0x30, len(r) + len(s) + 4, 0x02, len(r))), r, bytes((0x02, len(s))), s))
+
+
+def _der_integer_content(value: bytes) -> bytes:
+    """Return the DER content of a non-negative big-endian integer: no leading zero byte unless the sign bit needs it."""
+    value = value.lstrip(b"\x00")
+    if not value or value[0] & 0x80:
+        return b"\x00" + value
+    return value
 
 
 def der_to_raw(signature: bytes) -> bytes:

@@ -27,10 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from card import cose
 from card.credential import Credential, CredentialError, Profile, decode_payload
+from card.credential_layout import decode_common_payload
 from card.decision import Decision, Reason
-from card.keys import decompress_point, kid_of, verify_der_prehashed
+from card.keys import decompress_point, kid_of, verify_der_prehashed, verify_raw
 from card.qrtext import QRTextError, from_qr_text
-from card.revocation import NO_REVOCATIONS, CardRevocation
+from card.revocation import NO_REVOCATIONS, CardRevocation, RevokedSerials
 
 __all__ = [
     "WIB",
@@ -127,6 +128,11 @@ class Verification:
         return self.decision.accepted
 
 
+# Decision is frozen and an acceptance carries no parameters, so every
+# accepted verification shares this one instance.
+_ACCEPTED = Decision.accept()
+
+
 def _refuse(reason: Reason, credential: Credential | None = None, **params: object) -> Verification:
     return Verification(Decision.refuse(reason, **params), credential)
 
@@ -174,7 +180,7 @@ def _check_credential(
         return _refuse(Reason.NOT_YET_VALID, credential, issued=credential.issued.isoformat())
     if now >= end:
         return _refuse(Reason.EXPIRED, credential, expires=credential.expires.isoformat())
-    return Verification(Decision.accept(), credential)
+    return Verification(_ACCEPTED, credential)
 
 
 def verify_chip(data: bytes, trust: TrustStore, now: datetime) -> Verification:
@@ -184,11 +190,59 @@ def verify_chip(data: bytes, trust: TrustStore, now: datetime) -> Verification:
 
 def verify_qr(text: str, trust: TrustStore, now: datetime) -> Verification:
     """Verify a QR credential given as its "KB1:" text."""
+    verification = _accept_common_qr(text, trust, now)
+    if verification is not None:
+        return verification
     try:
         data = from_qr_text(text)
     except QRTextError as exc:
         return _refuse(Reason.QR_TEXT_INVALID, detail=str(exc))
     return _verify_message(data, trust, now, Profile.QR)
+
+
+def _accept_common_qr(text: str, trust: TrustStore, now: datetime) -> Verification | None:
+    """Accept a QR credential in the layout that the issuance station writes, or return None.
+
+    The COSE envelope and the payload are sliced (cose.common_layout_parts,
+    decode_common_payload) instead of decoded, and the checks run in one
+    function. Every check of _verify_message and _check_credential is made.
+    A failure returns None, and verify_qr() then decides on the general
+    path with the reason, except a bad signature, which the general path
+    would reach with the same message, issuer and outcome.
+    """
+    try:
+        data = from_qr_text(text)
+    except QRTextError:
+        return None
+    parts = cose.common_layout_parts(data)
+    if parts is None or now.tzinfo is None:
+        return None
+    kid, to_be_signed, payload, signature = parts
+    issuer = trust.issuers.get(kid)
+    if issuer is None:
+        return None
+    if not verify_raw(issuer.public_key, signature, to_be_signed):
+        return _refuse(Reason.BAD_SIGNATURE)
+    credential = decode_common_payload(payload)
+    if credential is None:
+        return None
+    issued = credential.issued
+    if issuer.revoked_from is not None or issuer.not_before is not None or issuer.not_after is not None:
+        if issuer.revoked_on(issued) or not issuer.valid_on(issued):
+            return None
+    revocations = trust.revoked_cards
+    if type(revocations) is RevokedSerials:
+        # The card number passed the Luhn check in decode_common_payload, so
+        # its serial is read without serial_of() checking it again.
+        revoked = revocations.contains_serial(int(credential.card_number[4:-1]))
+    else:
+        revoked = revocations.is_revoked(credential.card_number)
+    if revoked:
+        return None
+    start, end = _cached_validity_window(issued, credential.expires, trust.clock_skew)
+    if not start <= now < end:
+        return None
+    return Verification(_ACCEPTED, credential)
 
 
 def verify_tap_signature(credential: Credential, digest: bytes, signature: bytes) -> bool:
