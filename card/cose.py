@@ -156,6 +156,8 @@ _EMPTY_MAP = 0xA0
 _SIGNATURE_HEAD = b"\x58\x40"
 # external_aad in a Sig_structure: an empty byte string.
 _EMPTY_AAD = b"\x40"
+# Tag and array heads, an empty protected header, the empty map, an empty payload and the signature.
+_SMALLEST_COMMON_LAYOUT = 2 + 1 + 1 + 1 + 2 + SIGNATURE_SIZE
 
 
 def _split_common_layout(data: bytes) -> tuple[bytes, bytes, bytes] | None:
@@ -202,12 +204,41 @@ def common_layout_parts(data: bytes) -> tuple[bytes, bytes, bytes, bytes] | None
     This is what a verifier needs from a message that decode_sign1() would
     accept, without building a Sign1. None means the message has another
     layout or breaks a rule, and the caller should use decode_sign1(), which
-    accepts or rejects it with the reason.
+    accepts or rejects it with the reason. The layout checks are those of
+    _split_common_layout(), written inline because every QR verification
+    runs them.
     """
-    parts = _split_common_layout(data)
-    if parts is None:
+    if type(data) is not bytes:
+        data = bytes(data)
+    size = len(data)
+    if size < _SMALLEST_COMMON_LAYOUT or data[:2] != _COMMON_START:
         return None
-    protected, payload, signature = parts
+
+    head = data[2]
+    if 0x40 <= head < 0x58:
+        protected_end = 3 + head - 0x40
+        protected = data[3:protected_end]
+    elif head == 0x58 and data[3] >= 24:
+        protected_end = 4 + data[3]
+        protected = data[4:protected_end]
+    else:
+        return None
+    payload_item = protected_end + 1
+    if payload_item >= size or data[protected_end] != _EMPTY_MAP:
+        return None
+
+    head = data[payload_item]
+    if 0x40 <= head < 0x58:
+        payload_start = payload_item + 1
+        payload_end = payload_start + head - 0x40
+    elif head == 0x58 and payload_item + 1 < size and data[payload_item + 1] >= 24:
+        payload_start = payload_item + 2
+        payload_end = payload_start + data[payload_item + 1]
+    else:
+        return None
+    if size != payload_end + 2 + SIGNATURE_SIZE or data[payload_end : payload_end + 2] != _SIGNATURE_HEAD:
+        return None
+
     try:
         header, problem = _protected_header(protected)
     except COSEError:
@@ -215,16 +246,12 @@ def common_layout_parts(data: bytes) -> tuple[bytes, bytes, bytes, bytes] | None
     kid = header.get(HEADER_KID)
     if problem is not None or kid is None or len(kid) != KID_SIZE:
         return None
-    # The Sig_structure contains the protected header and the payload items
-    # as the message encodes them, heads included, so they are cut from the
-    # message. The protected header item runs from offset 2 to the empty
-    # unprotected map, and the payload item from that map to the signature head.
-    payload_end = len(data) - 2 - SIGNATURE_SIZE
-    payload_item = payload_end - len(payload) - (1 if len(payload) < 24 else 2)
+    # The Sig_structure contains the protected header and payload items as
+    # the message encodes them, heads included, so they are cut from it.
     to_be_signed = b"".join(
-        (_SIG_STRUCTURE_START, data[2 : payload_item - 1], _EMPTY_AAD, data[payload_item:payload_end])
+        (_SIG_STRUCTURE_START, data[2:protected_end], _EMPTY_AAD, data[payload_item:payload_end])
     )
-    return kid, to_be_signed, payload, signature
+    return kid, to_be_signed, data[payload_start:payload_end], data[payload_end + 2 :]
 
 
 def decode_sign1(data: bytes, *, max_size: int = cbor.MAX_SIZE) -> Sign1:

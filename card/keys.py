@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 __all__ = [
+    "ES256",
     "KeyFileError",
     "FileSigner",
     "generate_private_key",
@@ -43,7 +44,7 @@ CURVE = ec.SECP256R1()
 COORDINATE_SIZE = 32
 # The ECDSA algorithm object is immutable, so one instance serves every
 # verification instead of being built per call.
-_ES256 = ec.ECDSA(hashes.SHA256())
+ES256 = ec.ECDSA(hashes.SHA256())
 
 
 class KeyFileError(Exception):
@@ -92,18 +93,15 @@ def raw_to_der(signature: bytes) -> bytes:
     """
     if len(signature) != 2 * COORDINATE_SIZE:
         raise ValueError(f"raw ECDSA signature must be 64 bytes, got {len(signature)}")
-    r = _der_integer_content(signature[:COORDINATE_SIZE])
-    s = _der_integer_content(signature[COORDINATE_SIZE:])
+    # A DER INTEGER has no leading zero byte, except one where the sign bit would be set or the value is 0.
+    r = signature[:COORDINATE_SIZE].lstrip(b"\x00")
+    if not r or r[0] & 0x80:
+        r = b"\x00" + r
+    s = signature[COORDINATE_SIZE:].lstrip(b"\x00")
+    if not s or s[0] & 0x80:
+        s = b"\x00" + s
     # At most 33 bytes each, so every length fits the one-byte short form.
     return b"".join((bytes((0x30, len(r) + len(s) + 4, 0x02, len(r))), r, bytes((0x02, len(s))), s))
-
-
-def _der_integer_content(value: bytes) -> bytes:
-    """Return the DER content of a non-negative big-endian integer: no leading zero byte unless the sign bit needs it."""
-    value = value.lstrip(b"\x00")
-    if not value or value[0] & 0x80:
-        return b"\x00" + value
-    return value
 
 
 def der_to_raw(signature: bytes) -> bytes:
@@ -114,7 +112,7 @@ def der_to_raw(signature: bytes) -> bytes:
 def verify_raw(public_key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
     """Verify a raw r||s ES256 signature over data; any malformed input gives False."""
     try:
-        public_key.verify(raw_to_der(signature), data, _ES256)
+        public_key.verify(raw_to_der(signature), data, ES256)
     except (InvalidSignature, ValueError):
         return False
     return True

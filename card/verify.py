@@ -23,13 +23,14 @@ from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Mapping
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card import cose
 from card.credential import Credential, CredentialError, Profile, decode_payload
 from card.credential_layout import decode_common_payload
 from card.decision import Decision, Reason
-from card.keys import decompress_point, kid_of, verify_der_prehashed, verify_raw
+from card.keys import ES256, decompress_point, kid_of, raw_to_der, verify_der_prehashed
 from card.qrtext import QRTextError, from_qr_text
 from card.revocation import NO_REVOCATIONS, CardRevocation, RevokedSerials
 
@@ -221,7 +222,9 @@ def _accept_common_qr(text: str, trust: TrustStore, now: datetime) -> Verificati
     issuer = trust.issuers.get(kid)
     if issuer is None:
         return None
-    if not verify_raw(issuer.public_key, signature, to_be_signed):
+    try:
+        issuer.public_key.verify(raw_to_der(signature), to_be_signed, ES256)
+    except InvalidSignature:
         return _refuse(Reason.BAD_SIGNATURE)
     credential = decode_common_payload(payload)
     if credential is None:

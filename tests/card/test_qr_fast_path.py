@@ -142,8 +142,14 @@ def test_changed_message_same_outcome(data: st.DataObject) -> None:
 @given(st.data())
 def test_common_layout_parts_match_decode_sign1(data: st.DataObject) -> None:
     message = bytearray(b45decode(TEXT[len(PREFIX):]))
+    edit = data.draw(st.sampled_from(("replace", "truncate", "insert")))
     position = data.draw(st.integers(0, len(message) - 1))
-    message[position] = data.draw(st.integers(0, 255))
+    if edit == "replace":
+        message[position] = data.draw(st.integers(0, 255))
+    elif edit == "truncate":
+        del message[position:]
+    else:
+        message[position:position] = data.draw(st.binary(min_size=1, max_size=2))
     parts = cose.common_layout_parts(bytes(message))
     if parts is None:
         return
@@ -155,4 +161,14 @@ def test_common_layout_parts_match_decode_sign1(data: st.DataObject) -> None:
 def test_common_layout_parts_of_signed_message(size: int) -> None:
     message = cose.sign1(bytes(range(size)), SIGNER)
     decoded = cose.decode_sign1(message)
-    assert cose.common_layout_parts(message) == (decoded.kid, decoded.to_be_signed(), decoded.payload, decoded.signature)
+    expected = (decoded.kid, decoded.to_be_signed(), decoded.payload, decoded.signature)
+    assert cose.common_layout_parts(message) == expected
+    assert cose.common_layout_parts(bytearray(message)) == expected
+
+
+def test_common_layout_parts_other_layouts() -> None:
+    message = cose.sign1(b"payload", SIGNER)
+    assert cose.common_layout_parts(message[1:]) is None
+    assert cose.common_layout_parts(message + b"\x00") is None
+    assert cose.common_layout_parts(message[:-1]) is None
+    assert cose.common_layout_parts(cose.sign1(bytes(256), SIGNER)) is None
