@@ -168,3 +168,33 @@ def test_changed_payload_never_accepted_alone(name: str, data: st.DataObject) ->
         changed[position:position] = data.draw(st.binary(min_size=1, max_size=2))
     fast, general = decode_both(bytes(changed))
     assert fast is None or fast == general
+
+
+NAME_CHARACTERS = st.characters(codec="utf-8", categories=("L", "M", "N", "P", "S", "Zs"))
+
+
+@settings(database=None, deadline=None, max_examples=400)
+@given(
+    name=st.text(NAME_CHARACTERS, min_size=1, max_size=60).filter(str.isprintable),
+    birth_date=st.dates(date(1900, 1, 1), date(2026, 12, 1)),
+    sex=st.sampled_from(("L", "P")),
+    kelurahan=st.integers(0, 999_999),
+    serial=st.integers(0, 10**11 - 1),
+    issued=st.dates(date(1970, 1, 1), date(2100, 1, 1)),
+    days_valid=st.integers(0, 20_000),
+    on_chip_card=st.booleans(),
+)
+def test_generated_credential_same_result(
+    name: str, birth_date: date, sex: str, kelurahan: int, serial: int, issued: date, days_valid: int,
+    on_chip_card: bool,
+) -> None:
+    credential = make_credential(
+        card_number=make_card_number(serial),
+        holder=Holder(name, birth_date, sex, f"1571{kelurahan:06d}"),
+        issued=issued,
+        expires=date.fromordinal(min(issued.toordinal() + days_valid, date(2149, 6, 1).toordinal())),
+        on_chip_card=on_chip_card,
+    )
+    fast, general = decode_both(encode_payload(credential))
+    assert general == credential
+    assert fast is None or fast == credential
