@@ -4,12 +4,20 @@ The admin token comes from --admin-token-file, else from the environment
 variable KARTU_ADMIN_TOKEN, else from the file admin-token next to the
 SQLite database, which is created (mode 0600) on first start. The command
 prints where that file is and never the token itself.
+
+With --workers N above 1, the command checks the options and migrates the
+database in the parent process, then uvicorn's supervisor starts N worker
+processes that share the listening socket. Each worker builds its own app
+with create_worker_app(), from options the parent passes in the environment
+variable KARTU_SERVER_WORKER_OPTIONS. That variable carries the database URL
+and file paths, never the admin token or key material.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -22,15 +30,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from uvicorn.supervisors import Multiprocess
 
 from card.signing import SignerError, open_signer
 from server import register_cli
 from server.app import create_app
 from server.db import redacted_url
 
-__all__ = ["add_commands", "run_server", "main", "DEFAULT_DATABASE_URL", "DEFAULT_PORT", "ADMIN_TOKEN_ENV"]
+__all__ = [
+    "add_commands", "run_server", "main", "create_worker_app", "DEFAULT_DATABASE_URL", "DEFAULT_PORT", "ADMIN_TOKEN_ENV",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +51,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
 ADMIN_TOKEN_ENV = "KARTU_ADMIN_TOKEN"
 ADMIN_TOKEN_FILENAME = "admin-token"
+WORKER_OPTIONS_ENV = "KARTU_SERVER_WORKER_OPTIONS"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# uvicorn exits a worker with this status when the app fails to load (uvicorn 0.55, uvicorn.server).
+WORKER_STARTUP_FAILURE = 3
 
 
 class CommandError(Exception):
@@ -79,8 +95,23 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="the server's sync key, a key file (mode 0600) or a PKCS#11 URI; it signs card revocation lists, "
         "and without it revoking a card fails",
     )
+    parser.add_argument(
+        "--workers", type=worker_count, default=1, metavar="N",
+        help="number of server processes sharing the port; each runs its own reconciliation worker (default: 1)",
+    )
     parser.set_defaults(handler=run_server)
     register_cli.add_commands(parser.add_subparsers(dest="server_command", metavar="COMMAND"))
+
+
+def worker_count(text: str) -> int:
+    """Parse --workers: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"invalid worker count '{text}': give a whole number of at least 1")
+    return count
 
 
 def is_loopback(host: str) -> bool:
@@ -126,19 +157,34 @@ def _create_token_file(path: Path) -> None:
         os.close(fd)
 
 
-def resolve_admin_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
-    """Return the admin token from the option, the environment or the file next to the SQLite database."""
+def _admin_token_file(args: argparse.Namespace, environ: Mapping[str, str]) -> Path | None:
+    """Return the file the admin token is read from, or None when it comes from the environment.
+
+    Creates the file next to the SQLite database when neither the option nor
+    the environment gives a token.
+    """
     if args.admin_token_file is not None:
-        return _read_token_file(args.admin_token_file)
+        return args.admin_token_file
     if environ.get(ADMIN_TOKEN_ENV):
-        return environ[ADMIN_TOKEN_ENV]
+        return None
     path = _sqlite_token_path(args.db)
     if not path.exists():
         _create_token_file(path)
         print(f"created admin token file {path}", flush=True)
     else:
         print(f"admin token file: {path}", flush=True)
-    return _read_token_file(path)
+    return path
+
+
+def _read_admin_token(token_file: Path | None, environ: Mapping[str, str]) -> str:
+    if token_file is None:
+        return environ[ADMIN_TOKEN_ENV]
+    return _read_token_file(token_file)
+
+
+def resolve_admin_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """Return the admin token from the option, the environment or the file next to the SQLite database."""
+    return _read_admin_token(_admin_token_file(args, environ), environ)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -174,42 +220,97 @@ def _restore_signals(previous: dict[int, object]) -> None:
         signal.signal(signum, handler)
 
 
-def _serve(args: argparse.Namespace, token: str) -> None:
+def _build_app(database_url: str, token: str, household_key_file: Path | None, sync_key: str | None) -> FastAPI:
+    """Create the app, turning a bad key, token or database into a CommandError."""
     try:
-        household_key = register_cli.read_household_key(args.household_key) if args.household_key else None
-        sync_signer = open_signer(args.sync_key) if args.sync_key else None
-        app = create_app(args.db, token, household_key=household_key, sync_signer=sync_signer)
+        household_key = register_cli.read_household_key(household_key_file) if household_key_file else None
+        sync_signer = open_signer(sync_key) if sync_key else None
+        return create_app(database_url, token, household_key=household_key, sync_signer=sync_signer)
     except (register_cli.HouseholdKeyError, SignerError) as exc:
         raise CommandError(str(exc)) from None
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise CommandError(f"failed to open database {redacted_url(args.db)}: {reason}") from None
+        raise CommandError(f"failed to open database {redacted_url(database_url)}: {reason}") from None
 
+
+def _serve(args: argparse.Namespace, token_file: Path | None) -> None:
+    token = _read_admin_token(token_file, os.environ)
+    # With several workers this app only checks the options and migrates the database once, before any
+    # worker starts, so that the workers do not race to migrate it.
+    app = _build_app(args.db, token, args.household_key, args.sync_key)
     sock = _listening_socket(args.host, args.port)
+    try:
+        if args.workers == 1:
+            _serve_one(app, args.db, sock)
+        else:
+            app.state.engine.dispose()
+            _serve_workers(args, token_file, sock)
+    finally:
+        sock.close()
+        logger.info("server stopped")
+
+
+def _serve_one(app: FastAPI, database_url: str, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None))
     previous_handlers = _stop_on_signals(server)
-    logger.info("server listening on http://%s:%d, database %s", host, port, redacted_url(args.db))
+    logger.info("server listening on http://%s:%d, database %s", host, port, redacted_url(database_url))
     try:
         server.run(sockets=[sock])
     finally:
-        sock.close()
         _restore_signals(previous_handlers)
-        logger.info("server stopped")
+
+
+def _serve_workers(args: argparse.Namespace, token_file: Path | None, sock: socket.socket) -> None:
+    """Run args.workers uvicorn worker processes on sock until SIGINT or SIGTERM stops the supervisor."""
+    options = {
+        "db": args.db,
+        "admin_token_file": str(token_file) if token_file is not None else None,
+        "household_key": str(args.household_key) if args.household_key else None,
+        "sync_key": args.sync_key,
+        "log_level": logging.getLogger().getEffectiveLevel(),
+    }
+    os.environ[WORKER_OPTIONS_ENV] = json.dumps(options)
+    config = uvicorn.Config("server.cli:create_worker_app", factory=True, workers=args.workers, log_config=None)
+    # The supervisor installs its SIGINT and SIGTERM handlers here, before the start is logged.
+    supervisor = Multiprocess(config, sockets=[sock])
+    host, port = sock.getsockname()[:2]
+    logger.info("server listening on http://%s:%d, database %s, %d worker processes",
+                host, port, redacted_url(args.db), args.workers)
+    try:
+        supervisor.run()
+    finally:
+        del os.environ[WORKER_OPTIONS_ENV]
+    failed = [process.pid for process in supervisor.processes if process.exitcode == WORKER_STARTUP_FAILURE]
+    if failed:
+        raise CommandError(f"worker processes {failed} failed to start; the log above has the reason")
+
+
+def create_worker_app() -> FastAPI:
+    """Build the app in a worker process started by `kartu server --workers N` (a uvicorn factory)."""
+    options = json.loads(os.environ[WORKER_OPTIONS_ENV])
+    logging.basicConfig(level=options["log_level"], format=LOG_FORMAT, force=True)
+    token_file = Path(options["admin_token_file"]) if options["admin_token_file"] else None
+    household_key = Path(options["household_key"]) if options["household_key"] else None
+    try:
+        token = _read_admin_token(token_file, os.environ)
+        return _build_app(options["db"], token, household_key, options["sync_key"])
+    except CommandError as exc:
+        logger.error("worker process %d failed to start: %s", os.getpid(), exc)
+        raise
 
 
 def run_server(args: argparse.Namespace) -> int:
     """Run the server until SIGINT or SIGTERM; return the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         if not is_loopback(args.host) and not args.allow_remote:
             raise CommandError(
                 f"--host {args.host} is not a loopback address; pass --allow-remote to listen on it"
             )
-        token = resolve_admin_token(args, os.environ)
-        _serve(args, token)
+        _serve(args, _admin_token_file(args, os.environ))
     except CommandError as exc:
         print(f"kartu server: error: {exc}", file=sys.stderr)
         return 2

@@ -1,15 +1,22 @@
 """Reconciliation off the push path: a durable queue of pushed batches and the worker that drains it.
 
 A push inserts one reconcile_queue row (the accepted record ids) in the same
-transaction as the records, then acknowledges. A worker thread reconciles
-each queued batch and deletes its row in the same transaction as the
-findings and terminal totals it writes. So a batch is reconciled exactly
-once: a crash before that commit leaves the row for the next drain, and a
-crash after it leaves nothing to redo. Batches are reconciled in push order.
+transaction as the records, then acknowledges. A worker thread claims up to
+CLAIM_BATCHES queued rows at once by deleting them, reconciles their records
+together and commits the findings and terminal totals in that same
+transaction. So a batch is reconciled exactly once: a crash before that
+commit brings the rows back for the next drain, and a crash after it leaves
+nothing to redo. Batches are claimed in push order.
 
-On PostgreSQL each row is claimed with FOR UPDATE SKIP LOCKED, so several
-server processes (uvicorn --workers) can drain one queue without reconciling
-a batch twice. SQLite allows one writer at a time, which serialises drains.
+Reconciling several queued batches together costs less than one at a time,
+because each check runs one query per up to 1000 records. The findings of
+such a group carry the push time of its latest batch.
+
+Several server processes (kartu server --workers) can drain one queue. On
+PostgreSQL the claim skips rows that another transaction has locked (FOR
+UPDATE SKIP LOCKED), so two workers claim different batches. On SQLite the
+claiming DELETE takes the database's write lock, which another worker's claim
+waits for, and the claimed rows are gone by the time it gets the lock.
 """
 
 from __future__ import annotations
@@ -18,16 +25,21 @@ import logging
 import threading
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String, select
+from sqlalchemy import JSON, Integer, Row, String, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from server.models import Base, UTCDateTime
 from server.reconcile import reconcile_records
 
-__all__ = ["QueuedBatch", "Reconciler", "enqueue_batch"]
+__all__ = ["QueuedBatch", "Reconciler", "enqueue_batch", "claim_batches", "CLAIM_BATCHES"]
 
 logger = logging.getLogger(__name__)
+
+# A push contains at most 1000 records by default (Settings.max_batch_records), so a claim loads at
+# most about 4000 records. On SQLite the claim holds the write lock until its commit, and pushes
+# in other processes wait for it for up to server.db.SQLITE_BUSY_TIMEOUT_MS.
+CLAIM_BATCHES = 4
 
 
 class QueuedBatch(Base):
@@ -47,6 +59,24 @@ def enqueue_batch(session: Session, terminal_id: str, record_ids: list[str], pus
         session.add(QueuedBatch(terminal_id=terminal_id, record_ids=record_ids, pushed_at=pushed_at))
 
 
+def claim_batches(session: Session, *, skip_locked: bool, limit: int = CLAIM_BATCHES) -> list[Row]:
+    """Delete up to limit of the oldest queued batches in the session's transaction; return them oldest first.
+
+    Each row has id, terminal_id, record_ids and pushed_at. The caller commits
+    after reconciling them, or rolls back to put them back. skip_locked (for
+    PostgreSQL) passes over rows that another transaction has claimed.
+    """
+    oldest = select(QueuedBatch.id).order_by(QueuedBatch.id).limit(limit)
+    if skip_locked:
+        oldest = oldest.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        delete(QueuedBatch).where(QueuedBatch.id.in_(oldest.scalar_subquery())).returning(
+            QueuedBatch.id, QueuedBatch.terminal_id, QueuedBatch.record_ids, QueuedBatch.pushed_at
+        )
+    )
+    return sorted(claimed, key=lambda row: row.id)
+
+
 class Reconciler:
     """Drains the queue in a daemon thread, woken by notify() after each push."""
 
@@ -61,8 +91,11 @@ class Reconciler:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+        thread.start()
+        # Set only once started, because stop() may run in another thread and joins it. A thread
+        # started after stop() finds _stopping set when it wakes, and returns.
+        self._thread = thread
         self._wake.set()  # batches left by an earlier process
 
     def stop(self) -> None:
@@ -91,22 +124,20 @@ class Reconciler:
         """Reconcile every queued batch and return how many were reconciled."""
         done = 0
         with self._drain_lock:
-            while self._reconcile_next():
-                done += 1
+            while claimed := self._reconcile_claimed():
+                done += claimed
         return done
 
-    def _reconcile_next(self) -> bool:
+    def _reconcile_claimed(self) -> int:
+        """Claim and reconcile one group of queued batches; return how many batches it held."""
         with self._make_session() as session:
-            query = select(QueuedBatch).order_by(QueuedBatch.id).limit(1)
-            if self._skip_locked:
-                query = query.with_for_update(skip_locked=True)
-            batch = session.scalars(query).first()
-            if batch is None:
-                return False
-            changed = reconcile_records(session, list(batch.record_ids), batch.pushed_at)
-            session.delete(batch)
+            batches = claim_batches(session, skip_locked=self._skip_locked)
+            if not batches:
+                return 0
+            record_ids = [record_id for batch in batches for record_id in batch.record_ids]
+            changed = reconcile_records(session, record_ids, batches[-1].pushed_at)
             session.commit()
-            if changed:
-                logger.info("reconciled batch %d from terminal %s: %d findings added or changed",
-                            batch.id, batch.terminal_id, changed)
-            return True
+        if changed:
+            logger.info("reconciled batches %d to %d (%d records): %d findings added or changed",
+                        batches[0].id, batches[-1].id, len(record_ids), changed)
+        return len(batches)

@@ -33,7 +33,18 @@ def test_defaults():
     assert (args.db, args.host, args.port) == ("sqlite:///kartu-server.db", "127.0.0.1", 8470)
     assert args.admin_token_file is None
     assert args.allow_remote is False
+    assert args.workers == 1
     assert args.handler.__name__ == "run_server"
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5", ""])
+def test_invalid_workers_rejected(capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        parse(["server", "--workers", value])
+    assert exit_info.value.code == 2
+    assert f"argument --workers: invalid worker count '{value}': give a whole number of at least 1" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
@@ -200,3 +211,27 @@ def test_serves_each_database(database_url):
     finally:
         status, _, _ = server.stop()
     assert status == 0
+
+
+def test_serves_with_workers(database_url):
+    server = ServerProcess(["--db", database_url, "--workers", "2"], _environment(KARTU_ADMIN_TOKEN=TOKEN))
+    try:
+        ready = 0
+        for line in server.process.stderr:
+            server.log.append(line)
+            ready += "Application startup complete" in line
+            if ready == 2:
+                break
+        with httpx.Client(timeout=60) as client:
+            for _ in range(4):
+                response = client.get(f"http://127.0.0.1:{server.port}/api/v1/stats",
+                                      headers={"Authorization": f"Bearer {TOKEN}"})
+                assert response.status_code == 200
+    finally:
+        status, _, log = server.stop()
+    assert status == 0
+    assert ", 2 worker processes" in log
+    assert len(re.findall(r"Started server process \[\d+\]", log)) == 2
+    assert log.count("closed database") == 2
+    assert "server stopped" in log
+    assert TOKEN not in log
