@@ -1,10 +1,11 @@
 """Ingest speed: signed redemptions pushed through the real HTTP endpoint, against a bare COPY.
 
 Setup (not timed): a fresh database, which is a SQLite file or a PostgreSQL
-database created on 127.0.0.1:5432 and dropped at the end. A uvicorn server
-on 127.0.0.1 serves it. Each of --terminals terminals is enrolled at its own
-LPG service point with a one-time code, and --cards chip cards are
-registered straight into the database. Every record is made as a terminal
+database created on 127.0.0.1:5432 and dropped at the end. `kartu server
+--workers N` on 127.0.0.1 serves it, with logging at WARNING. Each of
+--terminals terminals is enrolled at its own LPG service point with a
+one-time code, and --cards chip cards are registered straight into the
+database. Every record is made as a terminal
 makes it: the card signs the tap digest, the terminal signs the COSE_Sign1 record.
 
 Timed: one thread per terminal pushes its records in batches of --batch through
@@ -12,6 +13,10 @@ POST /api/v1/sync/redemptions, each request signed with the terminal's key.
 The rate is records acknowledged as accepted per second of wall time.
 Reconciliation runs after the acknowledgement, so the reconciled rate is the
 records divided by the time until the server's reconcile_queue is empty.
+Each run also reports the CPU time per record from the first push until the
+queue is empty: of the server processes, of the PostgreSQL backends of the
+bench database, and of this bench process (the terminals' HTTP clients).
+Waiting for a core stretches the wall time under other load, but not the CPU time.
 
 Baseline: the same rows, read back from the redemptions table, written into
 an empty copy of that table with PostgreSQL COPY (binary), or on SQLite with
@@ -52,7 +57,7 @@ from card.cardnumber import make_card_number  # noqa: E402
 from card.keys import FileSigner, compress_point, generate_private_key, spki_of  # noqa: E402
 from card.records import Assurance, Redemption, sign_record  # noqa: E402
 from card.request_auth import sign_request  # noqa: E402
-from server.db import create_db_engine, upgrade_database  # noqa: E402
+from server.db import create_db_engine  # noqa: E402
 from server.fields import encode_base64  # noqa: E402
 from server.models import Card  # noqa: E402
 from server.periods import period_of  # noqa: E402
@@ -122,12 +127,13 @@ def _free_port() -> int:
 
 
 def _start_server(url: str, token: str, workers: int, workdir: Path) -> tuple[subprocess.Popen, str]:
+    """Start `kartu server --workers N` on a free loopback port; return the process and its base URL."""
     port = _free_port()
-    env = dict(os.environ, KARTU_BENCH_DB=url, KARTU_ADMIN_TOKEN=token, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, KARTU_ADMIN_TOKEN=token, PYTHONPATH=str(ROOT))
     log = open(workdir / "server.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "bench.ingest_app:create", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        [sys.executable, "-m", "kartu", "--log-level", "WARNING", "server", "--db", url, "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -258,6 +264,41 @@ def _sqlite_bulk(engine, columns: list[str], rows) -> float:
         raw.close()
 
 
+def _process_cpu_seconds(pid: str) -> float:
+    """Return the user and system CPU seconds of a process from /proc (Linux), or 0 when it has gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(server_pid: int, url: str) -> dict[str, float]:
+    """Return the CPU seconds used so far by the server (its process and its workers), PostgreSQL and this bench.
+
+    The PostgreSQL figure sums the backends connected to the bench database,
+    found by the database name in their process title. It leaves out the WAL
+    writer and checkpointer, which serve every database on the machine.
+    """
+    database = url.rsplit("/", 1)[1].encode()
+    server = postgres = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                parent = stat.read().rsplit(")", 1)[1].split()[1]
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        if pid == str(server_pid) or parent == str(server_pid):
+            server += _process_cpu_seconds(pid)
+        elif command.startswith(b"postgres:") and database in command:
+            postgres += _process_cpu_seconds(pid)
+    return {"server": server, "postgresql": postgres if url.startswith("postgresql") else 0.0,
+            "bench": time.process_time()}
+
+
 def _wait_reconciled(url: str) -> float:
     """Poll until the server's reconciliation queue is empty; return the perf_counter time it was seen empty."""
     engine = create_db_engine(url)
@@ -278,10 +319,6 @@ def run_once(kind: str, args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="kartu-ingest-"))
     url, drop = _create_database(kind, workdir)
     token = secrets.token_urlsafe(32)
-    # Migrate once here, so that the worker processes do not race to create the schema.
-    engine = create_db_engine(url)
-    upgrade_database(engine)
-    engine.dispose()
     process, base_url = _start_server(url, token, args.workers, workdir)
     try:
         admin = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -296,11 +333,15 @@ def run_once(kind: str, args: argparse.Namespace) -> dict:
         ]
         print(f"[{kind}] {per_terminal * args.terminals:,} records signed; pushing", flush=True)
 
+        cpu_before = _cpu_snapshot(process.pid, url)
         started = time.perf_counter()
         with ThreadPoolExecutor(args.terminals) as pool:
             accepted = sum(pool.map(lambda terminal: _push_all(base_url, terminal, args.batch), terminals))
         seconds = time.perf_counter() - started
         reconciled_seconds = _wait_reconciled(url) - started
+        cpu_after = _cpu_snapshot(process.pid, url)
+        cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+        load_average = os.getloadavg()[0]
         stored = admin.get("/api/v1/stats").json()["redemptions"]
         if accepted != stored or stored != per_terminal * args.terminals:
             raise SystemExit(f"accepted {accepted}, stored {stored}, expected {per_terminal * args.terminals}")
@@ -312,7 +353,9 @@ def run_once(kind: str, args: argparse.Namespace) -> dict:
     shutil.rmtree(workdir, ignore_errors=True)
     return {"kind": kind, "records": accepted, "seconds": seconds, "rate": accepted / seconds,
             "reconciled_rate": accepted / reconciled_seconds,
-            "copy_seconds": copy_seconds, "copy_rate": copied / copy_seconds}
+            "copy_seconds": copy_seconds, "copy_rate": copied / copy_seconds,
+            "cpu_per_record": {name: 1e6 * value / accepted for name, value in cpu.items()},
+            "load_average": load_average}
 
 
 def main() -> int:
@@ -323,7 +366,7 @@ def main() -> int:
     parser.add_argument("--terminals", type=int, default=8, help="concurrent terminals (default: %(default)s)")
     parser.add_argument("--cards", type=int, default=50_000, help="registered chip cards (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="uvicorn worker processes (default: the number of CPUs, %(default)s)")
+                        help="server worker processes, kartu server --workers (default: the number of CPUs, %(default)s)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per database; the median is reported")
     args = parser.parse_args()
 
@@ -333,8 +376,12 @@ def main() -> int:
         rate = statistics.median(run["rate"] for run in runs)
         copy_rate = statistics.median(run["copy_rate"] for run in runs)
         for run in runs:
+            cpu = run["cpu_per_record"]
             print(f"[{kind}] run: {run['records']:,} records in {run['seconds']:.2f} s = {run['rate']:,.0f}/s; "
-                  f"reconciled {run['reconciled_rate']:,.0f}/s; baseline {run['copy_rate']:,.0f}/s")
+                  f"reconciled {run['reconciled_rate']:,.0f}/s; baseline {run['copy_rate']:,.0f}/s; "
+                  f"CPU per record until reconciled: server {cpu['server']:.0f} µs, "
+                  f"PostgreSQL {cpu['postgresql']:.0f} µs, bench client {cpu['bench']:.0f} µs; "
+                  f"load average {run['load_average']:.1f} at its end")
         print(f"[{kind}] median of {len(runs)}: {rate:,.0f} redemptions/s through HTTP, "
               f"baseline {copy_rate:,.0f} rows/s, ratio {rate / copy_rate:.3f}", flush=True)
     return 0
