@@ -96,18 +96,22 @@ def mask_card_number(card_number: str) -> str:
 
 @dataclass(frozen=True)
 class ProgrammeStanding:
-    """A household's entitlement to one programme as this terminal sees it."""
+    """A household's entitlement to one programme as this terminal sees it.
+
+    limit is the household's limit per period: the programme's quota times
+    the household's entitled persons for a per-person quota, else the quota.
+    """
 
     program: str
     entitled: bool
-    quota: int
+    limit: int
     used: int
     unit: str
     period: str
 
     @property
     def remaining(self) -> int:
-        return max(self.quota - self.used, 0) if self.entitled else 0
+        return max(self.limit - self.used, 0) if self.entitled else 0
 
 
 @dataclass(frozen=True)
@@ -127,15 +131,14 @@ def household_standing(store: TerminalStore, household_id: bytes, now: datetime)
     rows = store._db.execute("SELECT program FROM entitlement_sets ORDER BY program").fetchall()
     standings = []
     for (program,) in rows:
-        entitlement_set = store.entitlement_set(program)
-        used_at_sync = store.used_at_sync(program, household_id)
-        if used_at_sync is None:
+        usage = store.quota_usage(program, household_id, period)
+        entitlement_set = usage.entitlement_set
+        if usage.used_at_sync is None:
             standings.append(ProgrammeStanding(program, False, entitlement_set.quota, 0, entitlement_set.unit, period))
             continue
-        if entitlement_set.period != period:
-            used_at_sync = 0
-        used = used_at_sync + store.used_here_since_sync(program, household_id, period, entitlement_set.generation)
-        standings.append(ProgrammeStanding(program, True, entitlement_set.quota, used, entitlement_set.unit, period))
+        used_at_sync = usage.used_at_sync if entitlement_set.period == period else 0
+        used = used_at_sync + usage.used_here
+        standings.append(ProgrammeStanding(program, True, usage.limit, used, entitlement_set.unit, period))
     return standings
 
 

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -41,7 +41,10 @@ from card.revocation import RevokedSerials, serial_of
 from card.trustlist import KeyEntry, Role
 from card.verify import CLOCK_SKEW_TOLERANCE, IssuerKey, TrustStore
 
-__all__ = ["TerminalStore", "StoreError", "StoreRevocations", "EntitlementSet", "PendingRecord", "QuotaUsage"]
+__all__ = [
+    "TerminalStore", "StoreError", "StoreRevocations", "EntitlementSet", "EntitlementDataError", "HouseholdUse",
+    "PendingRecord", "QuotaUsage", "household_limit", "MAX_PERSONS",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -96,11 +99,23 @@ SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
            )""",
         "CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status)",
     ),
+    # 2: entitled members of each household for a programme whose quota counts persons; NULL counts the household.
+    ("ALTER TABLE entitlements ADD COLUMN persons INTEGER",),
 )
+
+
+# Largest count of entitled persons accepted for one household: an estimate well above the members of any
+# real Kartu Keluarga. A larger count is treated as a fault, because the household's cards may draw
+# quota x persons in one period.
+MAX_PERSONS = 100
 
 
 class StoreError(Exception):
     """The terminal store is missing, not enrolled or unusable."""
+
+
+class EntitlementDataError(ValueError):
+    """Pulled entitlements contain an invalid value; none of them were applied."""
 
 
 @dataclass(frozen=True)
@@ -112,23 +127,56 @@ class EntitlementSet:
     generation: int
 
 
+class HouseholdUse(NamedTuple):
+    """A household's row of a pulled entitlement set: its use so far and, for a per-person quota, its entitled members."""
+
+    used: int
+    persons: int | None = None
+
+
+def household_limit(quota: int, persons: int | None) -> int:
+    """Return the units a household may draw per period: quota for each entitled person, or quota when persons is None."""
+    return quota if persons is None else quota * persons
+
+
 @dataclass(frozen=True)
 class QuotaUsage:
     """A household's entitlement state for one programme, read in one query.
 
     used_at_sync is None when the household is not entitled; used_here counts
     this terminal's records since the last pull (see used_here_since_sync).
+    persons is the household's entitled members for a per-person quota, None
+    for a household quota.
     """
 
     entitlement_set: EntitlementSet
     used_at_sync: int | None
     used_here: int
+    persons: int | None = None
+
+    @property
+    def limit(self) -> int:
+        """The household's limit per period: the programme's quota times persons, or the quota alone."""
+        return household_limit(self.entitlement_set.quota, self.persons)
 
 
 @dataclass(frozen=True)
 class PendingRecord:
     record_id: str
     signed_record: bytes
+
+
+def _household_use(use: int | HouseholdUse, program: str, household: bytes) -> tuple[int, int | None]:
+    """Return (used, persons) of one household's row; raise EntitlementDataError for an invalid persons."""
+    if isinstance(use, int):
+        return use, None
+    persons = use.persons
+    if persons is not None and (type(persons) is not int or not 1 <= persons <= MAX_PERSONS):
+        raise EntitlementDataError(
+            f"persons={persons!r} for household {household.hex()} of programme {program} is invalid; "
+            f"expected null or an integer from 1 to {MAX_PERSONS}. No entitlements were applied"
+        )
+    return use.used, persons
 
 
 def _day(text: str | None) -> date | None:
@@ -338,15 +386,26 @@ class TerminalStore:
 
     # --- entitlements -------------------------------------------------------------
 
-    def replace_entitlements(self, sets: list[tuple[EntitlementSet, dict[bytes, int]]], pulled_at: int) -> int:
-        """Replace the cached entitlements of the given programmes atomically; return the new generation."""
+    def replace_entitlements(
+        self, sets: list[tuple[EntitlementSet, Mapping[bytes, int | HouseholdUse]]], pulled_at: int,
+    ) -> int:
+        """Replace the cached entitlements of the given programmes atomically; return the new generation.
+
+        Each household maps to its use, or to an object with used and persons
+        (HouseholdUse). Raises EntitlementDataError, before anything is
+        written, when persons is not None or an integer from 1 to MAX_PERSONS.
+        """
+        rows = [
+            [(entitlement_set.program, household, *_household_use(use, entitlement_set.program, household))
+             for household, use in use_by_household.items()]
+            for entitlement_set, use_by_household in sets
+        ]
         with self.transaction() as db:
             generation = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or ["0"])[0]) + 1
-            for entitlement_set, used_by_household in sets:
+            for (entitlement_set, _use), set_rows in zip(sets, rows):
                 db.execute("DELETE FROM entitlements WHERE program = ?", (entitlement_set.program,))
                 db.executemany(
-                    "INSERT INTO entitlements (program, household_id, used) VALUES (?, ?, ?)",
-                    [(entitlement_set.program, household, used) for household, used in used_by_household.items()],
+                    "INSERT INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)", set_rows
                 )
                 db.execute(
                     "INSERT OR REPLACE INTO entitlement_sets VALUES (?, ?, ?, ?, ?, ?)",
@@ -374,22 +433,25 @@ class TerminalStore:
     ) -> QuotaUsage | None:
         """Read the entitlement set, the household's use at the last pull and its use here since, in one query.
 
-        Returns None when the programme has no entitlements cached. The three
-        values are those of entitlement_set(), used_at_sync() and
-        used_here_since_sync() with the set's generation.
+        Returns None when the programme has no entitlements cached. The values
+        are those of entitlement_set(), used_at_sync() and
+        used_here_since_sync() with the set's generation, and the household's
+        entitled persons.
         """
         row = (db or self._db).execute(
-            """SELECT s.program, s.period, s.quota, s.unit, s.generation,
-                      (SELECT used FROM entitlements WHERE program = s.program AND household_id = :household),
+            """SELECT s.program, s.period, s.quota, s.unit, s.generation, e.used,
                       (SELECT COALESCE(SUM(quantity), 0) FROM redemptions
                         WHERE program = s.program AND household_id = :household AND period = :period
-                          AND (status != 'acked' OR acked_generation >= s.generation))
-               FROM entitlement_sets AS s WHERE s.program = :program""",
+                          AND (status != 'acked' OR acked_generation >= s.generation)),
+                      e.persons
+               FROM entitlement_sets AS s
+               LEFT JOIN entitlements AS e ON e.program = s.program AND e.household_id = :household
+               WHERE s.program = :program""",
             {"program": program, "household": household_id, "period": period},
         ).fetchone()
         if row is None:
             return None
-        return QuotaUsage(EntitlementSet(*row[:5]), row[5], row[6])
+        return QuotaUsage(EntitlementSet(*row[:5]), row[5], row[6], row[7])
 
     def used_here_since_sync(
         self, program: str, household_id: bytes, period: str, since_generation: int, db: sqlite3.Connection | None = None

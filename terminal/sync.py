@@ -24,7 +24,7 @@ import httpx
 from card.cose import Signer
 from card.request_auth import sign_request
 from terminal.offline_rules import apply_server_rule
-from terminal.store import EntitlementSet, TerminalStore
+from terminal.store import EntitlementDataError, EntitlementSet, HouseholdUse, TerminalStore
 from terminal.trust import TrustUpdateError, update_trust
 
 __all__ = ["SyncClient", "SyncError", "SyncReport", "ServerListSource"]
@@ -45,6 +45,11 @@ class SyncReport:
     programmes_pulled: list[str] = field(default_factory=list)
     trust_list_sequence: int = 0
     revocation_version: int = 0
+
+
+def _household_use(item: dict) -> tuple[bytes, HouseholdUse]:
+    """Return one household of a pull. TerminalStore.replace_entitlements validates its persons."""
+    return bytes.fromhex(item["household_id"]), HouseholdUse(int(item["used"]), item.get("persons"))
 
 
 def _decode_blob(text: object, what: str) -> bytes:
@@ -99,11 +104,13 @@ class ServerListSource:
 
 
 class SyncClient:
-    def __init__(self, store: TerminalStore, signer: Signer, server_url: str, timeout: float = 30.0):
+    def __init__(self, store: TerminalStore, signer: Signer, server_url: str, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        """transport replaces httpx's network transport, for example with httpx.MockTransport in tests."""
         self.store = store
         self.signer = signer
         self.terminal_id = store.terminal_id
-        self._client = httpx.Client(base_url=server_url.rstrip("/"), timeout=timeout)
+        self._client = httpx.Client(base_url=server_url.rstrip("/"), timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self._client.close()
@@ -158,6 +165,7 @@ class SyncClient:
                 raise SyncError(f"server acknowledged or rejected only {len(acked) + len(rejected)} of {len(batch)} records")
 
     def pull(self, report: SyncReport) -> None:
+        """Fetch every programme's entitlements, then apply them all in one transaction, or none when one is invalid."""
         sets = []
         rules: dict[str, object] = {}
         for program in self.store.programmes:
@@ -166,11 +174,14 @@ class SyncClient:
                 program=answer["program"], period=answer["period"], quota=int(answer["quota"]),
                 unit=answer["unit"], generation=0,
             )
-            used = {bytes.fromhex(item["household_id"]): int(item["used"]) for item in answer["households"]}
-            sets.append((entitlement_set, used))
+            use = dict(_household_use(item) for item in answer["households"])
+            sets.append((entitlement_set, use))
             rules[program] = answer.get("offline_rule")
             report.programmes_pulled.append(program)
-        self.store.replace_entitlements(sets, int(time.time()))
+        try:
+            self.store.replace_entitlements(sets, int(time.time()))
+        except EntitlementDataError as exc:
+            raise SyncError(f"the server sent invalid entitlements: {exc}; check the server's register import") from None
         for program, rule in rules.items():
             try:
                 apply_server_rule(self.store, program, rule)

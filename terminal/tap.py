@@ -258,35 +258,35 @@ class TapService:
         return TapOutcome(verification.decision, verification.credential)
 
     def _commit(self, credential: Credential, record: Redemption) -> TapOutcome:
-        """Check the household quota and insert the record in one IMMEDIATE transaction."""
+        """Check the household's limit and insert the record in one IMMEDIATE transaction."""
         program = record.program
         with self.store.transaction() as db:
-            entitlement_set = self.store.entitlement_set(program, db)
-            if entitlement_set is None:
+            usage = self.store.quota_usage(program, record.household_id, record.period, db)
+            if usage is None:
                 return TapOutcome(Decision.refuse(Reason.NO_ENTITLEMENTS, program=program), credential)
-            used_at_sync = self.store.used_at_sync(program, record.household_id, db)
-            if used_at_sync is None:
+            if usage.used_at_sync is None:
                 return TapOutcome(Decision.refuse(Reason.NOT_ENTITLED, program=program), credential)
-            if entitlement_set.period != record.period:
-                used_at_sync = 0
-            used = used_at_sync + self.store.used_here_since_sync(
-                program, record.household_id, record.period, entitlement_set.generation, db
-            )
-            if used + record.quantity > entitlement_set.quota:
-                log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, entitlement_set.quota)
+            entitlement_set = usage.entitlement_set
+            used_at_sync = usage.used_at_sync if entitlement_set.period == record.period else 0
+            used = used_at_sync + usage.used_here
+            # NOTE: use is counted per household against quota x entitled persons, so one pupil's card can
+            # draw a sibling's share. Per-person limits need the server to link each card to its resident.
+            limit = usage.limit
+            if used + record.quantity > limit:
+                log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, limit)
                 decision = Decision.refuse(
                     Reason.QUOTA_EXCEEDED, program=program, period=record.period, used=used,
-                    quota=entitlement_set.quota, unit=entitlement_set.unit,
-                    remaining=max(entitlement_set.quota - used, 0), quantity=record.quantity,
+                    quota=limit, unit=entitlement_set.unit,
+                    remaining=max(limit - used, 0), quantity=record.quantity,
                 )
-                return TapOutcome(decision, credential, remaining=entitlement_set.quota - used, unit=entitlement_set.unit)
+                return TapOutcome(decision, credential, remaining=limit - used, unit=entitlement_set.unit)
             self.store.insert_redemption(db, {
                 "record_id": record.record_id, "program": program, "household_id": record.household_id,
                 "card_number": record.card_number, "quantity": record.quantity, "period": record.period,
                 "tapped_at": record.tapped_at, "assurance": record.assurance.value,
                 "signed_record": sign_record(record, self.signer),
             })
-            remaining = entitlement_set.quota - used - record.quantity
+            remaining = limit - used - record.quantity
             if self.on_record is not None:
                 self.on_record(db, record, remaining, entitlement_set.unit)
         log.info("card %s accepted: %s x%d, record %s", credential.card_number, program, record.quantity, record.record_id)

@@ -70,7 +70,7 @@ class TapScreen:
                 lines.append(translate(messages.NOT_ENTITLED_LINE, language, programme=programme))
                 continue
             lines.append(translate(messages.STANDING_LINE, language, programme=programme, remaining=standing.remaining,
-                                   quota=standing.quota, unit=standing.unit))
+                                   quota=standing.limit, unit=standing.unit))
         return lines
 
     def _history(self, language: str) -> list[str]:

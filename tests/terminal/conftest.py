@@ -18,7 +18,7 @@ from issuance.register import Resident
 from issuance.station import Station, create_station_keys
 from issuance.synth import generate_register
 from terminal.enrol import KEY_NAME, STORE_NAME
-from terminal.store import EntitlementSet, TerminalStore
+from terminal.store import EntitlementSet, HouseholdUse, TerminalStore
 from tests.conftest import READER, EmulatedCard
 
 TERMINAL_ID = "TRM-TEST0001"
@@ -67,8 +67,10 @@ def personalise(context: PcscContext, station: Station, resident: Resident, stat
         eject(context, card)
 
 
-def make_terminal(directory: Path, station: Station, entitled: dict[bytes, int], quota: int = 3,
-                  period: str = "2026-12") -> tuple[TerminalStore, FileSigner]:
+def make_terminal(directory: Path, station: Station, entitled: dict[bytes, int | HouseholdUse], quota: int = 3,
+                  period: str = "2026-12", program: str = "lpg",
+                  unit: str = "tabung") -> tuple[TerminalStore, FileSigner]:
+    """Create an offline terminal that pins the station's issuer key and caches one programme's entitlements."""
     directory.mkdir(parents=True, exist_ok=True)
     key = generate_private_key()
     save_private_key(key, directory / KEY_NAME)
@@ -77,8 +79,8 @@ def make_terminal(directory: Path, station: Station, entitled: dict[bytes, int],
     store.add_issuer(kid_of(issuer_key), spki_of(issuer_key))
     with store.transaction() as db:
         store.set_meta({"terminal_id": TERMINAL_ID, "server_url": "http://127.0.0.1:9", "service_point_id": "1",
-                        "programmes": json.dumps(["lpg"])}, db)
-    store.replace_entitlements([(EntitlementSet("lpg", period, quota, "tabung", 0), entitled)], pulled_at=0)
+                        "programmes": json.dumps([program])}, db)
+    store.replace_entitlements([(EntitlementSet(program, period, quota, unit, 0), entitled)], pulled_at=0)
     return store, FileSigner(key)
 
 

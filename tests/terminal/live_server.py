@@ -61,12 +61,13 @@ def set_quota(kit: Kit, program: str, quota: int) -> None:
         session.commit()
 
 
-def enrol(kit: Kit, station: Station, directory: Path, server_url: str | None = None) -> TerminalStore:
-    """Enrol a terminal in directory at a new LPG service point, pinning the station's issuer key."""
+def enrol(kit: Kit, station: Station, directory: Path, server_url: str | None = None,
+          programmes: tuple[str, ...] = ("lpg",)) -> TerminalStore:
+    """Enrol a terminal in directory at a new service point offering programmes, pinning the station's issuer key."""
     issuer_file = directory.parent / f"{directory.name}-issuer.pem"
     directory.parent.mkdir(parents=True, exist_ok=True)
     save_public_key(station.issuer.public_key, issuer_file)
-    code = kit.enrolment_code(kit.service_point())
+    code = kit.enrolment_code(kit.service_point(programmes))
     return enrol_terminal(directory, server_url or kit.live.base_url, code, [issuer_file], "Kasir 1")
 
 

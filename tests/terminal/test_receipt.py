@@ -14,7 +14,7 @@ import pytest
 from terminal.printer import PaperOut, PrinterError, parse_printer_spec, send
 from terminal.receipt import LINE_WIDTH, Receipt, mask_card_number, render_receipt
 from terminal.receipt_queue import ReceiptNotFound, ReceiptQueue, print_queued
-from terminal.store import SCHEMA_STEPS, TerminalStore
+from terminal.store import SCHEMA, SCHEMA_STEPS, TerminalStore
 from terminal.tap import TapService
 from tests.terminal.conftest import make_terminal, qr_card
 
@@ -247,11 +247,11 @@ def test_receipt_numbers_increase(station, residents, tmp_path) -> None:
 def test_schema_step_on_older_store(tmp_path) -> None:
     """A store written before the receipts table gains it, and keeps its rows, when opened."""
     path = tmp_path / "old.db"
-    store = TerminalStore(path)
-    store.set_meta({"terminal_id": "TRM-OLD"})
-    store.execute("DROP TABLE receipts")
-    store.execute("PRAGMA user_version = 0")
-    store.close()
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA)
+    old.execute("INSERT INTO meta (key, value) VALUES ('terminal_id', 'TRM-OLD')")
+    old.commit()
+    old.close()
 
     reopened = TerminalStore(path)
     assert reopened.terminal_id == "TRM-OLD"
