@@ -10,7 +10,9 @@ import gettext
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["DOMAIN", "LOCALE_DIR", "LANGUAGES", "DEFAULT_LANGUAGE", "N_", "translate", "gettext_for"]
+__all__ = [
+    "DOMAIN", "LOCALE_DIR", "LANGUAGES", "DEFAULT_LANGUAGE", "N_", "translate", "gettext_for", "TranslatedError",
+]
 
 DOMAIN = "kartu"
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -36,3 +38,19 @@ def translate(message: str, language: str = DEFAULT_LANGUAGE, **params: object) 
     """Translate an English source message and fill in its {named} parameters."""
     text = gettext_for(language).gettext(message)
     return text.format(**params) if params else text
+
+
+class TranslatedError(Exception):
+    """An error built from a catalogue template and its parameters.
+
+    str() of the error is the English text, for logs and tracebacks;
+    message(language) is the text for the person at the screen.
+    """
+
+    def __init__(self, template: str, **params: object):
+        self.template = template
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, language: str = DEFAULT_LANGUAGE) -> str:
+        return translate(self.template, language, **self.params)

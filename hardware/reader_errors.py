@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from smartcard import scard
 
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 
 __all__ = [
     "ReaderError", "ServiceUnavailable", "NoReader", "ReaderNotFound", "ReaderAmbiguous", "NoCard",
@@ -27,18 +27,14 @@ _REMOVED_CODES = frozenset({scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCA
 _READER_GONE_CODES = frozenset({scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE})
 
 
-class ReaderError(Exception):
+class ReaderError(TranslatedError):
     """A PC/SC failure with a message for the person at the counter."""
 
     template = N_("The card reader failed ({detail}). Tap the card again.")
 
     def __init__(self, detail: str = "", **params: object):
         self.detail = detail
-        self.params = {"detail": detail, **params}
-        super().__init__(self.message("en"))
-
-    def message(self, language: str = "id") -> str:
-        return translate(self.template, language, **self.params)
+        super().__init__(type(self).template, detail=detail, **params)
 
 
 class ServiceUnavailable(ReaderError):

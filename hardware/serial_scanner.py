@@ -15,7 +15,7 @@ from typing import Callable
 
 import serial
 
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 
 __all__ = [
     "TERMINATORS", "ScannerError", "ScannerUnavailable", "ScanTimeout", "ScanTooLong", "ScanNotText",
@@ -30,18 +30,14 @@ DEFAULT_MAX_LENGTH = 4296
 DEFAULT_BAUD_RATE = 9600
 
 
-class ScannerError(Exception):
+class ScannerError(TranslatedError):
     """A serial scanner failure with a message for the person at the counter."""
 
     template = N_("The QR scanner failed ({detail}). Scan the code again.")
 
     def __init__(self, detail: str = "", **params: object):
         self.detail = detail
-        self.params = {"detail": detail, **params}
-        super().__init__(self.message("en"))
-
-    def message(self, language: str = "id") -> str:
-        return translate(self.template, language, **self.params)
+        super().__init__(type(self).template, detail=detail, **params)
 
 
 class ScannerUnavailable(ScannerError):

@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 
 __all__ = [
     "ACTIONS", "AuditEntry", "ClerkMissingError", "append", "entries", "ensure_schema", "resolve_clerk",
@@ -35,16 +35,8 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class ClerkMissingError(ValueError):
+class ClerkMissingError(TranslatedError, ValueError):
     """No clerk name was given and the station has none set, or the name is invalid."""
-
-    def __init__(self, template: str, **params: object):
-        self.template = template
-        self.params = params
-        super().__init__(translate(template, "en", **params))
-
-    def message(self, language: str) -> str:
-        return translate(self.template, language, **self.params)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from card.cardnumber import REGION_PREFIX, is_valid_card_number
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 
 __all__ = [
     "MASTER_KEY_FILE", "MASTER_KEY_SIZE", "MasterKeyError", "create_master_key", "load_master_key",
@@ -35,20 +35,8 @@ MANAGEMENT_KEY_LABEL = b"kartu-bahagia/v1/piv-management-key/"
 PUK_LABEL = b"kartu-bahagia/v1/piv-puk/"
 
 
-class MasterKeyError(Exception):
-    """The personalisation master key file is missing, unreadable, readable by others or of the wrong size.
-
-    template is an English source message translated through the gettext
-    catalogue; str() of the error is the English text.
-    """
-
-    def __init__(self, template: str, **params: object):
-        self.template = template
-        self.params = params
-        super().__init__(self.message("en"))
-
-    def message(self, language: str = "id") -> str:
-        return translate(self.template, language, **self.params)
+class MasterKeyError(TranslatedError):
+    """The personalisation master key file is missing, unreadable, readable by others or of the wrong size."""
 
 
 MASTER_KEY_MISSING = N_(

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 
 __all__ = ["ID1_MEDIA", "PrintError", "check_queue_name", "list_queues", "print_pdf"]
 
@@ -24,16 +24,8 @@ QUEUE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,126}")
 REQUEST_ID = re.compile(r"request id is (\S+)")
 
 
-class PrintError(Exception):
+class PrintError(TranslatedError):
     """Printing failed; str() is the English message and message(language) the translated one."""
-
-    def __init__(self, template: str, **params: object) -> None:
-        super().__init__(translate(template, "en", **params))
-        self.template = template
-        self.params = params
-
-    def message(self, language: str) -> str:
-        return translate(self.template, language, **self.params)
 
 
 def check_queue_name(queue: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 from card.piv import Connection, pad_reference
 from issuance import audit, pending
 from issuance.batch import CardFailure, issue_card
@@ -38,16 +38,8 @@ PIN_FILE_INVALID = N_(
 )
 
 
-class PinFileError(Exception):
+class PinFileError(TranslatedError):
     """The cardholder PIN file is unreadable, readable by others, or contains no valid PIN; the PIN is never shown."""
-
-    def __init__(self, template: str, **params: object):
-        self.template = template
-        self.params = params
-        super().__init__(self.message("en"))
-
-    def message(self, language: str = "id") -> str:
-        return translate(self.template, language, **self.params)
 
 
 def read_pin_file(path: Path) -> str:

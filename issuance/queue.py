@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from card.cardnumber import is_valid_card_number
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 from issuance.register import Resident, read_register
 from issuance.server_client import RegistrationError, ServerUnreachableError
 
@@ -34,16 +34,8 @@ REASONS = ("new", "reissue")
 _DATE_FIELDS = ("birth_date",)
 
 
-class QueueError(LookupError):
+class QueueError(TranslatedError, LookupError):
     """The queue could not be read, or an entry was not found."""
-
-    def __init__(self, template: str, **params: object):
-        self.template = template
-        self.params = params
-        super().__init__(translate(template, "en", **params))
-
-    def message(self, language: str) -> str:
-        return translate(self.template, language, **self.params)
 
 
 @dataclass(frozen=True)

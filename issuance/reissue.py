@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from card.cardnumber import is_valid_card_number
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 from card.piv import Connection
 from issuance import audit, batch, pending, pin_slips
 from issuance.batch import IssuedWithPhoto, Registration, issue_card
@@ -42,16 +42,8 @@ CREATE TABLE IF NOT EXISTS reissues (
 """
 
 
-class ReissueError(ValueError):
+class ReissueError(TranslatedError, ValueError):
     """The reissue request is invalid; nothing was revoked or written."""
-
-    def __init__(self, template: str, **params: object):
-        self.template = template
-        self.params = params
-        super().__init__(translate(template, "en", **params))
-
-    def message(self, language: str) -> str:
-        return translate(self.template, language, **self.params)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from card.apdu import SW, ApduError
 from card.cardnumber import make_card_number
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError
 from card.piv import DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK, ManagementKeyError, ObjectId, PivSession
 from card.piv_objects import PivObjectError, guid_for_serial, parse_certificate_object, parse_chuid
 from card.piv_pin import InvalidPinError
@@ -43,16 +43,8 @@ PERSONALISED_OBJECTS = (
 )
 
 
-class WipeError(Exception):
+class WipeError(TranslatedError):
     """The card could not be wiped; message(language) returns the reason and the next step."""
-
-    def __init__(self, template: str, **params: object):
-        self.template = template
-        self.params = params
-        super().__init__(translate(template, "en", **params))
-
-    def message(self, language: str) -> str:
-        return translate(self.template, language, **self.params)
 
 
 CARD_STILL_VALID = N_(
