@@ -74,8 +74,8 @@ def create_app(counter: Counter, token: str, start_counter: bool = True) -> Fast
         if start_counter:
             counter.start()
         yield
-        if start_counter:
-            await run_in_threadpool(counter.stop)
+        # Without the card thread, stop() still ends the print worker that QR scans may have started.
+        await run_in_threadpool(counter.stop)
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)

@@ -4,6 +4,8 @@ The card thread runs terminal.tap_loop.TapLoop on a CardMonitor, so reader
 trouble is reported and waited out exactly as in `kartu terminal tap --loop`.
 Each thread opens its own TerminalStore, because an sqlite3 connection
 belongs to the thread that opened it. Every screen goes to the EventBroker.
+Receipts print on their own thread (terminal.web.print_worker), so a printer
+that is slow or times out never delays the next tap.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from terminal.enrol import open_terminal
 from terminal.modes import Mode, household_history, household_standing
 from terminal.status import DEFAULT_MAX_LIST_AGE, TerminalStatus, read_status
 from terminal.offline_rules import RuledTapService
+from terminal.store import TerminalStore
 from terminal.tap import TapOutcome
 from terminal.tap_cli import reader_available
 from terminal.tap_loop import TapLoop
-from terminal.web.receipts import CounterReceipts
 from terminal.web.events import EventBroker
-from terminal.web.views import ClearScreen, NoticeScreen, TapScreen, tap_screen
+from terminal.web.print_worker import PrintJob, PrintWorker
+from terminal.web.receipts import CounterReceipts, ReceiptState
+from terminal.web.views import ClearScreen, NoticeScreen, ReceiptNotice, TapScreen, tap_screen
 
 __all__ = ["Counter", "PIN_TIMEOUT_SECONDS"]
 
@@ -85,6 +89,11 @@ class Counter:
         self.max_list_age = max_list_age
         # Prints the receipt of each hand-over; None when the terminal has no receipt printer.
         self.receipts = receipts
+        self._print_worker = PrintWorker(receipts, self._open_store, self._show_print_failure) if receipts else None
+        # The last decision published, which the page keeps showing under reader notices. _display_lock guards it
+        # and also keeps the screens of the card thread, QR scans and the print worker in publishing order.
+        self._display_lock = threading.Lock()
+        self._decision_on_display: TapScreen | None = None
         # Whether a card reader works now: while one does, the QR code printed on a chip card is refused.
         self.reader_check: Callable[[str | None], bool] = reader_available
         self._local = threading.local()
@@ -150,17 +159,33 @@ class Counter:
         history = tuple(household_history(store, household))
         return tap_screen(self.mode, outcome, from_qr, standings, history)
 
+    def _open_store(self) -> TerminalStore:
+        store, _signer = open_terminal(self.directory)
+        return store
+
     def _show_outcome(self, outcome: TapOutcome, from_qr: bool = False) -> TapScreen:
-        """Publish the decision, then print its receipt; a failed print publishes the screen again with a notice."""
+        """Publish the decision and queue its receipt for the print worker, so the caller never waits for a printer."""
         screen = self._screen(outcome, from_qr)
-        self.broker.publish(screen)
-        if self.receipts is None or not outcome.decision.accepted or outcome.record_id is None:
-            return screen
-        state = self.receipts.issue(self.service().store, outcome)
-        if state is not None and state.failed:
-            screen = replace(screen, receipt=state)
+        with self._display_lock:
+            self._decision_on_display = screen
             self.broker.publish(screen)
+        if self._print_worker is not None and outcome.decision.accepted and outcome.record_id is not None:
+            self._print_worker.submit(PrintJob(outcome, screen))
         return screen
+
+    def _show_print_failure(self, job: PrintJob, state: ReceiptState) -> None:
+        """Add the failed receipt to its decision's screen while that is on display, else show it as a notice."""
+        with self._display_lock:
+            if self._decision_on_display is job.screen:
+                screen = self._decision_on_display = replace(job.screen, receipt=state)
+            else:
+                screen = NoticeScreen(ReceiptNotice(state))
+            self.broker.publish(screen)
+
+    def wait_for_receipts(self) -> None:
+        """Block until every receipt queued so far is printed or has failed."""
+        if self._print_worker is not None:
+            self._print_worker.wait_idle()
 
     def _card_removed(self) -> None:
         if not self.mode.records:
@@ -213,12 +238,17 @@ class Counter:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the tap in progress, so a tap is never cut between the card's answer and the commit."""
+        """Stop after the tap in progress, so a tap is never cut between the card's answer and the commit.
+
+        The print worker stops last, after printing the receipts still queued.
+        """
         self._stop.set()
         if self._clear_timer is not None:
             self._clear_timer.cancel()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self._print_worker is not None:
+            self._print_worker.stop()
 
     def _serve_cards(self) -> None:
         log.info("card thread started: mode %s, programme %s, reader %s", self.mode.name.value, self.program,

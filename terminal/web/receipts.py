@@ -2,9 +2,10 @@
 
 The receipt row is written in the transaction that records the hand-over
 (terminal.receipt_cli.attach_receipts). Printing happens after the commit and
-after the decision is on screen, so a printer that is off, unplugged or out
-of paper never delays, blocks or undoes a hand-over: the receipt stays queued
-and the screen offers a reprint.
+after the decision is on screen, on the counter's print worker
+(terminal.web.print_worker), so a printer that is off, unplugged or out of
+paper never delays, blocks or undoes a hand-over or the next tap: the receipt
+stays queued and the screen offers a reprint.
 """
 
 from __future__ import annotations

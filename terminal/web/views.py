@@ -18,7 +18,7 @@ from terminal.modes import HistoryEntry, Mode, ProgrammeStanding, mask_card_numb
 from terminal.tap import TapOutcome
 from terminal.web import messages
 
-__all__ = ["TapScreen", "NoticeScreen", "ClearScreen", "tap_screen"]
+__all__ = ["TapScreen", "NoticeScreen", "ClearScreen", "ReceiptNotice", "tap_screen"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class TapScreen:
     def _receipt(self, language: str) -> str:
         if self.receipt is None or not self.receipt.failed:
             return ""
-        queued = translate(messages.RECEIPT_QUEUED, language, number=self.receipt.number)
-        return f"{queued} {self.receipt.error.message(language)}"
+        return ReceiptNotice(self.receipt).message(language)
 
     def _note(self, language: str) -> str:
         if self.offline_warning is not None:
@@ -112,6 +111,17 @@ class NoticeScreen:
 
     def render(self, language: str) -> dict[str, object]:
         return {"kind": "notice", "text": self.notice.message(language)}
+
+
+@dataclass(frozen=True)
+class ReceiptNotice:
+    """A receipt that was not printed; receipt is a failed terminal.web.receipts.ReceiptState."""
+
+    receipt: object
+
+    def message(self, language: str) -> str:
+        queued = translate(messages.RECEIPT_QUEUED, language, number=self.receipt.number)
+        return f"{queued} {self.receipt.error.message(language)}"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
-"""Receipts of hand-overs made at the counter: printed after the commit, queued with a reprint when printing fails."""
+"""Receipts of hand-overs made at the counter: printed after the commit, queued with a reprint when printing fails.
+
+Receipts print on the counter's print worker, so a test waits for it with
+Counter.wait_for_receipts() before it looks at the paper or the screen.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import date
 
 import httpx
@@ -46,12 +51,26 @@ def stored_receipts(directory) -> list:
     return [queue.get(number) for (number,) in numbers]
 
 
+def next_failed_receipt(client: httpx.Client) -> dict:
+    """Read the page's event stream until a tap screen names a receipt that was not printed; return that screen."""
+    with client.stream("GET", "/events") as events:
+        for line in events.iter_lines():
+            if line.startswith("data: ") and '"kind": "tap"' in line:
+                screen = json.loads(line.removeprefix("data: "))
+                if screen["receipt_number"] is not None:
+                    return screen
+    raise AssertionError("the event stream ended without a failed receipt")
+
+
 def test_qr_hand_over_prints_receipt(station, qr, tmp_path) -> None:
     paper = tmp_path / "paper.bin"
     directory = lpg_terminal(tmp_path, station, qr, f"file:{paper}")
     counter = build_counter(directory, "lpg")
     screen = counter.scan_qr(qr.qr_text)
+    counter.wait_for_receipts()
+    counter.stop()
     assert screen.decision.accepted
+    assert counter.broker.current is screen
     assert screen.render("id")["receipt"] == ""
     assert screen.render("id")["receipt_number"] is None
     assert b"KARTU BAHAGIA" in paper.read_bytes()
@@ -63,9 +82,14 @@ def test_qr_hand_over_prints_receipt(station, qr, tmp_path) -> None:
 def test_failed_print_keeps_hand_over(station, qr, tmp_path) -> None:
     directory = lpg_terminal(tmp_path, station, qr, f"file:{tmp_path / 'missing' / 'paper.bin'}")
     counter = build_counter(directory, "lpg")
-    screen = counter.scan_qr(qr.qr_text)
+    decided = counter.scan_qr(qr.qr_text)
+    counter.wait_for_receipts()
+    counter.stop()
+    screen = counter.broker.current
     rendered = screen.render("en")
-    assert screen.decision.accepted
+    assert decided.decision.accepted
+    assert decided.receipt is None
+    assert screen.decision is decided.decision
     assert rendered["word"] != ""
     assert rendered["receipt_number"] == 1
     assert rendered["receipt"].startswith("Receipt 1 is queued, not printed.")
@@ -76,15 +100,17 @@ def test_failed_print_keeps_hand_over(station, qr, tmp_path) -> None:
     assert [(queued.status, queued.attempts) for queued in receipts] == [("pending", 1)]
 
 
-def test_failed_print_publishes_second_screen(station, qr, tmp_path) -> None:
+def test_failed_print_reaches_event_stream(station, qr, tmp_path) -> None:
     directory = lpg_terminal(tmp_path, station, qr, f"file:{tmp_path / 'missing' / 'paper.bin'}")
-    counter = build_counter(directory, "lpg")
-    published = []
-    counter.broker.publish = published.append
-    counter.scan_qr(qr.qr_text)
-    assert len(published) == 2
-    assert published[0].receipt is None
-    assert published[1].receipt.failed
+    with serve_ui(directory, "lpg", start_counter=False) as base, httpx.Client(base_url=base, timeout=30) as client:
+        assert client.get(f"/?token={TOKEN}").status_code == 303
+        decided = client.post("/qr", data={"text": qr.qr_text}).json()
+        screen = next_failed_receipt(client)
+    assert decided["accepted"] is True
+    assert decided["receipt_number"] is None
+    assert screen["accepted"] is True
+    assert screen["receipt_number"] == 1
+    assert screen["receipt"].startswith("Struk 1 masuk antrean, belum dicetak.")
 
 
 def test_no_printer_no_receipt(station, qr, tmp_path) -> None:
@@ -102,17 +128,20 @@ def test_printer_option_overrides_stored(station, qr, tmp_path) -> None:
     directory = lpg_terminal(tmp_path, station, qr, f"file:{tmp_path / 'missing' / 'paper.bin'}")
     options = argparse.Namespace(printer=parse_printer_spec(f"file:{paper}"), check_paper=False)
     counter = build_counter(directory, "lpg", printer_options=options)
-    assert counter.scan_qr(qr.qr_text).render("id")["receipt_number"] is None
+    counter.scan_qr(qr.qr_text)
+    counter.wait_for_receipts()
+    counter.stop()
+    assert counter.broker.current.render("id")["receipt_number"] is None
     assert paper.exists()
 
 
 def test_reprint_after_printer_fixed(station, qr, tmp_path) -> None:
     paper_dir = tmp_path / "later"
     directory = lpg_terminal(tmp_path, station, qr, f"file:{paper_dir / 'paper.bin'}")
-    with serve_ui(directory, "lpg", start_counter=False) as base, httpx.Client(base_url=base) as client:
+    with serve_ui(directory, "lpg", start_counter=False) as base, httpx.Client(base_url=base, timeout=30) as client:
         assert client.get(f"/?token={TOKEN}").status_code == 303
-        screen = client.post("/qr", data={"text": qr.qr_text}).json()
-        assert screen["receipt_number"] == 1
+        assert client.post("/qr", data={"text": qr.qr_text}).json()["accepted"] is True
+        assert next_failed_receipt(client)["receipt_number"] == 1
         failed = client.post("/receipt/reprint", data={"number": "1"})
         assert failed.status_code == 503
         paper_dir.mkdir()

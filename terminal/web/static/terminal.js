@@ -2,6 +2,9 @@
 // and sends the QR field, the quantity and the PIN as form posts.
 "use strict";
 
+// The server-sent event stream; it also delivers the screen of every QR scan this page posts.
+let events = null;
+
 function byId(id) { return document.getElementById(id); }
 
 function fillList(list, lines) {
@@ -66,11 +69,11 @@ async function post(url, fields) {
 }
 
 function connect() {
-  const source = new EventSource("/events");
-  source.addEventListener("screen", (event) => showScreen(JSON.parse(event.data)));
-  source.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
-  source.onopen = () => { byId("connection").hidden = true; };
-  source.onerror = () => { byId("connection").hidden = false; };
+  events = new EventSource("/events");
+  events.addEventListener("screen", (event) => showScreen(JSON.parse(event.data)));
+  events.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
+  events.onopen = () => { byId("connection").hidden = true; };
+  events.onerror = () => { byId("connection").hidden = false; };
 }
 
 function chooseQuantity(value) {
@@ -88,7 +91,12 @@ function setUpQr() {
     byId("qr-text").value = "";
     const answer = await post("/qr", { text, quantity: byId("quantity").value });
     chooseQuantity(1);
-    if (answer.ok) { showScreen(answer.body); } else { showScreen({ kind: "notice", text: answer.body.error }); }
+    if (!answer.ok) {
+      showScreen({ kind: "notice", text: answer.body.error });
+    } else if (events === null || events.readyState !== EventSource.OPEN) {
+      // The open stream already showed this screen, and may since have added a failed receipt to it.
+      showScreen(answer.body);
+    }
     byId("qr-text").focus();
   });
 }
