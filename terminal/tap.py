@@ -271,6 +271,8 @@ class TapService:
             used = used_at_sync + usage.used_here
             # NOTE: use is counted per household against quota x entitled persons, so one pupil's card can
             # draw a sibling's share. Per-person limits need the server to link each card to its resident.
+            # NOTE: the server sends quota 0 for a programme without a quota (BPJS PBI), and this check then
+            # rejects every tap of that programme.
             limit = usage.limit
             if used + record.quantity > limit:
                 log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, limit)
