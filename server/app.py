@@ -58,7 +58,8 @@ def create_app(
     household_key is the city's household key, which register imports need
     to link households to cards (see server.register_import).
     sync_signer is the server's sync key, which signs card revocation lists
-    (see server.revocations); without it, revoking a card returns 503.
+    (see server.revocations) and entitlement sets (server.entitlement_sets);
+    without it, revoking a card and pulling entitlements return 503.
     Raises ValueError when the admin token has fewer than 32 printable
     characters or contains whitespace.
     """
@@ -88,6 +89,9 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.household_key = household_key
     app.state.sync_signer = sync_signer
+    if sync_signer is None:
+        logger.warning("the server has no sync key: terminals cannot pull entitlements and cards cannot be revoked "
+                       "until it is restarted with one")
     app.state.login_limiter = LoginLimiter()
     app.state.reconciler = reconciler
     install_error_handlers(app)

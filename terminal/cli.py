@@ -195,7 +195,9 @@ def _sync(args: argparse.Namespace) -> int:
             report = client.sync()
         finally:
             client.close()
-    except (SyncError, EnrolmentError, StoreError, ValueError) as exc:
+    except SyncError as exc:
+        return _fail(exc.message(args.lang))
+    except (EnrolmentError, StoreError, ValueError) as exc:
         return _fail(str(exc))
     print(f"pushed={report.pushed} duplicates={report.duplicates} rejected={len(report.rejected)} "
           f"pulled={','.join(report.programmes_pulled)}")

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -388,12 +388,15 @@ class TerminalStore:
 
     def replace_entitlements(
         self, sets: list[tuple[EntitlementSet, Mapping[bytes, int | HouseholdUse]]], pulled_at: int,
+        before_write: Callable[[sqlite3.Connection], None] | None = None,
     ) -> int:
         """Replace the cached entitlements of the given programmes atomically; return the new generation.
 
         Each household maps to its use, or to an object with used and persons
         (HouseholdUse). Raises EntitlementDataError, before anything is
         written, when persons is not None or an integer from 1 to MAX_PERSONS.
+        before_write runs first inside the transaction; whatever it raises
+        rolls the transaction back (terminal.entitlement_check.rollback_guard).
         """
         rows = [
             [(entitlement_set.program, household, *_household_use(use, entitlement_set.program, household))
@@ -401,6 +404,8 @@ class TerminalStore:
             for entitlement_set, use_by_household in sets
         ]
         with self.transaction() as db:
+            if before_write is not None:
+                before_write(db)
             generation = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or ["0"])[0]) + 1
             for (entitlement_set, _use), set_rows in zip(sets, rows):
                 db.execute("DELETE FROM entitlements WHERE program = ?", (entitlement_set.program,))

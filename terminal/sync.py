@@ -4,10 +4,18 @@ Every request is signed with the terminal key (card.request_auth). Push is
 idempotent on the server, so a batch whose acknowledgement was lost is simply
 sent again at the next sync.
 
-The trust list and the card revocation lists are pulled last and applied
-through terminal.trust, which verifies each against the pinned root key and
-the trust list's sync keys before it changes anything. A rejected list fails
-the sync with SyncError and leaves the held lists as they were.
+The trust list and the card revocation lists are pulled after the push and
+applied through terminal.trust, which verifies each against the pinned root
+key and the trust list's sync keys before it changes anything. A rejected
+list fails the sync with SyncError and leaves the held lists as they were.
+
+The entitlements are pulled last: one set per programme, signed by the
+server sync key for this terminal. terminal.entitlement_check verifies each
+against the sync keys of the trust list just pulled, and all sets are
+applied in one transaction or none is. A set that is missing, does not
+verify, is stale, is for another programme or terminal, or is not newer than
+the held one fails the sync with EntitlementSetRejected. A terminal enrolled
+without a root key has no sync key, so it cannot pull entitlements at all.
 """
 
 from __future__ import annotations
@@ -24,17 +32,33 @@ import httpx
 from card.cose import Signer
 from card.request_auth import sign_request
 from terminal.offline_rules import apply_server_rule
-from terminal.store import EntitlementDataError, EntitlementSet, HouseholdUse, TerminalStore
+from terminal.entitlement_check import EntitlementSetError, apply_entitlement_sets, verify_entitlement_set
+from terminal.store import EntitlementDataError, TerminalStore
 from terminal.trust import TrustUpdateError, update_trust
 
-__all__ = ["SyncClient", "SyncError", "SyncReport", "ServerListSource"]
+__all__ = ["SyncClient", "SyncError", "EntitlementSetRejected", "SyncReport", "ServerListSource"]
 
 log = logging.getLogger(__name__)
 PUSH_BATCH_SIZE = 500
 
 
 class SyncError(Exception):
-    """The server could not be reached or responded with an error."""
+    """The server could not be reached, responded with an error, or sent data the terminal rejected."""
+
+    def message(self, language: str) -> str:
+        """Return the error for the person at the counter; only EntitlementSetRejected is translated so far."""
+        return str(self)
+
+
+class EntitlementSetRejected(SyncError):
+    """A pulled entitlement set failed verification, so no pulled set was applied."""
+
+    def __init__(self, error: EntitlementSetError):
+        super().__init__(str(error))
+        self.error = error
+
+    def message(self, language: str) -> str:
+        return self.error.message(language)
 
 
 @dataclass
@@ -45,11 +69,6 @@ class SyncReport:
     programmes_pulled: list[str] = field(default_factory=list)
     trust_list_sequence: int = 0
     revocation_version: int = 0
-
-
-def _household_use(item: dict) -> tuple[bytes, HouseholdUse]:
-    """Return one household of a pull. TerminalStore.replace_entitlements validates its persons."""
-    return bytes.fromhex(item["household_id"]), HouseholdUse(int(item["used"]), item.get("persons"))
 
 
 def _decode_blob(text: object, what: str) -> bytes:
@@ -165,29 +184,36 @@ class SyncClient:
                 raise SyncError(f"server acknowledged or rejected only {len(acked) + len(rejected)} of {len(batch)} records")
 
     def pull(self, report: SyncReport) -> None:
-        """Fetch every programme's entitlements, then apply them all in one transaction, or none when one is invalid."""
-        sets = []
-        rules: dict[str, object] = {}
+        """Fetch and verify every programme's entitlement set, then apply them all in one transaction, or none."""
+        now = time.time()
+        pulled = []
         for program in self.store.programmes:
             answer = self._request("GET", f"/api/v1/sync/entitlements?program={program}")
-            entitlement_set = EntitlementSet(
-                program=answer["program"], period=answer["period"], quota=int(answer["quota"]),
-                unit=answer["unit"], generation=0,
-            )
-            use = dict(_household_use(item) for item in answer["households"])
-            sets.append((entitlement_set, use))
-            rules[program] = answer.get("offline_rule")
+            signed = None
+            if answer.get("entitlement_set") is not None:
+                signed = _decode_blob(answer["entitlement_set"], "entitlement set")
+            try:
+                pulled.append(verify_entitlement_set(self.store, signed, program, now))
+            except EntitlementSetError as exc:
+                raise self._rejected(exc) from None
             report.programmes_pulled.append(program)
         try:
-            self.store.replace_entitlements(sets, int(time.time()))
+            apply_entitlement_sets(self.store, pulled, int(now))
+        except EntitlementSetError as exc:
+            raise self._rejected(exc) from None
         except EntitlementDataError as exc:
             raise SyncError(f"the server sent invalid entitlements: {exc}; check the server's register import") from None
-        for program, rule in rules.items():
+        for entitlements in pulled:
+            rule = entitlements.rules.offline_rule
             try:
-                apply_server_rule(self.store, program, rule)
+                apply_server_rule(self.store, entitlements.program, rule._asdict() if rule else None)
             except ValueError as exc:
                 # The entitlements are applied; the earlier rule stays until a valid one arrives.
-                log.error("terminal %s kept its offline rule for %s: %s", self.terminal_id, program, exc)
+                log.error("terminal %s kept its offline rule for %s: %s", self.terminal_id, entitlements.program, exc)
+
+    def _rejected(self, error: EntitlementSetError) -> EntitlementSetRejected:
+        log.warning("terminal %s rejected an entitlement set from the server: %s", self.terminal_id, error)
+        return EntitlementSetRejected(error)
 
     def pull_trust(self, report: SyncReport) -> None:
         """Fetch the trust list and revocation lists and apply them; raise SyncError when one is rejected.
@@ -208,11 +234,15 @@ class SyncClient:
         report.revocation_version = update.revocation_version
 
     def sync(self) -> SyncReport:
-        """Push first, so the pulled counts already include what this terminal recorded."""
+        """Push, then pull the trust list, then the entitlements.
+
+        The push comes first, so the pulled counts include what this terminal
+        recorded, and the trust list before the entitlement sets it verifies.
+        """
         report = SyncReport()
         self.push(report)
-        self.pull(report)
         self.pull_trust(report)
+        self.pull(report)
         log.info(
             "terminal %s synced: %d pushed, %d duplicates, %d rejected",
             self.terminal_id, report.pushed, report.duplicates, len(report.rejected),

@@ -13,10 +13,15 @@ POST /api/v1/sync/redemptions
   response, so reconciliation neither delays nor affects the acknowledgement.
 
 GET /api/v1/sync/entitlements?program=CODE
-  -> 200 {program, period: "YYYY-MM" (WIB), quota, unit, benefit_kind, pin_required,
-          offline_rule: {max_offline_hours, action: "refuse" | "warn"} or null,
-          households: [{household_id: hex, used, persons, amount, valid_until}]}
-  Only for a programme offered at the terminal's service point, else 403.
+  -> 200 {program, period: "YYYY-MM" (WIB), households: count,
+          entitlement_set: base64 COSE_Sign1}
+  entitlement_set is the only part a terminal applies: the programme's
+  rules (quota, unit, benefit kind, PIN, offline rule) and its households
+  with their use, signed by the server sync key for the calling terminal
+  (layout in card.entitlement_set, checks in terminal.entitlement_check).
+  program, period and households repeat it, unsigned, for logs and people.
+  Only for a programme offered at the terminal's service point, else 403;
+  503 with code no_sync_key when the server was started without a sync key.
   "used" counts the whole quota period (month, semester or year) and
   server.entitlements says which households are listed. A quota of 0 means
   the programme has no quota (status programmes such as BPJS PBI).
@@ -25,21 +30,21 @@ GET /api/v1/sync/entitlements?program=CODE
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from server.api.responses import errors
+from card.cose import Signer
+from server.api.responses import ErrorOut, errors
 from server.auth import CurrentTerminal
 from server.db import SessionDep
-from server.entitlements import household_entitlements
-from server.fields import ProgrammeCode
+from server.entitlement_sets import signed_entitlement_set
+from server.errors import CodedError
+from server.fields import ProgrammeCode, encode_base64
 from server.intake import BatchResult, store_batch
 from server.models import Programme
-from server.models_register import ProgrammeRule
-from server.periods import period_of, utc_datetime
+from server.periods import utc_datetime
 from server.reconcile_queue import enqueue_batch
 from server.settings import SettingsDep
 
@@ -68,30 +73,11 @@ class PushOut(BaseModel):
     rejected: list[RejectionOut]
 
 
-class HouseholdOut(BaseModel):
-    household_id: str
-    used: int
-    persons: int | None = None
-    amount: int | None = None
-    valid_until: date | None = None
-
-
-class OfflineRuleOut(BaseModel):
-    """How long a terminal may serve the programme without a sync, and what it does after that."""
-
-    max_offline_hours: int
-    action: str
-
-
 class EntitlementsOut(BaseModel):
     program: str
     period: str
-    quota: int
-    unit: str
-    benefit_kind: str | None = None
-    pin_required: bool | None = None
-    offline_rule: OfflineRuleOut | None = None
-    households: list[HouseholdOut]
+    households: int
+    entitlement_set: str
 
 
 def _log_batch(terminal_id: str, total: int, result: BatchResult) -> None:
@@ -131,12 +117,26 @@ def push_redemptions(
     )
 
 
-@router.get("/entitlements", response_model=EntitlementsOut, responses=errors(401, 403))
+def _sync_signer(request: Request) -> Signer:
+    signer = getattr(request.app.state, "sync_signer", None)
+    if signer is None:
+        raise CodedError(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no_sync_key",
+            detail="this server has no sync key, so it cannot sign entitlement sets; restart it with a sync key",
+        )
+    return signer
+
+
+@router.get(
+    "/entitlements", response_model=EntitlementsOut,
+    responses={**errors(401, 403), 503: {"model": ErrorOut, "description": "The server has no sync key."}},
+)
 def get_entitlements(
     program: Annotated[ProgrammeCode, Query(description="programme code, such as 'lpg'")],
     terminal: CurrentTerminal,
     session: SessionDep,
     settings: SettingsDep,
+    request: Request,
 ) -> EntitlementsOut:
     if program not in terminal.service_point.programme_codes:
         raise HTTPException(
@@ -146,29 +146,13 @@ def get_entitlements(
                 f"of terminal '{terminal.terminal_id}'"
             ),
         )
+    signer = _sync_signer(request)
     programme = session.get(Programme, program)
-    now = settings.clock()
-    period = period_of(now)
-    rule = session.get(ProgrammeRule, program)
-    households = household_entitlements(session, programme, now)
-    logger.info("terminal %s pulled %d %s entitlements for %s", terminal.terminal_id, len(households), program, period)
+    entitlements, signed = signed_entitlement_set(session, signer, programme, terminal, settings.clock())
+    logger.info("terminal %s pulled %d %s entitlements for %s, signed by sync key %s (%d bytes)",
+                terminal.terminal_id, len(entitlements.households), program, entitlements.period,
+                signer.kid.hex(), len(signed))
     return EntitlementsOut(
-        program=programme.code,
-        period=period,
-        quota=programme.quota,
-        unit=programme.unit,
-        benefit_kind=rule.benefit_kind if rule else None,
-        pin_required=rule.pin_required if rule else None,
-        offline_rule=_offline_rule(rule),
-        households=[
-            HouseholdOut(household_id=h.household_id.hex(), used=h.used, persons=h.persons, amount=h.amount,
-                         valid_until=h.valid_until)
-            for h in households
-        ],
+        program=entitlements.program, period=entitlements.period, households=len(entitlements.households),
+        entitlement_set=encode_base64(signed),
     )
-
-
-def _offline_rule(rule: ProgrammeRule | None) -> OfflineRuleOut | None:
-    if rule is None or rule.offline_max_hours is None or rule.offline_action is None:
-        return None
-    return OfflineRuleOut(max_offline_hours=rule.offline_max_hours, action=rule.offline_action)

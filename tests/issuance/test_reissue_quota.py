@@ -34,9 +34,7 @@ def trusted_kit(kit):
 
 
 def _used(kit, terminal, household_id: bytes) -> int | None:
-    response = kit.entitlements(terminal)
-    assert response.status_code == 200, response.text
-    rows = {row["household_id"]: row["used"] for row in response.json()["households"]}
+    rows = {row["household_id"]: row["used"] for row in kit.pulled(terminal)["households"]}
     return rows.get(household_id.hex())
 
 

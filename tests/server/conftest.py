@@ -7,8 +7,10 @@ per test inside it. When PostgreSQL is unreachable those runs are skipped,
 unless the environment variable CI is set: then they fail.
 
 `live` starts the app in a real uvicorn server on a free loopback port in a
-background thread. The server and the test share a controllable clock that
-starts at 2026-03-15 10:00 WIB. `kit` wraps the HTTP calls the tests repeat.
+background thread, with a fresh sync key that signs entitlement sets (a test
+sets app.state.sync_signer to another key or None). The server and the test
+share a controllable clock that starts at 2026-03-15 10:00 WIB. `kit` wraps
+the HTTP calls the tests repeat.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from card import cose
 from card.cardnumber import make_card_number
+from card.entitlement_set import MAX_SET_BYTES, decode_entitlements
 from card.keys import FileSigner, compress_point, generate_private_key, spki_of
 from card.records import Assurance, Redemption, sign_record
 from card.request_auth import sign_request
 from server.app import create_app
-from server.fields import encode_base64
+from server.fields import decode_base64, encode_base64
 from server.periods import period_of
 
 POSTGRES_HOST = "127.0.0.1"
@@ -149,7 +153,7 @@ def stop_server(server: uvicorn.Server, thread: threading.Thread, sock: socket.s
 def live(database_url: str) -> Iterator[LiveServer]:
     clock = FakeClock(START_TIME)
     token = secrets.token_urlsafe(32)
-    app = create_app(database_url, token, clock=clock)
+    app = create_app(database_url, token, clock=clock, sync_signer=FileSigner(generate_private_key()))
     server, thread, sock, base_url = start_server(app)
     try:
         yield LiveServer(base_url=base_url, admin_token=token, clock=clock, app=app)
@@ -318,6 +322,36 @@ class Kit:
 
     def entitlements(self, terminal: EnrolledTerminal, program: str = "lpg") -> httpx.Response:
         return terminal.client.get("/api/v1/sync/entitlements", params={"program": program})
+
+    def pulled(self, terminal: EnrolledTerminal, program: str = "lpg") -> dict:
+        """Pull a programme's entitlements and return the signed set's content, verified with the server's sync key.
+
+        The shape is the set's content as JSON would carry it: household ids
+        in hex, valid_until as an ISO date, the offline rule as a dict or None.
+        """
+        response = self.entitlements(terminal, program)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        message = cose.decode_sign1(decode_base64(body["entitlement_set"]), max_size=MAX_SET_BYTES)
+        signer = self.live.app.state.sync_signer
+        assert message.kid == signer.kid
+        assert cose.verify_sign1(message, signer.public_key)
+        content = decode_entitlements(message.payload)
+        assert (body["program"], body["period"], body["households"]) == (
+            content.program, content.period, len(content.households))
+        offline = content.rules.offline_rule
+        return {
+            "program": content.program, "period": content.period, "quota": content.quota, "unit": content.unit,
+            "benefit_kind": content.rules.benefit_kind, "pin_required": content.rules.pin_required,
+            "offline_rule": offline._asdict() if offline else None,
+            "issued_at_ms": content.issued_at_ms, "terminal_id": content.terminal_id,
+            "service_point_id": content.service_point_id,
+            "households": [
+                {"household_id": h.household_id.hex(), "used": h.used, "persons": h.persons, "amount": h.amount,
+                 "valid_until": h.valid_until and h.valid_until.isoformat()}
+                for h in content.households
+            ],
+        }
 
     def stats(self) -> dict:
         response = self.admin.get("/api/v1/stats")

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from server.models import Card
 
 
-def households(response) -> dict[str, int]:
-    return {row["household_id"]: row["used"] for row in response.json()["households"]}
+def households(pulled: dict) -> dict[str, int]:
+    return {row["household_id"]: row["used"] for row in pulled["households"]}
 
 
 def test_entitlements_list_use(kit):
@@ -24,18 +24,16 @@ def test_entitlements_list_use(kit):
     records = [kit.record(terminal, first, quantity=1), kit.record(terminal, second, quantity=2)]
     assert len(kit.push(terminal, records).json()["accepted"]) == 2
 
-    response = kit.entitlements(terminal)
-    assert response.status_code == 200
-    body = response.json()
+    body = kit.pulled(terminal)
     assert (body["program"], body["period"], body["quota"], body["unit"]) == ("lpg", "2026-03", 3, "tabung")
-    assert households(response) == {shared.hex(): 3, untouched.household_id.hex(): 0}
+    assert households(body) == {shared.hex(): 3, untouched.household_id.hex(): 0}
 
 
 def test_households_sorted(kit):
     terminal = kit.enrol_terminal()
     for value in (b"\x03", b"\x01", b"\x02"):
         kit.register_card(household_id=value * 8)
-    ids = [row["household_id"] for row in kit.entitlements(terminal).json()["households"]]
+    ids = [row["household_id"] for row in kit.pulled(terminal)["households"]]
     assert ids == sorted(ids)
     assert len(ids) == 3
 
@@ -46,14 +44,14 @@ def test_use_from_every_terminal_counted(kit):
     card = kit.register_card()
     for terminal in terminals:
         assert kit.push(terminal, [kit.record(terminal, card, quantity=2)]).json()["accepted"]
-    assert households(kit.entitlements(terminals[0])) == {card.household_id.hex(): 4}
+    assert households(kit.pulled(terminals[0])) == {card.household_id.hex(): 4}
 
 
 @pytest.mark.parametrize("desil, listed", [(1, True), (4, True), (5, False), (10, False)])
 def test_desil_eligibility(kit, desil, listed):
     terminal = kit.enrol_terminal()
     card = kit.register_card(desil=desil)
-    assert (card.household_id.hex() in households(kit.entitlements(terminal))) is listed
+    assert (card.household_id.hex() in households(kit.pulled(terminal))) is listed
 
 
 def test_household_with_one_eligible_card_listed(kit):
@@ -61,7 +59,7 @@ def test_household_with_one_eligible_card_listed(kit):
     shared = b"\x20" * 8
     kit.register_card(household_id=shared, desil=7)
     kit.register_card(household_id=shared, desil=3)
-    assert households(kit.entitlements(terminal)) == {shared.hex(): 0}
+    assert households(kit.pulled(terminal)) == {shared.hex(): 0}
 
 
 def test_revoked_card_not_listed(kit):
@@ -71,16 +69,16 @@ def test_revoked_card_not_listed(kit):
     with Session(kit.live.app.state.engine) as session:
         session.execute(update(Card).where(Card.card_number == revoked.number).values(status="revoked"))
         session.commit()
-    assert households(kit.entitlements(terminal)) == {active.household_id.hex(): 0}
+    assert households(kit.pulled(terminal)) == {active.household_id.hex(): 0}
 
 
 def test_expired_card_not_listed(kit):
     """A card is valid through its expiry date in WIB and gone the day after."""
     terminal = kit.enrol_terminal()
     card = kit.register_card(expires="2026-03-15")
-    assert card.household_id.hex() in households(kit.entitlements(terminal))
+    assert card.household_id.hex() in households(kit.pulled(terminal))
     kit.clock.now = datetime(2026, 3, 15, 17, 0, tzinfo=timezone.utc).timestamp()  # 16 March 00:00 WIB
-    assert households(kit.entitlements(terminal)) == {}
+    assert households(kit.pulled(terminal)) == {}
 
 
 def test_previous_period_not_counted(kit):
@@ -89,7 +87,7 @@ def test_previous_period_not_counted(kit):
     february = int(datetime(2026, 2, 20, 3, 0, tzinfo=timezone.utc).timestamp())
     records = [kit.record(terminal, card, tapped_at=february, quantity=3), kit.record(terminal, card, quantity=1)]
     assert len(kit.push(terminal, records).json()["accepted"]) == 2
-    assert households(kit.entitlements(terminal)) == {card.household_id.hex(): 1}
+    assert households(kit.pulled(terminal)) == {card.household_id.hex(): 1}
 
 
 def test_period_turns_at_wib_midnight(kit):
@@ -97,13 +95,13 @@ def test_period_turns_at_wib_midnight(kit):
     card = kit.register_card()
     kit.clock.now = datetime(2026, 3, 31, 16, 59, 59, tzinfo=timezone.utc).timestamp()
     assert kit.push(terminal, [kit.record(terminal, card, quantity=2)]).json()["accepted"]
-    assert kit.entitlements(terminal).json()["period"] == "2026-03"
-    assert households(kit.entitlements(terminal)) == {card.household_id.hex(): 2}
+    assert kit.pulled(terminal)["period"] == "2026-03"
+    assert households(kit.pulled(terminal)) == {card.household_id.hex(): 2}
 
     kit.clock.advance(1)
-    response = kit.entitlements(terminal)
-    assert response.json()["period"] == "2026-04"
-    assert households(response) == {card.household_id.hex(): 0}
+    body = kit.pulled(terminal)
+    assert body["period"] == "2026-04"
+    assert households(body) == {card.household_id.hex(): 0}
 
 
 def test_programme_of_other_service_point(kit):

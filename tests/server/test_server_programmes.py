@@ -40,9 +40,7 @@ def entitlements(kit) -> dict[str, set[tuple]]:
 
 
 def pulled(kit, terminal, program):
-    response = kit.entitlements(terminal, program=program)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return kit.pulled(terminal, program)
 
 
 def test_rules_applied_to_register(kit):

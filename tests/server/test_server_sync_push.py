@@ -18,9 +18,7 @@ from server.models import Card, Redemption
 
 
 def used(kit, terminal) -> dict[str, int]:
-    response = kit.entitlements(terminal)
-    assert response.status_code == 200, response.text
-    return {row["household_id"]: row["used"] for row in response.json()["households"]}
+    return {row["household_id"]: row["used"] for row in kit.pulled(terminal)["households"]}
 
 
 def stored_ids(kit) -> set[str]:

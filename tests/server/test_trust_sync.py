@@ -21,7 +21,7 @@ from server.fields import encode_base64
 from server.models_revocation import RevocationListVersion
 from terminal.enrol import enrol_terminal, open_terminal
 from terminal.store import TerminalStore
-from terminal.sync import SyncClient, SyncError
+from terminal.sync import EntitlementSetRejected, SyncClient, SyncError
 from tests.card.trust_kit import City, entry, new_signer
 from tests.terminal.live_server import live_server
 
@@ -156,6 +156,7 @@ def test_sync_rejects_trust_rollback(kit_city_dir):
 
 
 def test_sync_without_root_skips_lists(kit, tmp_path, city):
+    """A terminal without a root key pulls no lists, and so cannot verify entitlements either."""
     _trusted(kit, city)
     _revoke(kit, kit.register_card().number)
     issuer_file = tmp_path / "issuer.pem"
@@ -164,9 +165,14 @@ def test_sync_without_root_skips_lists(kit, tmp_path, city):
     enrol_terminal(directory, kit.live.base_url, kit.enrolment_code(kit.service_point()), [issuer_file],
                    "Kasir 1").close()
 
-    store, report = _sync(directory)
-    assert report.revocation_version == 0
+    store, signer = open_terminal(directory)
+    client = SyncClient(store, signer, store.require_meta("server_url"))
+    with pytest.raises(EntitlementSetRejected, match="no trust list with a sync key"):
+        client.sync()
+    client.close()
+    assert store.revocation_version == 0
     assert store.revoked_count() == 0
+    assert store.entitlement_set("lpg") is None
     store.close()
 
 
@@ -180,7 +186,7 @@ def _serials(card_number: str):
 
 @pytest.fixture
 def kit(tmp_path):
-    with live_server(tmp_path) as server_kit:
+    with live_server(tmp_path, trusted=False) as server_kit:
         yield server_kit
 
 

@@ -1,0 +1,237 @@
+"""Verify pulled entitlement sets before the terminal applies them, and apply them without rollback.
+
+The server signs each programme's entitlement set with its sync key
+(card.entitlement_set). The terminal applies a set only when all of these
+hold, and otherwise raises EntitlementSetError and leaves every held set as
+it was:
+  - The set is a COSE_Sign1 message signed by a sync key of the trust list
+    the terminal holds, and the signature is valid.
+  - That key may sign on the set's issue day in WIB: inside its validity
+    window and before any revoked-from day.
+  - The set is for the programme that was requested, for this terminal's id
+    and for its service point.
+  - The set was issued at most MAX_SET_AGE before the terminal's clock and at
+    most MAX_SET_AHEAD after it, so a set recorded earlier cannot be replayed
+    to a terminal that holds none.
+  - The set was issued after the set of that programme that the terminal
+    applied last (meta entitlement_issued_at_ms:<programme>). A set with the same
+    issue time is rejected too, because applying a replayed set again would
+    start a new generation and drop the local count of records acknowledged
+    since the first pull.
+
+There is no way around the check: a terminal enrolled without a root key, or
+one whose trust list names no sync key, cannot apply entitlements and is told
+to enrol with --root-key and sync again. `kartu demo` enrols its terminal
+that way, so it needs no exception either.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Callable
+
+from card import cose
+from card.entitlement_set import MAX_SET_BYTES, EntitlementSetFormatError, ProgrammeEntitlements, decode_entitlements
+from card.i18n import N_, TranslatedError
+from card.trustlist import KeyEntry, Role
+from card.verify import WIB
+from terminal.store import EntitlementSet, HouseholdUse, TerminalStore
+
+__all__ = [
+    "EntitlementSetError",
+    "MAX_SET_AGE",
+    "MAX_SET_AHEAD",
+    "verify_entitlement_set",
+    "rollback_guard",
+    "apply_entitlement_sets",
+]
+
+log = logging.getLogger(__name__)
+
+# The server signs a set when the terminal requests it, so a set older than
+# this was not made for this pull. The request itself must be within 300 s of
+# the server clock (server.settings.max_skew), so MAX_SET_AHEAD matches that.
+MAX_SET_AGE = timedelta(minutes=15)
+MAX_SET_AHEAD = timedelta(minutes=5)
+
+MISSING = N_(
+    "The server sent the entitlements for {program} without a signed entitlement set. Nothing was changed. "
+    "Ask the city's support desk to update the server and give it a sync key, then sync again."
+)
+NO_TRUST_LIST = N_(
+    "This terminal holds no trust list with a sync key, so it cannot check the entitlements for {program}. "
+    "Nothing was changed. Enrol the terminal with the city root key (--root-key) and sync again."
+)
+INVALID = N_(
+    "The entitlements for {program} failed verification ({detail}). Nothing was changed. Sync again; if this "
+    "repeats, report it to the city's support desk, because the data may have been altered on the way."
+)
+NOT_SYNC_KEY = N_(
+    "The entitlements for {program} are signed by key {kid}, which is not a sync key of trust list {sequence}. "
+    "Nothing was changed. Sync again to fetch the latest trust list; if this repeats, report it to the city's "
+    "support desk."
+)
+KEY_NOT_VALID = N_(
+    "The entitlements for {program} were signed on {day} by sync key {kid}, which may sign only from "
+    "{not_before} to {not_after}. Nothing was changed. Report it to the city's support desk."
+)
+KEY_REVOKED = N_(
+    "The entitlements for {program} were signed on {day} by sync key {kid}, which is revoked from {revoked_from}. "
+    "Nothing was changed. Report it to the city's support desk."
+)
+OTHER_PROGRAMME = N_(
+    "The server sent entitlements for {other} when {program} was requested. Nothing was changed. Sync again; "
+    "if this repeats, report it to the city's support desk."
+)
+OTHER_TERMINAL = N_(
+    "The entitlements for {program} were made for terminal {other} at service point {other_point}, not for this "
+    "terminal {terminal} at service point {point}. Nothing was changed. Check the server address of this "
+    "terminal and sync again."
+)
+STALE = N_(
+    "The entitlements for {program} were issued at {issued}, too far from this terminal's clock ({now}). "
+    "Nothing was changed. Check the terminal's date and time, then sync again."
+)
+ROLLBACK = N_(
+    "The entitlements for {program} were issued at {issued}, not after the ones this terminal holds (issued at "
+    "{held}). Nothing was changed, because older entitlements are never applied. Sync again."
+)
+
+
+class EntitlementSetError(TranslatedError):
+    """A pulled entitlement set was rejected; message() gives the reason and the next step in a language."""
+
+    def __init__(self, template: str, params: dict[str, object]):
+        super().__init__(template, **params)
+
+
+def _wib_time(milliseconds: int) -> str:
+    return datetime.fromtimestamp(milliseconds / 1000, WIB).strftime("%Y-%m-%d %H:%M:%S WIB")
+
+
+def _signing_key(store: TerminalStore, kid: bytes, program: str) -> KeyEntry:
+    sync_keys = {entry.kid: entry for entry in store.trust_keys(Role.SYNC)}
+    if not sync_keys:
+        raise EntitlementSetError(NO_TRUST_LIST, {"program": program})
+    signer = sync_keys.get(kid)
+    if signer is None:
+        raise EntitlementSetError(
+            NOT_SYNC_KEY, {"program": program, "kid": kid.hex(), "sequence": store.trust_list_sequence}
+        )
+    return signer
+
+
+def _verified_payload(store: TerminalStore, signed: bytes, program: str) -> tuple[KeyEntry, bytes]:
+    try:
+        message = cose.decode_sign1(signed, max_size=MAX_SET_BYTES)
+    except cose.COSEError as exc:
+        raise EntitlementSetError(INVALID, {"program": program, "detail": str(exc)}) from None
+    signer = _signing_key(store, message.kid, program)
+    if not cose.verify_sign1(message, signer.public_key):
+        detail = f"the signature by sync key {signer.kid.hex()} is invalid"
+        raise EntitlementSetError(INVALID, {"program": program, "detail": detail})
+    return signer, message.payload
+
+
+def _check_signer_day(signer: KeyEntry, entitlements: ProgrammeEntitlements) -> None:
+    day = datetime.fromtimestamp(entitlements.issued_at_ms / 1000, WIB).date()
+    if signer.may_sign_on(day):
+        return
+    params = {"program": entitlements.program, "day": day, "kid": signer.kid.hex()}
+    if signer.revoked_from is not None and day >= signer.revoked_from:
+        raise EntitlementSetError(KEY_REVOKED, params | {"revoked_from": signer.revoked_from})
+    raise EntitlementSetError(KEY_NOT_VALID, params | {"not_before": signer.not_before, "not_after": signer.not_after})
+
+
+def _check_addressee(store: TerminalStore, entitlements: ProgrammeEntitlements, program: str) -> None:
+    if entitlements.program != program:
+        raise EntitlementSetError(OTHER_PROGRAMME, {"program": program, "other": entitlements.program})
+    terminal_id = store.terminal_id
+    service_point = store.require_meta("service_point_id")
+    if entitlements.terminal_id != terminal_id or str(entitlements.service_point_id) != service_point:
+        raise EntitlementSetError(OTHER_TERMINAL, {
+            "program": program, "other": entitlements.terminal_id, "other_point": entitlements.service_point_id,
+            "terminal": terminal_id, "point": service_point,
+        })
+
+
+def _check_fresh(entitlements: ProgrammeEntitlements, now: float) -> None:
+    issued = entitlements.issued_at_ms / 1000
+    if now - MAX_SET_AGE.total_seconds() <= issued <= now + MAX_SET_AHEAD.total_seconds():
+        return
+    raise EntitlementSetError(STALE, {
+        "program": entitlements.program, "issued": _wib_time(entitlements.issued_at_ms),
+        "now": _wib_time(int(now * 1000)),
+    })
+
+
+def verify_entitlement_set(
+    store: TerminalStore, signed: bytes | None, program: str, now: float
+) -> ProgrammeEntitlements:
+    """Verify a pulled set for program against the store's trust list and clock; return its content.
+
+    now is the terminal's clock in Unix seconds. Raises EntitlementSetError
+    naming the first check that failed. The rollback check needs the store's
+    write lock and runs when the set is applied (rollback_guard).
+    """
+    if signed is None:
+        raise EntitlementSetError(MISSING, {"program": program})
+    signer, payload = _verified_payload(store, signed, program)
+    try:
+        entitlements = decode_entitlements(payload)
+    except EntitlementSetFormatError as exc:
+        raise EntitlementSetError(INVALID, {"program": program, "detail": str(exc)}) from None
+    _check_signer_day(signer, entitlements)
+    _check_addressee(store, entitlements, program)
+    _check_fresh(entitlements, now)
+    return entitlements
+
+
+def _held_key(program: str) -> str:
+    return f"entitlement_issued_at_ms:{program}"
+
+
+def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> Callable[[sqlite3.Connection], None]:
+    """Return a check for TerminalStore.replace_entitlements that rejects a set not newer than the held one.
+
+    The check runs inside the transaction that replaces the sets, so a
+    concurrent pull cannot slip an older set in between. It records each new
+    set's issue time in the same transaction.
+    """
+
+    def check(db: sqlite3.Connection) -> None:
+        for entitlements in sets:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_held_key(entitlements.program),)).fetchone()
+            held = int(row[0]) if row else None
+            if held is not None and entitlements.issued_at_ms <= held:
+                log.warning("terminal %s rejected %s entitlements issued at %d ms, held set issued at %d ms",
+                            entitlements.terminal_id, entitlements.program, entitlements.issued_at_ms, held)
+                raise EntitlementSetError(ROLLBACK, {
+                    "program": entitlements.program, "issued": _wib_time(entitlements.issued_at_ms),
+                    "held": _wib_time(held),
+                })
+        store.set_meta({_held_key(entitlements.program): str(entitlements.issued_at_ms) for entitlements in sets}, db)
+
+    return check
+
+
+def apply_entitlement_sets(store: TerminalStore, sets: list[ProgrammeEntitlements], pulled_at: int) -> int:
+    """Replace the held entitlements with verified sets in one transaction; return the store's new generation.
+
+    Raises EntitlementSetError, applying none of the sets, when one is not
+    newer than the held set of its programme. The store raises
+    EntitlementDataError for an invalid persons count, also before writing.
+    """
+    rows = [
+        (EntitlementSet(entitlements.program, entitlements.period, entitlements.quota, entitlements.unit, 0),
+         {h.household_id: HouseholdUse(h.used, h.persons) for h in entitlements.households})
+        for entitlements in sets
+    ]
+    generation = store.replace_entitlements(rows, pulled_at, before_write=rollback_guard(store, sets))
+    for entitlements in sets:
+        log.info("terminal %s applied %s entitlements issued at %d ms: %d households",
+                 entitlements.terminal_id, entitlements.program, entitlements.issued_at_ms,
+                 len(entitlements.households))
+    return generation

@@ -1,0 +1,122 @@
+"""The entitlement set's CBOR layout: round trip, deterministic encoding, and rejection of malformed payloads."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+
+from card import cbor
+from card.entitlement_set import (
+    EntitlementSetFormatError,
+    HouseholdEntry,
+    OfflineRuleTerms,
+    ProgrammeEntitlements,
+    ProgrammeRules,
+    decode_entitlements,
+    encode_entitlements,
+)
+
+SET = ProgrammeEntitlements(
+    program="lpg", period="2026-03", quota=3, unit="tabung",
+    rules=ProgrammeRules("quota", False, OfflineRuleTerms(72, "refuse")),
+    issued_at_ms=1_773_543_600_123, terminal_id="T-0001", service_point_id=7,
+    households=(
+        HouseholdEntry(b"\x01" * 8, 0),
+        HouseholdEntry(b"\x02" * 8, 2, persons=3, amount=750_000, valid_until=date(2026, 12, 31)),
+        HouseholdEntry(b"\x03" * 8, 70_000, persons=None, amount=4_294_967_296),
+    ),
+)
+
+
+def _generic(entitlements: ProgrammeEntitlements) -> dict:
+    """The payload as a plain map, encoded by card.cbor without the fast household path."""
+    offline = entitlements.rules.offline_rule
+    rules = {1: entitlements.rules.benefit_kind, 2: entitlements.rules.pin_required}
+    if offline:
+        rules[3] = list(offline)
+    return {
+        1: 1, 2: entitlements.program, 3: entitlements.period, 4: entitlements.quota, 5: entitlements.unit,
+        6: rules, 7: entitlements.issued_at_ms, 8: entitlements.terminal_id, 9: entitlements.service_point_id,
+        10: [[h.household_id, h.used, h.persons, h.amount,
+              (h.valid_until - date(1970, 1, 1)).days if h.valid_until else None] for h in entitlements.households],
+    }
+
+
+def _with(item: dict) -> bytes:
+    payload = _generic(SET)
+    payload.update(item)
+    return cbor.encode(payload)
+
+
+def test_round_trip():
+    assert decode_entitlements(encode_entitlements(SET)) == SET
+
+
+def test_encoding_matches_generic_encoder():
+    assert encode_entitlements(SET) == cbor.encode(_generic(SET))
+
+
+@pytest.mark.parametrize("count", [0, 23, 24, 256])
+def test_household_array_heads(count):
+    households = tuple(HouseholdEntry(index.to_bytes(8, "big"), index % 5) for index in range(count))
+    entitlements = dataclasses.replace(SET, households=households)
+    encoded = encode_entitlements(entitlements)
+    assert encoded == cbor.encode(_generic(entitlements))
+    assert decode_entitlements(encoded).households == households
+
+
+def test_rules_absent_decode_to_none():
+    entitlements = dataclasses.replace(SET, rules=ProgrammeRules())
+    assert decode_entitlements(encode_entitlements(entitlements)).rules == ProgrammeRules()
+
+
+def test_unsorted_households_not_encoded():
+    entitlements = dataclasses.replace(SET, households=tuple(reversed(SET.households)))
+    with pytest.raises(EntitlementSetFormatError, match="ascending"):
+        encode_entitlements(entitlements)
+
+
+def test_bool_used_not_encoded():
+    entitlements = dataclasses.replace(SET, households=(HouseholdEntry(b"\x01" * 8, True),))
+    with pytest.raises(EntitlementSetFormatError, match="unsigned integer"):
+        encode_entitlements(entitlements)
+
+
+BAD_PAYLOADS = [
+    ("duplicate household", {10: [[b"\x01" * 8, 0, None, None, None]] * 2}, "ascending"),
+    ("short household id", {10: [[b"\x01" * 7, 0, None, None, None]]}, "8-byte"),
+    ("row of 4 items", {10: [[b"\x01" * 8, 0, None, None]]}, "5 items"),
+    ("negative used", {10: [[b"\x01" * 8, -1, None, None, None]]}, "used"),
+    ("text persons", {10: [[b"\x01" * 8, 0, "3", None, None]]}, "persons"),
+    ("unknown field", {11: 1}, "unknown field 11"),
+    ("format 2", {1: 2}, "format 2"),
+    ("text quota", {4: "3"}, "field 4 must be int"),
+    ("bool quota", {4: True}, "field 4 must be int"),
+    ("offline hours 0", {6: {3: [0, "refuse"]}}, "offline rule"),
+    ("offline action", {6: {3: [72, "ignore"]}}, "offline rule"),
+    ("unknown rule", {6: {4: 1}}, "rules has unknown field 4"),
+]
+
+
+@pytest.mark.parametrize("case, item, problem", BAD_PAYLOADS, ids=[case for case, *_ in BAD_PAYLOADS])
+def test_malformed_payload_rejected(case, item, problem):
+    with pytest.raises(EntitlementSetFormatError, match=problem):
+        decode_entitlements(_with(item))
+
+
+def test_missing_field_rejected():
+    payload = _generic(SET)
+    del payload[8]
+    with pytest.raises(EntitlementSetFormatError, match=r"misses fields \[8\]"):
+        decode_entitlements(cbor.encode(payload))
+
+
+def test_non_deterministic_payload_rejected():
+    # 3 as a one-byte argument (0x18 0x03) instead of the shortest form.
+    encoded = encode_entitlements(SET)
+    position = encoded.index(b"\x04\x03")
+    stretched = encoded[:position] + b"\x04\x18\x03" + encoded[position + 2:]
+    with pytest.raises(EntitlementSetFormatError, match="shortest|argument"):
+        decode_entitlements(stretched)
