@@ -2,8 +2,8 @@
 
 A push inserts one reconcile_queue row (the accepted record ids) in the same
 transaction as the records, then acknowledges. A worker thread claims up to
-CLAIM_BATCHES queued rows at once by deleting them, reconciles their records
-together and commits the findings and terminal totals in that same
+CLAIM_BATCHES queued rows (one on SQLite) by deleting them, reconciles their
+records together and commits the findings and terminal totals in that same
 transaction. So a batch is reconciled exactly once: a crash before that
 commit brings the rows back for the next drain, and a crash after it leaves
 nothing to redo. Batches are claimed in push order.
@@ -36,9 +36,10 @@ __all__ = ["QueuedBatch", "Reconciler", "enqueue_batch", "claim_batches", "CLAIM
 
 logger = logging.getLogger(__name__)
 
-# A push contains at most 1000 records by default (Settings.max_batch_records), so a claim loads at
-# most about 4000 records. On SQLite the claim holds the write lock until its commit, and pushes
-# in other processes wait for it for up to server.db.SQLITE_BUSY_TIMEOUT_MS.
+# Batches claimed at once on PostgreSQL. A push contains at most 1000 records by default
+# (Settings.max_batch_records), so a claim loads at most about 4000 records. On SQLite a claim
+# takes one batch, because it holds the database's write lock until its commit, and a push in
+# another worker process fails once it has waited server.db.SQLITE_BUSY_TIMEOUT_MS for that lock.
 CLAIM_BATCHES = 4
 
 
@@ -83,6 +84,7 @@ class Reconciler:
     def __init__(self, engine: Engine, make_session: sessionmaker) -> None:
         self._make_session = make_session
         self._skip_locked = engine.dialect.name == "postgresql"
+        self._claim_limit = CLAIM_BATCHES if self._skip_locked else 1
         self._wake = threading.Event()
         self._stopping = False
         # Serialises drains within one process, so drain() returns only after
@@ -131,7 +133,7 @@ class Reconciler:
     def _reconcile_claimed(self) -> int:
         """Claim and reconcile one group of queued batches; return how many batches it held."""
         with self._make_session() as session:
-            batches = claim_batches(session, skip_locked=self._skip_locked)
+            batches = claim_batches(session, skip_locked=self._skip_locked, limit=self._claim_limit)
             if not batches:
                 return 0
             record_ids = [record_id for batch in batches for record_id in batch.record_ids]
