@@ -13,6 +13,9 @@ Checks run in this order, and the first failure is the decision. First the
 COSE envelope, the issuer kid, the signature, the payload and the profile.
 Then the issuer key against the issued day: its revocation day first, then
 its signing window. Last come card revocation and validity at now.
+verify_qr() first tries a fast path for credentials in the issuance
+station's own byte layout, which makes the same checks and leaves every
+refusal but a bad signature to this order.
 """
 
 from __future__ import annotations
