@@ -92,8 +92,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--sync-key", metavar="KEY",
-        help="the server's sync key, a key file (mode 0600) or a PKCS#11 URI; it signs card revocation lists, "
-        "and without it revoking a card fails",
+        help="the server's sync key, a key file (mode 0600) or a PKCS#11 URI; it signs card revocation lists "
+        "and entitlement sets, and without it revoking a card and pulling entitlements fail",
     )
     parser.add_argument(
         "--workers", type=worker_count, default=1, metavar="N",
