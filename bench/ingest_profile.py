@@ -162,16 +162,17 @@ def main() -> int:
     args = parser.parse_args()
 
     _run_sync_code_inline()
-    url, drop = ingest._create_database("postgresql", Path(tempfile.mkdtemp(prefix="kartu-profile-")))
-    token = secrets.token_urlsafe(32)
-    try:
-        app = create_app(url, token)
-        # httpx's ASGI transport runs no lifespan, so the reconciliation thread never starts and
-        # the pushes leave their batches queued for the timed drain.
-        asyncio.run(_profile(app, token, url, args))
-        app.state.engine.dispose()
-    finally:
-        drop()
+    with tempfile.TemporaryDirectory(prefix="kartu-profile-") as workdir:
+        url, drop = ingest._create_database("postgresql", Path(workdir))
+        token = secrets.token_urlsafe(32)
+        try:
+            app = create_app(url, token)
+            # httpx's ASGI transport runs no lifespan, so the reconciliation thread never starts and
+            # the pushes leave their batches queued for the timed drain.
+            asyncio.run(_profile(app, token, url, args))
+            app.state.engine.dispose()
+        finally:
+            drop()
     return 0
 
 
