@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Callable, NamedTuple
 
 from smartcard import scard
@@ -139,32 +140,34 @@ class PcscContext:
 
     def wait_for_card(self, reader: str, timeout: float) -> None:
         """Block until a card is present in reader; raise NoCard after timeout seconds."""
-        deadline = time.monotonic() + timeout
-        states = [(reader, scard.SCARD_STATE_UNAWARE)]
-        while True:
-            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            new_states = self.get_status_change(states, remaining_ms)
-            if new_states is None:
+        for event_state in self._reader_states(reader, timeout):
+            if event_state is None:
                 raise NoCard("timeout", seconds=round(timeout))
-            _, event_state, _atr = new_states[0]
             if event_state & scard.SCARD_STATE_PRESENT and not event_state & scard.SCARD_STATE_MUTE:
                 return
             if event_state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_IGNORE):
                 raise ReaderNotFound("reader vanished", reader=reader, available=", ".join(self.list_readers()) or "-")
-            states = [(reader, event_state & ~scard.SCARD_STATE_CHANGED)]
 
     def wait_for_removal(self, reader: str, timeout: float) -> None:
         """Block until reader is empty; raise TransmitFailed after timeout seconds."""
+        for event_state in self._reader_states(reader, timeout):
+            if event_state is None:
+                raise TransmitFailed(f"card still in {reader} after {timeout:.0f} s")
+            if event_state & scard.SCARD_STATE_EMPTY:
+                return
+
+    def _reader_states(self, reader: str, timeout: float) -> Iterator[int | None]:
+        """Yield each new event state of reader until timeout seconds have passed, then yield None once."""
         deadline = time.monotonic() + timeout
         states = [(reader, scard.SCARD_STATE_UNAWARE)]
         while True:
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
             new_states = self.get_status_change(states, remaining_ms)
             if new_states is None:
-                raise TransmitFailed(f"card still in {reader} after {timeout:.0f} s")
-            _, event_state, _atr = new_states[0]
-            if event_state & scard.SCARD_STATE_EMPTY:
+                yield None
                 return
+            _, event_state, _atr = new_states[0]
+            yield event_state
             states = [(reader, event_state & ~scard.SCARD_STATE_CHANGED)]
 
     def connect(self, reader: str) -> "CardConnection":

@@ -50,17 +50,9 @@ def print_pdf(pdf: Path, queue: str, title: str, copies: int = 1) -> str:
         raise PrintError(N_("Invalid number of copies {copies}: give 1 to 10."), copies=copies)
     lp = _client_tool("lp")
     command = [lp, "-d", queue, "-t", title, "-n", str(copies), "-o", f"media={ID1_MEDIA}", "--", str(pdf)]
-    result = _run(command)
-    match = REQUEST_ID.search(result.stdout)
-    if result.returncode != 0 or match is None:
-        detail = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
-        log.warning("lp failed for queue %s: %s", queue, detail)
-        raise PrintError(
-            N_("Printing to queue {queue} failed: {detail}. Check the printer with 'lpstat -p {queue}'."),
-            queue=queue, detail=detail,
-        )
-    log.info("card face %s sent to queue %s as job %s", title, queue, match.group(1))
-    return match.group(1)
+    job = _submit(command, queue)
+    log.info("card face %s sent to queue %s as job %s", title, queue, job)
+    return job
 
 
 def print_text_files(paths: list[Path], queue: str, title: str) -> str:
@@ -68,6 +60,13 @@ def print_text_files(paths: list[Path], queue: str, title: str) -> str:
     check_queue_name(queue)
     command = [_client_tool("lp"), "-d", queue, "-t", title, "--",
                *(str(path) for path in paths)]
+    job = _submit(command, queue)
+    log.info("%s sent to queue %s as job %s", title, queue, job)
+    return job
+
+
+def _submit(command: list[str], queue: str) -> str:
+    """Run an lp command and return the CUPS job id it printed; raise PrintError when lp failed."""
     result = _run(command)
     match = REQUEST_ID.search(result.stdout)
     if result.returncode != 0 or match is None:
@@ -77,7 +76,6 @@ def print_text_files(paths: list[Path], queue: str, title: str) -> str:
             N_("Printing to queue {queue} failed: {detail}. Check the printer with 'lpstat -p {queue}'."),
             queue=queue, detail=detail,
         )
-    log.info("%s sent to queue %s as job %s", title, queue, match.group(1))
     return match.group(1)
 
 
