@@ -38,6 +38,7 @@ from uvicorn.supervisors import Multiprocess
 from card.signing import SignerError, open_signer
 from server import register_cli
 from server.app import create_app
+from server.database_option import DEFAULT_DATABASE_URL, add_database_option
 from server.db import redacted_url
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATABASE_URL = "sqlite:///kartu-server.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
 ADMIN_TOKEN_ENV = "KARTU_ADMIN_TOKEN"
@@ -68,10 +68,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="run the central server",
         description="Run the Kartu Bahagia central server (HTTP API under /api/v1).",
     )
-    parser.add_argument(
-        "--db", default=DEFAULT_DATABASE_URL, metavar="URL",
-        help="database URL, a SQLite file or postgresql://user@host/name (default: %(default)s)",
-    )
+    add_database_option(parser)
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT,
@@ -148,7 +145,6 @@ def _sqlite_token_path(database_url: str) -> Path:
 
 
 def _create_token_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, (secrets.token_urlsafe(32) + "\n").encode("ascii"))

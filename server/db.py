@@ -4,12 +4,15 @@ SQLite (the default for demos and development) and PostgreSQL (production)
 run the same Alembic migrations. A "postgresql://" URL uses the psycopg 3
 driver. Every SQLite connection gets foreign keys on, a 5 s busy timeout and,
 for a database file, WAL with synchronous=FULL so that a committed redemption
-survives a power cut.
+survives a power cut. A new SQLite database file is created with mode 0600
+because it contains residents' names, NIKs and addresses.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -70,6 +73,9 @@ def create_db_engine(url: str | URL) -> Engine:
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
 
     file_database = not _is_memory_sqlite(parsed)
+    # With ?uri=true the database is a "file:" URI, which sqlite3 opens itself.
+    if file_database and not parsed.query.get("uri"):
+        _create_private_file(Path(parsed.database))
 
     @event.listens_for(engine, "connect")
     def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -82,6 +88,26 @@ def create_db_engine(url: str | URL) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty SQLite database file with mode 0600, or warn when an existing one is readable by others.
+
+    SQLite's unix VFS gives the -wal and -shm files the mode of the database
+    file, so they are private too. When the directory is missing, sqlite3
+    reports it at the first connection.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            logger.warning("database file %s has mode %04o, so other users can read residents' data; "
+                           "run 'chmod 600 %s'", path, mode, path)
+        return
+    except FileNotFoundError:
+        return
+    os.close(fd)
 
 
 def _alembic_config() -> Config:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.profiles import RFC_9106_LOW_MEMORY
@@ -37,9 +38,18 @@ MAX_PASSWORD_LENGTH = 1024
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{2,63}$")
 
 _hasher = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
-# Verified against when the username is unknown, so that a failed login takes
-# the same time whether or not the account exists.
-_DUMMY_HASH = _hasher.hash("kartu-bahagia-no-such-user")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Return the hash verified against when the username is unknown.
+
+    A failed login then takes the same time whether or not the account
+    exists. It is computed at the first login rather than at import, because
+    one Argon2id hash with these parameters takes about 0.2 s and every
+    `kartu` command imports this module.
+    """
+    return _hasher.hash("kartu-bahagia-no-such-user")
 
 
 class AccountError(ValueError):
@@ -99,7 +109,7 @@ def create_user(
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
     """Return the active account whose password matches, else None."""
     user = session.scalars(select(StaffUser).where(StaffUser.username == username)).one_or_none()
-    stored_hash = user.password_hash if user is not None else _DUMMY_HASH
+    stored_hash = user.password_hash if user is not None else _dummy_hash()
     try:
         _hasher.verify(stored_hash, password)
     except VerifyMismatchError:

@@ -16,20 +16,30 @@ import time
 from pathlib import Path
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import OperationalError
 
-from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
+from card.i18n import N_, translate
+from server.database_option import DatabaseOpenError, add_database_option, open_database
 from server.models_people import ROLES, StaffSession, StaffUser
 from server.people import AccountError, create_user
 from server.periods import utc_datetime
 
 __all__ = ["add_commands"]
 
-DEFAULT_DATABASE_URL = "sqlite:///kartu-server.db"
+# Exit status after Ctrl+C at the password prompt, as a shell reports a command stopped by SIGINT.
+CANCELLED_BY_INTERRUPT = 130
+CANCELLED_BY_END_OF_INPUT = 1
 
 
 class CommandError(Exception):
     """A problem printed without a traceback."""
+
+
+class PromptCancelled(Exception):
+    """The password prompt ended with Ctrl+C or Ctrl+D before anything was written."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +48,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="staff_command", required=True)
 
     create = actions.add_parser("create", help="create a staff account")
-    create.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
-                        help="server database URL (default: %(default)s)")
+    add_database_option(create)
     create.add_argument("--username", required=True, help="login name: lower-case letters, digits, '.', '_', '-'")
     create.add_argument("--role", required=True, choices=ROLES, help="what the account may do")
     create.add_argument("--opd", help="the operator's OPD, exactly as programmes name their owner; operators only")
@@ -48,18 +57,27 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     create.set_defaults(handler=run_create)
 
     deactivate = actions.add_parser("deactivate", help="deactivate a staff account and end its sessions")
-    deactivate.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
-                            help="server database URL (default: %(default)s)")
+    add_database_option(deactivate)
     deactivate.add_argument("--username", required=True)
     deactivate.set_defaults(handler=run_deactivate)
 
 
+def _ask_password() -> str:
+    try:
+        first = getpass.getpass("password: ")
+        second = getpass.getpass("password again: ")
+    except KeyboardInterrupt:
+        raise PromptCancelled(CANCELLED_BY_INTERRUPT) from None
+    except EOFError:
+        raise PromptCancelled(CANCELLED_BY_END_OF_INPUT) from None
+    if second != first:
+        raise CommandError("the two passwords differ; run the command again")
+    return first
+
+
 def _read_password(path: Path | None) -> str:
     if path is None:
-        first = getpass.getpass("password: ")
-        if getpass.getpass("password again: ") != first:
-            raise CommandError("the two passwords differ; run the command again")
-        return first
+        return _ask_password()
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8").rstrip("\n")
@@ -70,25 +88,19 @@ def _read_password(path: Path | None) -> str:
     return text
 
 
-def _sessionmaker(url: str):
-    try:
-        engine = create_db_engine(url)
-        upgrade_database(engine)
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise CommandError(f"failed to open database {redacted_url(url)}: {reason}") from None
-    return make_sessionmaker(engine)
-
-
 def run_create(args: argparse.Namespace) -> int:
     try:
         password = _read_password(args.password_file)
-        with _sessionmaker(args.db)() as session:
+        with open_database(args.db)() as session:
             user = create_user(session, args.username, password, args.role, args.opd, utc_datetime(time.time()))
+    except PromptCancelled as exc:
+        # getpass leaves the cursor after the prompt, so the message starts a new line.
+        print("\n" + translate(N_("cancelled; nothing was changed"), getattr(args, "lang", "id")), file=sys.stderr)
+        return exc.status
     except AccountError as exc:
         print(f"kartu staff: error: {exc.field}: {exc.message}", file=sys.stderr)
         return 2
-    except CommandError as exc:
+    except (CommandError, DatabaseOpenError) as exc:
         print(f"kartu staff: error: {exc}", file=sys.stderr)
         return 2
     print(f"created staff account {user.username} (id {user.id}), role {user.role}")
@@ -97,14 +109,14 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_deactivate(args: argparse.Namespace) -> int:
     try:
-        with _sessionmaker(args.db)() as session:
+        with open_database(args.db)() as session:
             user = session.scalars(select(StaffUser).where(StaffUser.username == args.username)).one_or_none()
             if user is None:
                 raise CommandError(f"staff account '{args.username}' not found")
             user.active = False
             session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
             session.commit()
-    except CommandError as exc:
+    except (CommandError, DatabaseOpenError) as exc:
         print(f"kartu staff: error: {exc}", file=sys.stderr)
         return 2
     print(f"deactivated staff account {args.username}; its sessions have ended")

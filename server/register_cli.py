@@ -20,14 +20,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from card.i18n import N_, translate
 from issuance.register import MIN_HOUSEHOLD_KEY_SIZE
 from server.api.register import report_json
+from server.database_option import add_database_option
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
 from server.entitlements import recompute_entitlements
 from server.periods import utc_datetime
 from server.register_import import ImportReport, import_register
 
 __all__ = ["add_commands", "read_household_key", "HouseholdKeyError", "run_import", "run_recompute"]
-
-DEFAULT_DATABASE_URL = "sqlite:///kartu-server.db"
 
 
 class HouseholdKeyError(Exception):
@@ -60,8 +59,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "Exit status 0: all rows imported; 1: some rows rejected, the rest imported; 2: nothing imported.",
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="register file, CSV (comma or semicolon) or XLSX")
-    parser.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
-                        help="server database URL (default: %(default)s)")
+    add_database_option(parser)
     parser.add_argument("--household-key", type=Path, metavar="FILE",
                         help="the issuance station's household.key (mode 0600), to link households to cards")
     parser.add_argument("--json", action="store_true", help="print the import report as JSON")
@@ -72,8 +70,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="recompute every programme's entitlements, for example daily so that age rules stay current",
         description="Recompute the entitlements of every programme from the register and the rules as of today.",
     )
-    recompute.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
-                           help="server database URL (default: %(default)s)")
+    add_database_option(recompute)
     recompute.set_defaults(handler=run_recompute)
 
 

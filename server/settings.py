@@ -11,10 +11,11 @@ from fastapi import Depends, Request
 
 from server.periods import Clock
 
-__all__ = ["Settings", "SettingsDep", "get_settings", "MIN_ADMIN_TOKEN_LENGTH"]
+__all__ = ["Settings", "SettingsDep", "get_settings", "MIN_ADMIN_TOKEN_LENGTH", "ENROLMENT_CODE_LIFETIME"]
 
 # secrets.token_urlsafe(32) gives 43 characters; shorter tokens are likely typed by hand.
 MIN_ADMIN_TOKEN_LENGTH = 32
+ENROLMENT_CODE_LIFETIME = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Settings:
     clock: Clock = time.time
     max_skew: int = 300
     """Largest accepted difference, in seconds, between a terminal's request time and the server clock."""
-    enrolment_code_lifetime: timedelta = timedelta(hours=24)
+    enrolment_code_lifetime: timedelta = ENROLMENT_CODE_LIFETIME
     max_batch_records: int = 1000
     max_record_bytes: int = 1024
     """Largest accepted signed record; a chip record made by card.records.sign_record is about 280 bytes."""

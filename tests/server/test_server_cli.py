@@ -138,6 +138,7 @@ def _environment(**extra: str) -> dict[str, str]:
 
 def test_serves_with_generated_token_file(tmp_path):
     database = tmp_path / "data" / "kartu-server.db"
+    database.parent.mkdir()
     server = ServerProcess(["--db", f"sqlite:///{database}"], _environment())
     try:
         token_file = tmp_path / "data" / "admin-token"
