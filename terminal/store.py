@@ -21,7 +21,9 @@ next to the tap loop) is therefore seen at the next scan.
 Quota accounting: each pull of entitlements bumps the store's generation.
 The server's `used` count in a pull includes every record acknowledged before
 that pull; records still pending, rejected, or acknowledged at or after the
-pull's generation are counted locally on top of it.
+pull's generation are counted locally on top of it. The pulled sets are read
+through an in-memory copy (terminal.entitlement_index); the use here is
+always counted from the redemptions table.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -40,6 +42,9 @@ from card.keys import public_key_from_spki, spki_of
 from card.revocation import RevokedSerials, serial_of
 from card.trustlist import KeyEntry, Role
 from card.verify import CLOCK_SKEW_TOLERANCE, IssuerKey, TrustStore
+
+if TYPE_CHECKING:
+    from terminal.entitlement_index import Entitlement
 
 __all__ = [
     "TerminalStore", "StoreError", "StoreRevocations", "EntitlementSet", "EntitlementDataError", "HouseholdUse",
@@ -141,7 +146,7 @@ def household_limit(quota: int, persons: int | None) -> int:
 
 @dataclass(frozen=True)
 class QuotaUsage:
-    """A household's entitlement state for one programme, read in one query.
+    """A household's entitlement state for one programme (TerminalStore.quota_usage).
 
     used_at_sync is None when the household is not entitled; used_here counts
     this terminal's records since the last pull (see used_here_since_sync).
@@ -211,6 +216,10 @@ class TerminalStore:
         self._db.executescript(SCHEMA)
         self._trust_cache: tuple[str, TrustStore] | None = None
         self._apply_schema_steps()
+        # Imported here because terminal.entitlement_index imports this module's entitlement types.
+        from terminal.entitlement_index import EntitlementIndex
+
+        self._entitlement_index = EntitlementIndex(self._db)
 
     def _apply_schema_steps(self) -> None:
         if self._db.execute("PRAGMA user_version").fetchone()[0] >= len(SCHEMA_STEPS):
@@ -403,21 +412,25 @@ class TerminalStore:
              for household, use in use_by_household.items()]
             for entitlement_set, use_by_household in sets
         ]
-        with self.transaction() as db:
-            if before_write is not None:
-                before_write(db)
-            generation = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or ["0"])[0]) + 1
-            for (entitlement_set, _use), set_rows in zip(sets, rows):
-                db.execute("DELETE FROM entitlements WHERE program = ?", (entitlement_set.program,))
-                db.executemany(
-                    "INSERT INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)", set_rows
-                )
-                db.execute(
-                    "INSERT OR REPLACE INTO entitlement_sets VALUES (?, ?, ?, ?, ?, ?)",
-                    (entitlement_set.program, entitlement_set.period, entitlement_set.quota,
-                     entitlement_set.unit, generation, pulled_at),
-                )
-            self.set_meta({"generation": str(generation)}, db)
+        try:
+            with self.transaction() as db:
+                if before_write is not None:
+                    before_write(db)
+                generation = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or ["0"])[0]) + 1
+                for (entitlement_set, _use), set_rows in zip(sets, rows):
+                    db.execute("DELETE FROM entitlements WHERE program = ?", (entitlement_set.program,))
+                    db.executemany(
+                        "INSERT INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)", set_rows
+                    )
+                    db.execute(
+                        "INSERT OR REPLACE INTO entitlement_sets VALUES (?, ?, ?, ?, ?, ?)",
+                        (entitlement_set.program, entitlement_set.period, entitlement_set.quota,
+                         entitlement_set.unit, generation, pulled_at),
+                    )
+                self.set_meta({"generation": str(generation)}, db)
+        finally:
+            # PRAGMA data_version does not change for this connection's own commits.
+            self._entitlement_index.invalidate()
         return generation
 
     def entitlement_set(self, program: str, db: sqlite3.Connection | None = None) -> EntitlementSet | None:
@@ -433,30 +446,33 @@ class TerminalStore:
         ).fetchone()
         return row[0] if row else None
 
+    def entitlement(self, program: str, household_id: bytes) -> Entitlement | None:
+        """Return the programme's pulled set and the household's row from memory, or None without a set.
+
+        The row is None when the household is not entitled. See
+        terminal.entitlement_index for how the copy follows new pulls.
+        """
+        return self._entitlement_index.lookup(program, household_id)
+
     def quota_usage(
         self, program: str, household_id: bytes, period: str, db: sqlite3.Connection | None = None
     ) -> QuotaUsage | None:
-        """Read the entitlement set, the household's use at the last pull and its use here since, in one query.
+        """Return the entitlement set, the household's use at the last pull and its use here since.
 
-        Returns None when the programme has no entitlements cached. The values
-        are those of entitlement_set(), used_at_sync() and
-        used_here_since_sync() with the set's generation, and the household's
-        entitled persons.
+        Returns None when the programme has no entitlements cached. The set
+        and the use at the pull come from the in-memory copy (entitlement());
+        the use here is counted with one query (used_here_since_sync() with
+        the set's generation), and is 0 without a query when the household is
+        not entitled.
         """
-        row = (db or self._db).execute(
-            """SELECT s.program, s.period, s.quota, s.unit, s.generation, e.used,
-                      (SELECT COALESCE(SUM(quantity), 0) FROM redemptions
-                        WHERE program = s.program AND household_id = :household AND period = :period
-                          AND (status != 'acked' OR acked_generation >= s.generation)),
-                      e.persons
-               FROM entitlement_sets AS s
-               LEFT JOIN entitlements AS e ON e.program = s.program AND e.household_id = :household
-               WHERE s.program = :program""",
-            {"program": program, "household": household_id, "period": period},
-        ).fetchone()
-        if row is None:
+        found = self._entitlement_index.lookup(program, household_id)
+        if found is None:
             return None
-        return QuotaUsage(EntitlementSet(*row[:5]), row[5], row[6], row[7])
+        entitlement_set, use = found
+        if use is None:
+            return QuotaUsage(entitlement_set, None, 0)
+        used_here = self.used_here_since_sync(program, household_id, period, entitlement_set.generation, db)
+        return QuotaUsage(entitlement_set, use.used, used_here, use.persons)
 
     def used_here_since_sync(
         self, program: str, household_id: bytes, period: str, since_generation: int, db: sqlite3.Connection | None = None
