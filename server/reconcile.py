@@ -36,7 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ARRAY, any_, bindparam, func, insert, select, true
 from sqlalchemy.orm import Session
 
 from server.geo import distance_km
@@ -133,19 +133,48 @@ def _quota_groups(records: list[Redemption], programmes: dict[str, Programme]) -
     return groups
 
 
+def _over_quota_query(session: Session, column, subjects: list, program: str, months: list[str], quota: int):
+    """Return a query of (subject, quantity used) for the subjects whose use in the window exceeds quota.
+
+    On PostgreSQL a LATERAL subquery sums each subject's rows on its own, so
+    the plan is one lookup per subject in the (program, period, household_id)
+    index, or in the card_number index for a per-person quota. With a plain
+    "household_id IN (...)" PostgreSQL 15 chose to read every row of the
+    programme's period when its statistics were stale, as they are while
+    pushes fill the table: 50,000 buffers instead of 2,000 for 500
+    households among 50,000 rows (EXPLAIN ANALYZE).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return (
+            select(column, func.sum(Redemption.quantity))
+            .where(Redemption.program == program, Redemption.period.in_(months), column.in_(subjects))
+            .group_by(column)
+            .having(func.sum(Redemption.quantity) > quota)
+        )
+    wanted = (
+        func.unnest(bindparam(None, subjects, type_=ARRAY(column.type)))
+        .table_valued("subject")
+        .render_derived(name="wanted")
+    )
+    in_months = Redemption.period == any_(bindparam(None, months, type_=ARRAY(Redemption.period.type)))
+    used = (
+        select(func.sum(Redemption.quantity).label("quantity"))
+        .where(Redemption.program == program, in_months, column == wanted.c.subject)
+        .lateral("used")
+    )
+    return select(wanted.c.subject, used.c.quantity).select_from(wanted).join(used, true()).where(used.c.quantity > quota)
+
+
 def _check_quota(session: Session, records: list[Redemption], programmes: dict[str, Programme], now: datetime) -> int:
     found = 0
     for (program, label, period, per_person), subjects in sorted(_quota_groups(records, programmes).items(), key=str):
         programme = programmes[program]
         column = Redemption.card_number if per_person else Redemption.household_id
-        in_window = (Redemption.program == program,
-                     Redemption.period.in_(_months_of(programme.quota_period, period)))
+        months = _months_of(programme.quota_period, period)
+        in_window = (Redemption.program == program, Redemption.period.in_(months))
         over = []
         for chunk in _chunks(sorted(subjects)):
-            over += session.execute(
-                select(column, func.sum(Redemption.quantity)).where(*in_window, column.in_(chunk))
-                .group_by(column).having(func.sum(Redemption.quantity) > programme.quota)
-            ).all()
+            over += session.execute(_over_quota_query(session, column, chunk, program, months, programme.quota)).all()
         for subject, used in over:
             record_ids = set(session.scalars(select(Redemption.record_id).where(*in_window, column == subject)))
             subject_text = subject if per_person else subject.hex()
