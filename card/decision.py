@@ -31,6 +31,8 @@ class Reason(str, Enum):
     NOT_ENTITLED = "not_entitled"
     QUOTA_EXCEEDED = "quota_exceeded"
     NO_ENTITLEMENTS = "no_entitlements"
+    # The household's cover by a status programme without a quota (BPJS PBI) ended before today.
+    STATUS_ENDED = "status_ended"
     ISSUER_KEY_REVOKED = "issuer_key_revoked"
     CARD_REVOKED = "card_revoked"
     # Refusals of the chip tap: the card is not what it claims, or the tap did not finish.
@@ -96,7 +98,10 @@ _TEMPLATES = {
         "This household is not entitled to {program}. Nothing was recorded; the holder can ask Dinas Sosial about their eligibility."
     ),
     Reason.QUOTA_EXCEEDED: N_(
-        "This household has used {used} of {quota} {unit} of its {program} quota for {period}, so {remaining} remain and {quantity} were requested. Nothing was recorded. Hand over at most {remaining}, or ask the holder to come back when the next quota starts next month."
+        "This household has used {used} of {quota} {unit} of its {program} quota for {period}. Requested: {quantity}; still available: {remaining}. Nothing was recorded. Hand over at most {remaining}, or ask the holder to come back when the next quota period starts."
+    ),
+    Reason.STATUS_ENDED: N_(
+        "This household's {program} status ended on {valid_until}. Nothing was recorded. Send the holder to the programme's office to renew the status; if it was renewed, sync the terminal and tap again."
     ),
     Reason.NO_ENTITLEMENTS: N_(
         "This terminal has no entitlement list for {program}. Sync the terminal, then tap again."
@@ -154,6 +159,11 @@ _TEMPLATES = {
     ),
 }
 
+# QUOTA_EXCEEDED with nothing left: "hand over at most 0" would read as an instruction, so this says the quota is used up.
+QUOTA_USED_UP = N_(
+    "This household has used {used} of {quota} {unit} of its {program} quota for {period}, so the quota is used up until the next quota period starts. Nothing was recorded. Hand over nothing now; the holder can come back then."
+)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -172,7 +182,10 @@ class Decision:
     def message(self, language: str = "id") -> str:
         if self.accepted:
             return translate(N_("Accepted."), language)
-        return translate(self.reason.template, language, **self.params)
+        template = self.reason.template
+        if self.reason is Reason.QUOTA_EXCEEDED and self.params.get("remaining") == 0:
+            template = QUOTA_USED_UP
+        return translate(template, language, **self.params)
 
     @property
     def message_id(self) -> str:

@@ -37,6 +37,7 @@ from card.entitlement_set import MAX_SET_BYTES, EntitlementSetFormatError, Progr
 from card.i18n import N_, TranslatedError
 from card.trustlist import KeyEntry, Role
 from card.verify import WIB
+from terminal.status_cover import record_status_cover
 from terminal.store import EntitlementSet, HouseholdUse, TerminalStore
 
 __all__ = [
@@ -198,7 +199,8 @@ def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> C
 
     The check runs inside the transaction that replaces the sets, so a
     concurrent pull cannot slip an older set in between. It records each new
-    set's issue time in the same transaction.
+    set's issue time and the cover of each status programme
+    (terminal.status_cover) in the same transaction.
     """
 
     def check(db: sqlite3.Connection) -> None:
@@ -213,6 +215,7 @@ def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> C
                     "held": _wib_time(held),
                 })
         store.set_meta({_held_key(entitlements.program): str(entitlements.issued_at_ms) for entitlements in sets}, db)
+        record_status_cover(db, sets)
 
     return check
 

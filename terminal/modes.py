@@ -17,6 +17,8 @@ from datetime import datetime
 from enum import Enum
 
 from card.i18n import N_
+from card.verify import WIB
+from terminal.status_cover import StatusCover, status_cover
 from terminal.store import TerminalStore
 from terminal.tap import period_of
 
@@ -100,6 +102,9 @@ class ProgrammeStanding:
 
     limit is the household's limit per period: the programme's quota times
     the household's entitled persons for a per-person quota, else the quota.
+    A status programme (terminal.status_cover) has no quota: status holds the
+    household's cover, cover_ended whether it ended before the day looked up,
+    and limit and used are 0.
     """
 
     program: str
@@ -108,6 +113,8 @@ class ProgrammeStanding:
     used: int
     unit: str
     period: str
+    status: StatusCover | None = None
+    cover_ended: bool = False
 
     @property
     def remaining(self) -> int:
@@ -135,6 +142,11 @@ def household_standing(store: TerminalStore, household_id: bytes, now: datetime)
         entitlement_set = usage.entitlement_set
         if usage.used_at_sync is None:
             standings.append(ProgrammeStanding(program, False, entitlement_set.quota, 0, entitlement_set.unit, period))
+            continue
+        cover = status_cover(store._db, program, household_id)
+        if cover is not None:
+            ended = cover.ended_on(now.astimezone(WIB).date())
+            standings.append(ProgrammeStanding(program, True, 0, 0, entitlement_set.unit, period, cover, ended))
             continue
         used_at_sync = usage.used_at_sync if entitlement_set.period == period else 0
         used = used_at_sync + usage.used_here

@@ -38,6 +38,7 @@ from hardware.reader_errors import (
 )
 from terminal.authenticity import diagnose_signature_failure
 from terminal.pin_proof import prove_pin
+from terminal.status_cover import StatusCover, cover_decision, status_cover
 from terminal.store import TerminalStore
 
 __all__ = ["TapOutcome", "TapTimings", "TapService", "reader_failure"]
@@ -123,8 +124,9 @@ class TapService:
         self.signer = signer
         self.terminal_id = store.terminal_id
         # Called inside a hand-over's transaction, after its record is inserted, with the quota left and its
-        # unit (the receipt queue adds the receipt here). An exception from it rolls the hand-over back.
-        self.on_record: Callable[[sqlite3.Connection, Redemption, int, str], None] | None = None
+        # unit (None and "" for a status programme; the receipt queue adds the receipt here). An exception
+        # from it rolls the hand-over back.
+        self.on_record: Callable[[sqlite3.Connection, Redemption, int | None, str], None] | None = None
 
     def tap_card(self, connection: CardConnection, program: str, now: datetime, quantity: int = 1,
                  check_photo: bool = False, pin: str | None = None, read_only: bool = False) -> TapOutcome:
@@ -271,8 +273,11 @@ class TapService:
             used = used_at_sync + usage.used_here
             # NOTE: use is counted per household against quota x entitled persons, so one pupil's card can
             # draw a sibling's share. Per-person limits need the server to link each card to its resident.
-            # NOTE: the server sends quota 0 for a programme without a quota (BPJS PBI), and this check then
-            # rejects every tap of that programme.
+            # A status programme (BPJS PBI) has no quota, and the server sends quota 0 for it: its households
+            # are served while their cover lasts, with no quota left to show (terminal.status_cover).
+            cover = status_cover(db, program, record.household_id)
+            if cover is not None:
+                return self._commit_status(db, credential, record, cover)
             limit = usage.limit
             if used + record.quantity > limit:
                 log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, limit)
@@ -282,14 +287,29 @@ class TapService:
                     remaining=max(limit - used, 0), quantity=record.quantity,
                 )
                 return TapOutcome(decision, credential, remaining=limit - used, unit=entitlement_set.unit)
-            self.store.insert_redemption(db, {
-                "record_id": record.record_id, "program": program, "household_id": record.household_id,
-                "card_number": record.card_number, "quantity": record.quantity, "period": record.period,
-                "tapped_at": record.tapped_at, "assurance": record.assurance.value,
-                "signed_record": sign_record(record, self.signer),
-            })
             remaining = limit - used - record.quantity
-            if self.on_record is not None:
-                self.on_record(db, record, remaining, entitlement_set.unit)
+            self._insert(db, record, remaining, entitlement_set.unit)
         log.info("card %s accepted: %s x%d, record %s", credential.card_number, program, record.quantity, record.record_id)
         return TapOutcome(Decision.accept(), credential, record.record_id, remaining, entitlement_set.unit)
+
+    def _commit_status(self, db: sqlite3.Connection, credential: Credential, record: Redemption,
+                       cover: StatusCover) -> TapOutcome:
+        """Record a visit under a status programme unless the cover has ended. No quota is counted or shown."""
+        decision = cover_decision(cover, record.tapped_at)
+        if not decision.accepted:
+            log.info("card %s refused: %s status ended on %s", credential.card_number, record.program,
+                     cover.valid_until)
+            return TapOutcome(decision, credential)
+        self._insert(db, record, None, None)
+        log.info("card %s accepted: %s status, record %s", credential.card_number, record.program, record.record_id)
+        return TapOutcome(decision, credential, record.record_id)
+
+    def _insert(self, db: sqlite3.Connection, record: Redemption, remaining: int | None, unit: str | None) -> None:
+        self.store.insert_redemption(db, {
+            "record_id": record.record_id, "program": record.program, "household_id": record.household_id,
+            "card_number": record.card_number, "quantity": record.quantity, "period": record.period,
+            "tapped_at": record.tapped_at, "assurance": record.assurance.value,
+            "signed_record": sign_record(record, self.signer),
+        })
+        if self.on_record is not None:
+            self.on_record(db, record, remaining, unit or "")

@@ -68,6 +68,9 @@ class TapScreen:
             if not standing.entitled:
                 lines.append(translate(messages.NOT_ENTITLED_LINE, language, programme=programme))
                 continue
+            if standing.status is not None:
+                lines.append(_cover_line(standing, programme, language))
+                continue
             lines.append(translate(messages.STANDING_LINE, language, programme=programme, remaining=standing.remaining,
                                    quota=standing.limit, unit=standing.unit))
         return lines
@@ -130,6 +133,15 @@ class ClearScreen:
 
     def render(self, language: str) -> dict[str, object]:
         return {"kind": "clear"}
+
+
+def _cover_line(standing: ProgrammeStanding, programme: str, language: str) -> str:
+    """Describe a status programme's cover; a status programme has no quota to show."""
+    valid_until = standing.status.valid_until
+    if valid_until is None:
+        return translate(messages.COVERED_LINE, language, programme=programme)
+    template = messages.COVER_ENDED_LINE if standing.cover_ended else messages.COVERED_UNTIL_LINE
+    return translate(template, language, programme=programme, valid_until=valid_until.strftime("%d-%m-%Y"))
 
 
 def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
+from card.decision import Reason
 from terminal.enrol import KEY_NAME, STORE_NAME
 from terminal.tap import TapService
 from tests.terminal.conftest import make_terminal, qr_card
@@ -75,7 +76,21 @@ def test_quota_refusal_names_remaining_units(station, residents, tmp_path) -> No
     assert not outcome.decision.accepted
     assert outcome.remaining == 2
     english = outcome.decision.message_en
-    assert "2 remain and 3 were requested" in english
-    assert "1 of 3 tabung" in english
+    assert "Requested: 3; still available: 2" in english
+    assert "used 1 of 3 tabung of its lpg quota" in english
     assert "Hand over at most 2" in english
+    assert store.count_by_status() == {}
+
+
+def test_quota_used_up_says_next_period(station, residents, tmp_path) -> None:
+    card = qr_card(station, residents[0])
+    store, signer = make_terminal(tmp_path / "terminal", station, {card.household_id: 3}, quota=3)
+    outcome = TapService(store, signer).scan_qr(card.qr_text, "lpg", datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc))
+    assert outcome.decision.reason is Reason.QUOTA_EXCEEDED
+    assert outcome.remaining == 0
+    assert "used 3 of 3 tabung of its lpg quota" in outcome.decision.message_en
+    assert "used up until the next quota period" in outcome.decision.message_en
+    assert "at most 0" not in outcome.decision.message_en
+    assert "paling banyak 0" not in outcome.decision.message_id
+    assert "habis" in outcome.decision.message_id
     assert store.count_by_status() == {}
