@@ -31,6 +31,15 @@ PENDING_LINE = N_("Waiting to be sent: {count}")
 TRUST_LINE = N_("Trust list: {age}")
 REVOCATION_LINE = N_("Revocation list: {age}")
 STALE_WARNING = N_("Lists are older than {days} days. Sync the terminal before serving more cards.")
+LIST_MISSING = N_("missing, never pulled")
+NEVER_SYNCED_WARNING = N_(
+    "This terminal has never synced, so it has no entitlements and no current trust and revocation lists. "
+    "Sync the terminal before serving cards."
+)
+LISTS_MISSING_WARNING = N_(
+    "The trust list or the revocation list is missing because it was never pulled. Sync the terminal before "
+    "serving cards; if it is still missing after a sync, enrol the terminal with the city root key (--root-key)."
+)
 OFFLINE_LIMIT_WARNING = N_(
     "The last sync is older than the {hours} hours that {program} allows. Sync the terminal before serving more cards."
 )
@@ -68,16 +77,20 @@ class TerminalStatus:
         return lists_old or self.sync_overdue
 
     def _warning(self, language: str) -> str:
+        if self.last_sync_at is None:
+            return translate(NEVER_SYNCED_WARNING, language)
         if self.offline_limit and self.sync_overdue:
             program, seconds = self.offline_limit
             return translate(OFFLINE_LIMIT_WARNING, language, hours=seconds // 3600, program=program)
+        if self.trust_list_issued_at is None or self.revocation_issued_at is None:
+            return translate(LISTS_MISSING_WARNING, language)
         if self.stale:
             return translate(STALE_WARNING, language, days=int(self.max_list_age.total_seconds() // 86400))
         return ""
 
     def _age(self, issued_at: int | None, language: str) -> str:
         if issued_at is None:
-            return translate(NEVER, language)
+            return translate(LIST_MISSING, language)
         seconds = max(self.now - issued_at, 0)
         if seconds < 2 * 86400:
             return translate(AGE_HOURS, language, hours=seconds // 3600)

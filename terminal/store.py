@@ -29,6 +29,7 @@ always counted from the redemptions table.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -206,9 +207,26 @@ class StoreRevocations:
         return self._store.is_revoked_serial(serial)
 
 
+def _make_private(path: Path) -> None:
+    """Create the store file with mode 0600, or take group and other access off an existing store's files.
+
+    The store contains redemption records. SQLite gives the -wal and -shm files
+    the database file's mode when it creates them, so they are 0600 too.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            os.chmod(file, 0o600)
+
+
 class TerminalStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        _make_private(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

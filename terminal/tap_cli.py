@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 EXIT_ACCEPTED, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 LOOP_STARTED = N_("Serving cards on {reader} until Ctrl+C.")
+LOOP_STARTED_FIRST_READER = N_(
+    "Serving cards on the first card reader found until Ctrl+C. Its name is shown when it is ready."
+)
 LOOP_STOPPED = N_("Stopped after {taps} taps: {accepted} accepted, {refused} refused.")
 
 
@@ -75,11 +78,17 @@ def serve_chip_cards(service: TapService, args: argparse.Namespace,
         loop = TapLoop(service, monitor, context, args.program, report, notify,
                        quantity=args.quantity, check_photo=args.check_photo)
         if args.loop:
-            print(translate(LOOP_STARTED, language, reader=args.reader or "-"), file=sys.stderr, flush=True)
+            print(_loop_started(args.reader, language), file=sys.stderr, flush=True)
             result = loop.run(stop)
         else:
             result = loop.run(stop, max_taps=1, idle_timeout=args.timeout)
     return _exit_status(result, outcomes, args, interrupted=stop.is_set())
+
+
+def _loop_started(reader: str | None, language: str) -> str:
+    if reader is None:
+        return translate(LOOP_STARTED_FIRST_READER, language)
+    return translate(LOOP_STARTED, language, reader=reader)
 
 
 def _exit_status(result: LoopReport, outcomes: list[TapOutcome], args: argparse.Namespace, interrupted: bool) -> int:

@@ -1,0 +1,44 @@
+"""The status bar and the tap loop on a fresh terminal: missing lists and an unnamed reader are said plainly."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from terminal.status import TerminalStatus
+from terminal.tap_cli import _loop_started
+
+NOW = int(datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc).timestamp())
+
+
+def test_never_synced_says_sync() -> None:
+    fresh = TerminalStatus(None, 0, None, None, NOW)
+    english = fresh.render("en")
+    indonesian = fresh.render("id")
+
+    assert fresh.stale
+    assert english["revocation"] == "Revocation list: missing, never pulled"
+    assert english["warning"].startswith("This terminal has never synced")
+    assert "Sync the terminal" in english["warning"]
+    assert "older than" not in english["warning"]
+    assert indonesian["revocation"] == "Daftar pencabutan: belum ada, belum pernah diambil"
+    assert "belum pernah disinkronkan" in indonesian["warning"]
+    assert "lebih tua" not in indonesian["warning"]
+
+
+def test_missing_revocation_list_after_sync() -> None:
+    synced = TerminalStatus(NOW - 60, 0, NOW - 3600, None, NOW)
+    warning = synced.render("en")["warning"]
+
+    assert synced.stale
+    assert "revocation list is missing because it was never pulled" in warning
+    assert "--root-key" in warning
+    assert "older than" not in warning
+
+
+def test_loop_names_reader_or_first() -> None:
+    named = _loop_started("Virtual PCD 00 00", "en")
+    unnamed = _loop_started(None, "id")
+
+    assert named == "Serving cards on Virtual PCD 00 00 until Ctrl+C."
+    assert " - " not in unnamed
+    assert "pembaca kartu pertama" in unnamed
