@@ -82,7 +82,8 @@ class TerminalStatus:
         if self.offline_limit and self.sync_overdue:
             program, seconds = self.offline_limit
             return translate(OFFLINE_LIMIT_WARNING, language, hours=seconds // 3600, program=program)
-        if self.trust_list_issued_at is None or self.revocation_issued_at is None:
+        # When the last sync is overdue, its warning covers missing lists too, because the same sync fetches them.
+        if not self.sync_overdue and (self.trust_list_issued_at is None or self.revocation_issued_at is None):
             return translate(LISTS_MISSING_WARNING, language)
         if self.stale:
             return translate(STALE_WARNING, language, days=int(self.max_list_age.total_seconds() // 86400))

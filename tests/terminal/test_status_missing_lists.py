@@ -35,6 +35,11 @@ def test_missing_revocation_list_after_sync() -> None:
     assert "older than" not in warning
 
 
+def test_old_sync_outranks_missing_list() -> None:
+    stale = TerminalStatus(NOW - 8 * 86400, 0, None, None, NOW)
+    assert stale.render("en")["warning"] == "Lists are older than 7 days. Sync the terminal before serving more cards."
+
+
 def test_loop_names_reader_or_first() -> None:
     named = _loop_started("Virtual PCD 00 00", "en")
     unnamed = _loop_started(None, "id")
