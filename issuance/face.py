@@ -18,6 +18,7 @@ import qrcode.exceptions
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from card.cardnumber import format_card_number, is_valid_card_number
+from issuance.private_files import ensure_private_directory, write_private_file
 
 __all__ = [
     "CardFace", "CARD_SIZE_PX", "DPI", "MIN_QR_MODULE_PX", "load_font", "make_qr_code", "qr_version",
@@ -81,17 +82,24 @@ def load_font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
 def render_card_face(face: CardFace, out_dir: Path) -> tuple[Path, Path]:
     """Write <card_number>-front.png and <card_number>-back.png into out_dir and return their paths.
 
+    The files are written atomically with mode 0600 into a 0700 directory (see issuance.private_files),
+    because they show the resident's name and photo.
+
     Raises ValueError for an invalid card number, a photo that is not a JPEG, or QR text
     too long to print with modules of at least MIN_QR_MODULE_PX pixels.
     """
     front, back = render_card_images(face)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    front_path = out_dir / f"{face.card_number}-front.png"
-    back_path = out_dir / f"{face.card_number}-back.png"
-    front.save(front_path, format="PNG", dpi=(DPI, DPI))
-    back.save(back_path, format="PNG", dpi=(DPI, DPI))
+    out_dir = ensure_private_directory(Path(out_dir))
+    front_path = write_private_file(out_dir / f"{face.card_number}-front.png", png_bytes(front))
+    back_path = write_private_file(out_dir / f"{face.card_number}-back.png", png_bytes(back))
     return front_path, back_path
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """Encode a card side as PNG tagged with the print resolution (DPI)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", dpi=(DPI, DPI))
+    return buffer.getvalue()
 
 
 def render_card_images(face: CardFace) -> tuple[Image.Image, Image.Image]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from issuance.face import CARD_SIZE_PX, DPI, CardFace, render_card_images
+from issuance.face import CARD_SIZE_PX, DPI, CardFace, png_bytes, render_card_images
+from issuance.private_files import ensure_private_directory, write_private_file
 
 __all__ = [
     "FaceFiles", "PREVIEW_GAP_PX", "card_pdf_bytes", "preview_png", "preview_png_from_files", "write_face_files",
@@ -45,20 +46,20 @@ def card_pdf_bytes(front: Image.Image, back: Image.Image) -> bytes:
 
 
 def write_face_files(face: CardFace, out_dir: Path) -> FaceFiles:
-    """Render face and write <card_number>-front.png, -back.png and .pdf into out_dir.
+    """Render face and write <card_number>-front.png, -back.png and .pdf into out_dir, each 0600 and atomically.
 
     Raises ValueError as render_card_images does, before any file is written.
     """
     front, back = render_card_images(face)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_directory(out_dir)
     files = FaceFiles(
         out_dir / f"{face.card_number}-front.png",
         out_dir / f"{face.card_number}-back.png",
         out_dir / f"{face.card_number}.pdf",
     )
-    front.save(files.front_png, format="PNG", dpi=(DPI, DPI))
-    back.save(files.back_png, format="PNG", dpi=(DPI, DPI))
-    files.pdf.write_bytes(card_pdf_bytes(front, back))
+    write_private_file(files.front_png, png_bytes(front))
+    write_private_file(files.back_png, png_bytes(back))
+    write_private_file(files.pdf, card_pdf_bytes(front, back))
     return files
 
 
@@ -76,7 +77,7 @@ def preview_png_from_files(front_png: Path, back_png: Path, scale: float = 0.5) 
 def write_pdf_from_files(front_png: Path, back_png: Path, pdf: Path) -> Path:
     """Write the two-page ID-1 PDF for a face already written as front and back PNG files."""
     with Image.open(front_png) as front, Image.open(back_png) as back:
-        pdf.write_bytes(card_pdf_bytes(front.convert("RGB"), back.convert("RGB")))
+        write_private_file(pdf, card_pdf_bytes(front.convert("RGB"), back.convert("RGB")))
     return pdf
 
 

@@ -201,7 +201,7 @@ def test_print_command_without_face(tmp_path, capsys):
     status = run_print_command(["--station", str(tmp_path), "--card", card_face().card_number])
 
     assert status == 2
-    assert "No card face" in capsys.readouterr().err
+    assert "missing or unreadable" in capsys.readouterr().err
 
 
 def test_print_command_invalid_card(tmp_path, capsys):
