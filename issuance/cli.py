@@ -15,8 +15,12 @@ from hardware.pcsc import PcscContext, ReaderError
 from issuance import photo_cli, print_cli, station_cli, synth
 from issuance.audit import resolve_clerk
 from issuance.card_secrets import MasterKeyError
-from issuance.issue import PinFileError, issue_resident, read_pin_file
+from issuance.interrupted import INTERRUPTED_BEFORE_WRITING, interrupted_message, take_snapshot
+from issuance.issue import (
+    CardAlreadyIssuedError, IssueResult, PinFileError, check_can_issue, issue_resident, read_pin_file,
+)
 from issuance.personalise import CardNotBlankError, PersonalisationError
+from issuance.photo_store import PhotoMissingError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
 from issuance.server_client import RegistrationError, check_server
 from issuance.station import Station, StationError
@@ -100,6 +104,15 @@ ISSUER_SIGNING_FAILED = N_(
 
 
 def _issue(args: argparse.Namespace) -> int:
+    try:
+        return _check_and_issue(args)
+    except KeyboardInterrupt:
+        # Raised before the journal snapshot, so nothing was written; later ones are handled in _check_and_issue.
+        print(translate(INTERRUPTED_BEFORE_WRITING, args.lang), file=sys.stderr)
+        return 130
+
+
+def _check_and_issue(args: argparse.Namespace) -> int:
     if (args.server is None) != (args.admin_token_file is None):
         print("give --server and --admin-token-file together, or neither", file=sys.stderr)
         return 2
@@ -123,21 +136,21 @@ def _issue(args: argparse.Namespace) -> int:
         clerk = resolve_clerk(station.journal, args.clerk) if args.clerk else None
         if args.server is not None:
             check_server(args.server, token)
+        photo = check_can_issue(station, resident, chip=not args.qr_only)
+    except (CardAlreadyIssuedError, PhotoMissingError) as exc:
+        print(exc.message(args.lang), file=sys.stderr)
+        return 2
     except (LookupError, StationError, RegistrationError, OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
-    faces = args.faces or args.station / "faces"
+    before = take_snapshot(station, resident.nik)
     try:
-        if args.qr_only:
-            issued = issue_resident(station, resident, None, date.today(), faces, args.server, token, clerk=clerk)
-        else:
-            with PcscContext() as context:
-                reader = context.choose_reader(args.reader)
-                context.wait_for_card(reader, args.timeout)
-                with context.connect(reader) as connection:
-                    issued = issue_resident(station, resident, connection, date.today(), faces, args.server, token,
-                                            pin=pin, clerk=clerk)
-    except (ReaderError, MasterKeyError, CardNotBlankError) as exc:
+        issued = _issue_card(args, station, resident, pin, photo, token, clerk)
+    except KeyboardInterrupt:
+        print(interrupted_message(station, args.station, resident.nik, before, not args.qr_only, args.lang),
+              file=sys.stderr)
+        return 130
+    except (ReaderError, MasterKeyError, CardNotBlankError, CardAlreadyIssuedError) as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 2
     except SignerError as exc:
@@ -154,3 +167,16 @@ def _issue(args: argparse.Namespace) -> int:
     print(f"card {issued.card.card_number} ({issued.card.assurance}) issued, {registered}")
     print(f"card face: {issued.front} {issued.back}")
     return 0
+
+
+def _issue_card(args: argparse.Namespace, station: Station, resident: Resident, pin: str | None,
+                photo: bytes | None, token: str | None, clerk: str | None) -> IssueResult:
+    faces = args.faces or args.station / "faces"
+    if args.qr_only:
+        return issue_resident(station, resident, None, date.today(), faces, args.server, token, clerk=clerk)
+    with PcscContext() as context:
+        reader = context.choose_reader(args.reader)
+        context.wait_for_card(reader, args.timeout)
+        with context.connect(reader) as connection:
+            return issue_resident(station, resident, connection, date.today(), faces, args.server, token,
+                                  pin=pin, photo=photo, clerk=clerk)

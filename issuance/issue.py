@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import stat
 from dataclasses import dataclass
 from datetime import date
@@ -14,13 +15,15 @@ from issuance import audit, pending
 from issuance.batch import CardFailure, issue_card
 from issuance.face import CardFace, render_card_face
 from issuance.personalise import IssuedCard
-from issuance.photo import placeholder_photo
-from issuance.photo_store import PHOTOS_DIR, load_photo
+from issuance.photo_store import PHOTOS_DIR, load_photo, require_photo
 from issuance.register import Resident
 from issuance.reissue import prepare_journal
 from issuance.station import Station
 
-__all__ = ["IssueResult", "PinFileError", "issue_resident", "read_pin_file"]
+__all__ = [
+    "CardAlreadyIssuedError", "IssueResult", "PinFileError", "active_card", "check_can_issue", "issue_resident",
+    "read_pin_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,16 @@ PIN_FILE_INVALID = N_(
     "The PIN file {path} does not hold a usable PIN: the first line must be 6 to 8 digits. Write the resident's "
     "PIN on the first line and issue again."
 )
+
+CARD_ALREADY_ISSUED = N_(
+    "The resident with NIK {nik} already has card {card_number}, which is not revoked. No card was written. "
+    "For a lost, stolen or damaged card use 'kartu issuance reissue --card {card_number} --nik {nik} --reason "
+    "lost|stolen|damaged'."
+)
+
+
+class CardAlreadyIssuedError(TranslatedError):
+    """The resident already has a journalled card that is not revoked. Raised before any card is touched."""
 
 
 class PinFileError(TranslatedError):
@@ -59,6 +72,38 @@ def read_pin_file(path: Path) -> str:
     except ValueError:
         raise PinFileError(PIN_FILE_INVALID, path=path) from None
     return pin
+
+
+def active_card(db: sqlite3.Connection, nik: str) -> str | None:
+    """Return the lowest-numbered journalled card of nik that is neither revoked nor replaced, or None.
+
+    A card counts as revoked once its revocation is journalled, whether or not the server has it yet.
+    The journal must have the reissue and pending-call tables (reissue.prepare_journal).
+    """
+    row = db.execute(
+        "SELECT card_number FROM cards WHERE nik = ? "
+        "AND card_number NOT IN (SELECT old_card FROM reissues) "
+        "AND card_number NOT IN (SELECT card_number FROM pending_calls WHERE kind = ?) "
+        "ORDER BY card_number LIMIT 1",
+        (nik, pending.REVOCATION),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def check_can_issue(station: Station, resident: Resident, chip: bool) -> bytes | None:
+    """Check that resident may get a new card and return the chip portrait (None for a QR-only card).
+
+    Raises CardAlreadyIssuedError when the resident has an active card, and
+    PhotoMissingError when a chip card is asked for without an accepted
+    portrait, because clinic terminals compare the holder with the chip's photo.
+    """
+    # NOTE: the check and the journal insert are separate transactions, so two issue processes
+    # started at the same moment for one NIK on one station can both pass it.
+    prepare_journal(station.journal)
+    existing = active_card(station.journal, resident.nik)
+    if existing is not None:
+        raise CardAlreadyIssuedError(CARD_ALREADY_ISSUED, nik=resident.nik, card_number=existing)
+    return require_photo(station.directory / PHOTOS_DIR, resident.nik) if chip else None
 
 
 @dataclass(frozen=True)
@@ -85,20 +130,23 @@ def issue_resident(
     pin becomes the chip card's cardholder PIN; without it the card gets a new random
     PIN, written only to its PIN slip under STATION/pin-slips/single. photo is the resident's portrait
     from issuance.photo.prepare_photo; without it a chip card gets the accepted
-    portrait in STATION/photos, else a placeholder portrait. The card is
+    portrait in STATION/photos, and a QR-only card prints that portrait on its
+    face when there is one. check_can_issue runs first, so a resident with an
+    active card raises CardAlreadyIssuedError, and a chip card without a
+    portrait raises PhotoMissingError, before any card is touched. The card is
     journalled with its registration body and an audit entry for clerk (default:
     the station's clerk setting), as batch.issue_card does, so a card that the
     server does not take now is sent later by `kartu issuance register-pending`.
     A RegistrationError leaves the card issued and journalled as unregistered.
     A failed card raises the personalisation error itself.
     """
-    prepare_journal(station.journal)
+    accepted = check_can_issue(station, resident, chip=connection is not None and photo is None)
     clerk = audit.resolve_clerk(station.journal, clerk) if clerk else audit.station_clerk(station.journal)
     clerk = clerk or UNNAMED_CLERK
-    if connection is not None and photo is None:
-        photo = load_photo(station.directory / PHOTOS_DIR, resident.nik)
-        if photo is None:
-            photo = placeholder_photo(resident.name, seed=int(resident.nik[-4:]))
+    if connection is not None:
+        photo = photo or accepted
+    else:
+        photo = photo or load_photo(station.directory / PHOTOS_DIR, resident.nik)
     try:
         card = issue_card(station, resident, connection, issued, clerk, detail="kartu issuance issue", photo=photo,
                           pin=pin if connection is not None else None).card

@@ -26,6 +26,7 @@ from card.reference_state import CardState
 from hardware.pcsc import PcscContext
 from hardware.qrimage import decode_qr_image
 from issuance.issue import issue_resident
+from issuance.photo import placeholder_photo
 from issuance.register import Resident, read_register, write_register
 from issuance.station import ISSUER_PUBLIC_KEY, Station, create_station_keys
 from issuance.synth import generate_register
@@ -121,7 +122,10 @@ def run_demo(workdir: Path, language: str = "id", echo=print) -> Summary:
                 state_file = cards_dir / f"card-{index}.json"
                 CardState.blank(state_file)
                 with inserted_card(state_file, context) as connection:
-                    result = issue_resident(station, resident, connection, date.today(), faces_dir, server.url, admin_token)
+                    # The demo has no camera, so each chip gets a drawn stand-in portrait.
+                    portrait = placeholder_photo(resident.name, seed=index)
+                    result = issue_resident(station, resident, connection, date.today(), faces_dir, server.url,
+                                            admin_token, photo=portrait)
                 card_files.append((state_file, result.card.card_number))
                 echo(f"issued chip card {result.card.card_number} ({state_file.name})")
             qr_result = issue_resident(station, qr_resident, None, date.today(), faces_dir, server.url, admin_token)

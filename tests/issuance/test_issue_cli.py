@@ -15,6 +15,8 @@ from card.piv import DEFAULT_MANAGEMENT_KEY, INS, InvalidPinError, ObjectId
 from issuance.card_secrets import MASTER_KEY_FILE
 from issuance.issue import PinFileError, read_pin_file
 from issuance.personalise import DEMO_PIN
+from issuance.photo import placeholder_photo
+from issuance.photo_store import PHOTOS_DIR, store_photo
 from issuance.pin_slips import SINGLE_GROUP, slip_paths
 from issuance.register import write_register
 from issuance.station import create_station_keys
@@ -25,18 +27,23 @@ from tests.hardware.piv_support import InsertedCard, RecordingCard, authenticate
 CLERK_PIN = "13572468"
 
 
+REGISTER = generate_register(5, seed=23)
+
+
 @pytest.fixture
 def station_dir(tmp_path) -> Path:
+    """A station with an accepted portrait for every resident of REGISTER, as chip cards need."""
     create_station_keys(tmp_path / "station")
+    for resident in REGISTER:
+        store_photo(tmp_path / "station" / PHOTOS_DIR, resident.nik, placeholder_photo(resident.name, seed=1))
     return tmp_path / "station"
 
 
 @pytest.fixture
 def register(tmp_path):
-    residents = generate_register(5, seed=23)
     path = tmp_path / "register.csv"
-    write_register(residents, path)
-    return path, residents[0]
+    write_register(REGISTER, path)
+    return path, REGISTER[0]
 
 
 def write_pin_file(path: Path, text: str, mode: int = 0o600) -> Path:
@@ -145,12 +152,30 @@ def test_cli_refuses_personalised_card(station_dir, register, card) -> None:
     first = issue(station_dir, register)
     assert first.returncode == 0, first.stderr
     objects_before = dict(card.state.objects)
-    second = issue(station_dir, register)
+    # Another resident, because the first one now has an active card and is rejected before the reader is used.
+    second = issue(station_dir, (register[0], REGISTER[1]))
     assert second.returncode == 2
     assert "Traceback" not in second.stderr
     assert "not blank" in second.stderr
     assert "kartu issuance reissue" in second.stderr
     assert card.state.objects == objects_before
+
+
+def test_cli_refuses_second_chip_card(station_dir, register, card, tmp_path) -> None:
+    first = issue(station_dir, register)
+    assert first.returncode == 0, first.stderr
+    [card_number] = re.findall(r"^card (\d{16}) ", first.stdout, re.MULTILINE)
+    card.remove()
+    second_card = InsertedCard(card.context, tmp_path / "second.json").insert()
+    try:
+        second = issue(station_dir, register, lang="id")
+    finally:
+        second_card.remove()
+    assert second.returncode == 2
+    assert "Traceback" not in second.stderr
+    assert card_number in second.stderr
+    assert "kartu issuance reissue" in second.stderr
+    assert second_card.card.received == []
 
 
 def test_cli_refuses_card_with_changed_management_key(station_dir, register, card) -> None:

@@ -20,6 +20,7 @@ from issuance.photo import (
     read_photo_file,
 )
 from issuance.photo_store import store_photo
+from issuance.station import create_station_keys
 
 
 def jpeg_bytes(image: Image.Image, **save_options) -> bytes:
@@ -230,6 +231,7 @@ def run_photo_command(argv: list[str]) -> int:
 
 
 def test_photo_command_stores_portrait(tmp_path, capsys):
+    create_station_keys(tmp_path)
     source = tmp_path / "camera.jpg"
     source.write_bytes(portrait_jpeg(seed=2, size=(960, 1280)))
 
@@ -243,6 +245,7 @@ def test_photo_command_stores_portrait(tmp_path, capsys):
 
 
 def test_photo_command_rejects_dark_photo(tmp_path, capsys):
+    create_station_keys(tmp_path)
     source = tmp_path / "dark.jpg"
     source.write_bytes(jpeg_bytes(ImageEnhance.Brightness(draw_portrait(seed=1)).enhance(0.2)))
 
@@ -258,6 +261,30 @@ def test_photo_command_rejects_bad_nik(tmp_path, capsys):
 
     assert status == 2
     assert "not a NIK" in capsys.readouterr().err
+
+
+def test_photo_command_rejects_missing_station(tmp_path, capsys):
+    create_station_keys(tmp_path / "station")
+    source = tmp_path / "camera.jpg"
+    source.write_bytes(portrait_jpeg(seed=2, size=(960, 1280)))
+    mistyped = tmp_path / "statoin"
+
+    status = run_photo_command(["--station", str(mistyped), "--nik", "1571010101900001", "--file", str(source)])
+
+    assert status == 2
+    assert "not a station directory" in capsys.readouterr().err
+    assert not mistyped.exists()
+
+
+def test_photo_command_rejects_directory_without_keys(tmp_path, capsys):
+    source = tmp_path / "camera.jpg"
+    source.write_bytes(portrait_jpeg(seed=2, size=(960, 1280)))
+
+    status = run_photo_command(["--station", str(tmp_path), "--nik", "1571010101900001", "--file", str(source)])
+
+    assert status == 2
+    assert "kartu keys create" in capsys.readouterr().err
+    assert not (tmp_path / "photos").exists()
 
 
 def test_photo_store_rejects_path_in_nik(tmp_path):
