@@ -73,7 +73,11 @@ def test_events_continue_after_pcscd_restart(pcscd_control) -> None:
         with VpcdBridge(PlainCard(), ATR, reconnect=True):
             assert expect(monitor, EventKind.CARD_INSERTED).already_present is False
             pcscd_control.stop()
+            # While pcscd shuts down, a pending SCardGetStatusChange can first fail with
+            # SCARD_W_SECURITY_VIOLATION (0x8010006A); the service error follows it.
             unavailable = expect(monitor, EventKind.READER_UNAVAILABLE)
+            while not isinstance(unavailable.error, ServiceUnavailable):
+                unavailable = expect(monitor, EventKind.READER_UNAVAILABLE)
             pcscd_control.start()
             expect(monitor, EventKind.READER_READY)
             back = expect(monitor, EventKind.CARD_INSERTED)
