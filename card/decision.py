@@ -159,7 +159,7 @@ _TEMPLATES = {
     ),
 }
 
-# QUOTA_EXCEEDED with nothing left: "hand over at most 0" would read as an instruction, so this says the quota is used up.
+# QUOTA_EXCEEDED with nothing left: "hand over at most 0" would read as an instruction, so this message states that the quota is used up.
 QUOTA_USED_UP = N_(
     "This household has used {used} of {quota} {unit} of its {program} quota for {period}, so the quota is used up until the next quota period starts. Nothing was recorded. Hand over nothing now; the holder can come back then."
 )

@@ -69,7 +69,7 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 _WIB_OFFSET_SECONDS = 7 * 3600
 
 # A loaded P-256 public key takes about 2 KB (measured with cryptography 50 on
-# x86-64), so each cache of this size holds at most about 70 MB per process.
+# x86-64), so each cache of this size takes at most about 70 MB per process.
 _CARD_KEY_CACHE_SIZE = 32_768
 _TERMINAL_KEY_CACHE_SIZE = 1_024
 

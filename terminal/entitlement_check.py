@@ -19,10 +19,10 @@ it was:
     start a new generation and drop the local count of records acknowledged
     since the first pull.
 
-There is no way around the check: a terminal enrolled without a root key, or
-one whose trust list names no sync key, cannot apply entitlements and is told
-to enrol with --root-key and sync again. `kartu demo` enrols its terminal
-that way, so it needs no exception either.
+There is no unsigned mode. A terminal enrolled without a root key, or one
+whose trust list names no sync key, cannot apply entitlements, and the error
+message says to enrol with --root-key and sync again. `kartu demo` enrols its
+terminal with a root key, so the demo needs no exception either.
 """
 
 from __future__ import annotations

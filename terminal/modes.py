@@ -98,7 +98,7 @@ def mask_card_number(card_number: str) -> str:
 
 @dataclass(frozen=True)
 class ProgrammeStanding:
-    """A household's entitlement to one programme as this terminal sees it.
+    """A household's entitlement to one programme, from this terminal's cached data.
 
     limit is the household's limit per period: the programme's quota times
     the household's entitled persons for a per-person quota, else the quota.

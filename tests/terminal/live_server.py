@@ -25,8 +25,9 @@ from issuance.station import Station
 from server.app import create_app
 from server.fields import encode_base64
 from server.models import Programme, Redemption
-from terminal.enrol import enrol_terminal
+from terminal.enrol import enrol_terminal, open_terminal
 from terminal.store import TerminalStore
+from terminal.sync import SyncClient
 from tests.card.trust_kit import City, entry
 from tests.server.conftest import Kit, LiveServer, start_server, stop_server
 
@@ -107,3 +108,14 @@ def enrol(kit: Kit, station: Station, directory: Path, server_url: str | None = 
 def server_record_ids(kit: Kit) -> list[str]:
     with Session(kit.live.app.state.engine) as session:
         return list(session.scalars(select(Redemption.record_id)))
+
+
+def sync(directory: Path):
+    """Run one full sync of the enrolled terminal in directory against its server and return its report."""
+    store, signer = open_terminal(directory)
+    client = SyncClient(store, signer, store.require_meta("server_url"))
+    try:
+        return client.sync()
+    finally:
+        client.close()
+        store.close()

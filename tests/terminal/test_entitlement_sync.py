@@ -10,18 +10,8 @@ from card.keys import FileSigner, generate_private_key, save_public_key
 from kartu.cli import main
 from terminal.enrol import enrol_terminal, open_terminal
 from terminal.entitlement_check import NO_TRUST_LIST, NOT_SYNC_KEY
-from terminal.sync import EntitlementSetRejected, SyncClient, SyncError
-from tests.terminal.live_server import enrol, live_server, register_qr_cards
-
-
-def sync(directory: Path):
-    store, signer = open_terminal(directory)
-    client = SyncClient(store, signer, store.require_meta("server_url"))
-    try:
-        return client.sync()
-    finally:
-        client.close()
-        store.close()
+from terminal.sync import EntitlementSetRejected, SyncError
+from tests.terminal.live_server import enrol, live_server, register_qr_cards, sync
 
 
 def held(directory: Path) -> tuple[int | None, dict[bytes, int]]:

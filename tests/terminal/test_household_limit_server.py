@@ -12,10 +12,10 @@ from issuance.register import Resident
 from server.entitlements import HouseholdEntitlement
 from terminal.enrol import open_terminal
 from terminal.store import MAX_PERSONS
-from terminal.sync import SyncClient, SyncError
+from terminal.sync import SyncError
 from terminal.tap import TapService
 from tests.server.register_support import CHILD, HEAD, KK, WIFE, csv_bytes
-from tests.terminal.live_server import enrol, live_server, register_qr_cards
+from tests.terminal.live_server import enrol, live_server, register_qr_cards, sync
 
 # A second pupil of the same household, at primary school.
 SIBLING = {**CHILD, "NIK": "1571015203150001", "NAMA": "DEWI SANTOSO", "TANGGAL_LAHIR": "2015-03-12",
@@ -30,16 +30,6 @@ def pupil(row: dict) -> Resident:
         sex=row["JENIS_KELAMIN"], address=row["ALAMAT"], kelurahan=row["KELURAHAN"], kelurahan_code="1571011002",
         kecamatan=row["KECAMATAN"], desil=int(row["DESIL"]), relationship=row["HUBUNGAN_KELUARGA"],
     )
-
-
-def sync(directory) -> None:
-    store, signer = open_terminal(directory)
-    client = SyncClient(store, signer, store.require_meta("server_url"))
-    try:
-        client.sync()
-    finally:
-        client.close()
-        store.close()
 
 
 def scan(directory, qr_text: str):

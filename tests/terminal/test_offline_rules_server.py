@@ -7,8 +7,7 @@ from datetime import datetime, timezone
 from card.decision import Reason
 from terminal.enrol import open_terminal
 from terminal.offline_rules import OfflineAction, OfflineRule, RuledTapService, load_rules, save_rule
-from terminal.sync import SyncClient
-from tests.terminal.live_server import enrol, live_server, register_qr_cards
+from tests.terminal.live_server import enrol, live_server, register_qr_cards, sync
 
 
 def set_offline_rule(kit, program: str, hours: int | None, action: str | None):
@@ -19,16 +18,6 @@ def set_offline_rule(kit, program: str, hours: int | None, action: str | None):
     if hours is not None:
         rule |= {"offline_max_hours": hours, "offline_action": action}
     return kit.admin.put(f"/api/v1/programmes/{program}/rule", json=rule)
-
-
-def sync(directory) -> None:
-    store, signer = open_terminal(directory)
-    client = SyncClient(store, signer, store.require_meta("server_url"))
-    try:
-        client.sync()
-    finally:
-        client.close()
-        store.close()
 
 
 def test_server_rule_pulled_and_removed(station, tmp_path) -> None:

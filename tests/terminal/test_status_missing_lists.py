@@ -1,4 +1,4 @@
-"""The status bar and the tap loop on a fresh terminal: missing lists and an unnamed reader are said plainly."""
+"""The status bar and the tap loop on a fresh terminal: missing lists and an unnamed reader are reported as such."""
 
 from __future__ import annotations
 
