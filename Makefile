@@ -23,7 +23,7 @@ bench: system venv
 	$(BIN)/python bench/issuance_station.py
 	$(BIN)/python bench/card_face.py
 	$(BIN)/python bench/fuzz_qr.py -runs=1000000
-	$(BIN)/python bench/terminal_decision.py
+	$(BIN)/python bench/terminal.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/entitlements.py
 	$(BIN)/python bench/api_fuzz.py

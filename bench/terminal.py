@@ -14,7 +14,7 @@ of --baseline-cards households to give the ratio that the cache size costs.
 
 The cache size on disk is the store file after a WAL checkpoint, before any tap.
 
-Run: .venv/bin/python bench/terminal_decision.py [--cards N] [--taps N] [--baseline-cards N]
+Run: .venv/bin/python bench/terminal.py [--cards N] [--taps N] [--baseline-cards N]
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Python puts this script's folder first on sys.path, where this file would
+# hide the terminal package, so the folder is replaced by the repository root.
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
+sys.path.insert(0, str(BENCH_DIR.parent))
 
 from card.cardnumber import make_card_number  # noqa: E402
 from card.credential import Credential, Holder, Profile, sign_credential  # noqa: E402
