@@ -92,7 +92,7 @@ def create_app(
     if sync_signer is None:
         logger.warning("the server has no sync key: terminals cannot pull entitlements and cards cannot be revoked "
                        "until it is restarted with one")
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = LoginLimiter(engine)
     app.state.reconciler = reconciler
     install_error_handlers(app)
     app.include_router(_api_router())

@@ -12,21 +12,26 @@ of their own).
 Rejected attempts are checked before the password is hashed, so a locked key
 costs no Argon2id work.
 
-The counts live in the memory of one server process. With `--workers N`
-each worker keeps its own counts, so a client can make up to N times the
-free failures before every worker rejects it, and a restart clears them.
+The counts live in the login_failures table, so every worker of
+`kartu server --workers N` shares them and a restart keeps them. A failure is
+counted with one INSERT ... ON CONFLICT DO UPDATE, which PostgreSQL and
+SQLite both run atomically, so concurrent failures in two workers both count.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
-from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
+from sqlalchemy import Float, Integer, String, case, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-__all__ = ["LoginLimiter", "LoginLocked", "login_limiter", "client_address"]
+from server.models import Base
+
+__all__ = ["LoginFailure", "LoginLimiter", "LoginLocked", "login_limiter", "client_address"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +39,28 @@ FREE_FAILURES = 5
 BASE_BACKOFF = 1.0
 MAX_BACKOFF = 15 * 60.0
 FORGET_AFTER = 60 * 60.0
-# Bound on tracked keys, so a flood of made-up usernames cannot grow memory without limit.
+# Bound on stored keys, so a flood of made-up usernames cannot grow the table without limit.
 MAX_KEYS = 100_000
+# "user:" plus a username of at most 64 characters, or "client:" plus an IPv6 address.
+MAX_KEY_LENGTH = 80
 
 
-@dataclass
-class _Failures:
-    count: int
-    last_at: float
+class LoginFailure(Base):
+    """Failed logins of one key ("user:<username>" or "client:<address>") since its counts were last forgotten."""
 
-    def locked_until(self) -> float:
-        if self.count < FREE_FAILURES:
-            return 0.0
-        return self.last_at + min(BASE_BACKOFF * 2 ** (self.count - FREE_FAILURES), MAX_BACKOFF)
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[float] = mapped_column(Float, index=True)
+    """Unix time of the latest failure, in seconds."""
+
+
+def backoff_until(count: int, last_at: float) -> float:
+    """Return the Unix time before which a key with count failures, the latest at last_at, is rejected."""
+    if count < FREE_FAILURES:
+        return 0.0
+    return last_at + min(BASE_BACKOFF * 2 ** (count - FREE_FAILURES), MAX_BACKOFF)
 
 
 class LoginLocked(HTTPException):
@@ -63,25 +77,31 @@ class LoginLocked(HTTPException):
 
 
 class LoginLimiter:
-    """In-process failure counts; thread-safe because FastAPI runs sync routes in a thread pool."""
+    """Failure counts in the database of engine. Each call runs in its own short transaction."""
 
-    def __init__(self) -> None:
-        self._failures: dict[str, _Failures] = {}
-        self._lock = threading.Lock()
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sessions = sessionmaker(engine)
 
     @staticmethod
     def _keys(username: str, client: str) -> tuple[str, str]:
-        return "user:" + username.strip().lower(), "client:" + client
+        user_key = "user:" + username.strip().lower()
+        client_key = "client:" + client
+        return user_key[:MAX_KEY_LENGTH], client_key[:MAX_KEY_LENGTH]
 
     def retry_after(self, username: str, client: str, now: float) -> float:
         """Return the seconds until a login for username from client may be tried, 0 when it may be tried now."""
-        with self._lock:
-            wait = 0.0
-            for key in self._keys(username, client):
-                failures = self._failures.get(key)
-                if failures is not None:
-                    wait = max(wait, failures.locked_until() - now)
-            return wait
+        with self._sessions() as session:
+            rows = session.execute(
+                select(LoginFailure.count, LoginFailure.last_at).where(
+                    LoginFailure.key.in_(self._keys(username, client))
+                )
+            ).all()
+        wait = 0.0
+        for count, last_at in rows:
+            if now - last_at <= FORGET_AFTER:
+                wait = max(wait, backoff_until(count, last_at) - now)
+        return wait
 
     def check(self, username: str, client: str, now: float) -> None:
         """Raise LoginLocked when username or client is in backoff."""
@@ -91,32 +111,43 @@ class LoginLimiter:
             raise LoginLocked(wait)
 
     def record_failure(self, username: str, client: str, now: float) -> None:
-        with self._lock:
-            if len(self._failures) >= MAX_KEYS:
-                self._forget_old(now)
+        """Count one failed login against username and client. A key quiet for FORGET_AFTER starts again at 1."""
+        with self._sessions() as session:
+            if session.scalar(select(func.count()).select_from(LoginFailure)) >= MAX_KEYS:
+                self._forget_old(session, now)
             for key in self._keys(username, client):
-                failures = self._failures.get(key)
-                if failures is None or now - failures.last_at > FORGET_AFTER:
-                    self._failures[key] = _Failures(1, now)
-                else:
-                    failures.count += 1
-                    failures.last_at = now
+                session.execute(self._count_failure(key, now))
+            session.commit()
 
     def record_success(self, username: str, client: str) -> None:
         user_key, _client_key = self._keys(username, client)
-        with self._lock:
-            self._failures.pop(user_key, None)
+        with self._sessions() as session:
+            session.execute(delete(LoginFailure).where(LoginFailure.key == user_key))
+            session.commit()
 
-    def _forget_old(self, now: float) -> None:
-        stale = [key for key, failures in self._failures.items() if now - failures.last_at > FORGET_AFTER]
-        for key in stale:
-            del self._failures[key]
-        if len(self._failures) >= MAX_KEYS:
-            # Every key is recent: drop the oldest half rather than grow.
-            by_age = sorted(self._failures, key=lambda key: self._failures[key].last_at)
-            for key in by_age[: len(by_age) // 2]:
-                del self._failures[key]
-            logger.warning("login limiter held %d keys; dropped the oldest half", MAX_KEYS)
+    def _count_failure(self, key: str, now: float):
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(LoginFailure).values(key=key, count=1, last_at=now)
+        table = LoginFailure.__table__
+        forgotten = insert.excluded.last_at - table.c.last_at > FORGET_AFTER
+        return insert.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "count": case((forgotten, 1), else_=table.c.count + 1),
+                "last_at": insert.excluded.last_at,
+            },
+        )
+
+    @staticmethod
+    def _forget_old(session: Session, now: float) -> None:
+        session.execute(delete(LoginFailure).where(LoginFailure.last_at < now - FORGET_AFTER))
+        remaining = session.scalar(select(func.count()).select_from(LoginFailure))
+        if remaining < MAX_KEYS:
+            return
+        # Every key is recent: drop the oldest half rather than grow.
+        median = session.scalar(select(LoginFailure.last_at).order_by(LoginFailure.last_at).offset(remaining // 2).limit(1))
+        session.execute(delete(LoginFailure).where(LoginFailure.last_at <= median))
+        logger.warning("login limiter stored %d keys; dropped the oldest half", remaining)
 
 
 def login_limiter(request: Request) -> LoginLimiter:

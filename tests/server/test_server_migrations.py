@@ -23,7 +23,8 @@ TABLES = {
     "staff_users", "staff_sessions", "audit_log",
     "register_imports", "households", "residents", "resident_history", "programme_rules", "entitlements",
     "findings", "finding_records", "service_point_areas", "terminal_volumes", "reconcile_queue",
-    "trust_root", "trust_lists", "revocation_lists", "card_revocations",
+    "entitlement_revisions", "served_entitlements",
+    "trust_root", "trust_lists", "revocation_lists", "card_revocations", "login_failures",
 }
 
 PROGRAMME_CODES = {"lpg", "pbi", "bpjstk", "beasiswa", "bantuan_bencana", "lansia"}
