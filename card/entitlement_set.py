@@ -2,7 +2,7 @@
 
 An entitlement set is a COSE_Sign1 message (ES256) whose payload is a CBOR
 map with unsigned integer keys:
-  1 format version (uint, 1)
+  1 format version (uint, 2)
   2 programme code (text)
   3 quota period (text, "YYYY-MM" of the month the set was issued in, WIB)
   4 quota (uint; 0 means the programme has no quota)
@@ -17,6 +17,17 @@ map with unsigned integer keys:
   10 households (array, household ids strictly ascending), each an array of
      [household id (8-byte bstr), used (uint), persons (uint or null),
       amount (uint or null), valid until (uint days since 1970-01-01, or null)]
+  11 revision (uint): the server's revision of the programme's household
+     list that the set brings the terminal to
+  12 base revision (uint, at least 1, at most the revision): only in a delta
+  13 removed household ids (array of 8-byte bstr, strictly ascending): only
+     in a delta
+
+A full set (keys 1 to 11) lists every entitled household. A delta (keys 1
+to 13) lists in key 10 only the households added or changed since the base
+revision, and in key 13 those no longer entitled; the terminal applies it
+only to the household list it holds at exactly the base revision. Keys 1 to
+9 are complete in both. No household id may appear in both 10 and 13.
 
 "used" is the household's use in the programme's quota period up to the
 moment of issue, from every terminal. The payload is deterministic CBOR, so
@@ -46,7 +57,7 @@ __all__ = [
     "decode_entitlements",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HOUSEHOLD_ID_SIZE = 8
 OFFLINE_ACTIONS = ("refuse", "warn")
 EPOCH = date(1970, 1, 1)
@@ -60,7 +71,10 @@ _ROW_START = b"\x85\x48"
 _MAP_OF_9 = 0xA9
 _KEY_HOUSEHOLDS = cbor.encode(10)
 
-_FIELDS = {1: int, 2: str, 3: str, 4: int, 5: str, 6: dict, 7: int, 8: str, 9: int, 10: list}
+_FIELDS = {1: int, 2: str, 3: str, 4: int, 5: str, 6: dict, 7: int, 8: str, 9: int, 10: list, 11: int, 12: int,
+           13: list}
+_REQUIRED = frozenset(range(1, 12))
+_DELTA_KEYS = frozenset((12, 13))
 _RULE_FIELDS = {1: str, 2: bool, 3: list}
 
 
@@ -92,7 +106,11 @@ class HouseholdEntry(NamedTuple):
 
 @dataclass(frozen=True)
 class ProgrammeEntitlements:
-    """The decoded content of one entitlement set."""
+    """The decoded content of one entitlement set: a full set, or a delta when base_revision is not None.
+
+    In a delta, households are the added or changed households and removed
+    the ids of households no longer entitled since base_revision.
+    """
 
     program: str
     period: str
@@ -103,6 +121,13 @@ class ProgrammeEntitlements:
     terminal_id: str
     service_point_id: int
     households: tuple[HouseholdEntry, ...]
+    revision: int = 0
+    base_revision: int | None = None
+    removed: tuple[bytes, ...] = ()
+
+    @property
+    def is_delta(self) -> bool:
+        return self.base_revision is not None
 
 
 def _days(day: date | None) -> int | None:
@@ -158,10 +183,27 @@ def _encode_households(households: tuple[HouseholdEntry, ...]) -> bytes:
     return b"".join(rows)
 
 
+def _tail(entitlements: ProgrammeEntitlements) -> dict:
+    """Return keys 11 to 13 of the payload; raise EntitlementSetFormatError for an invalid delta."""
+    revision = entitlements.revision
+    if type(revision) is not int or revision < 0:
+        raise EntitlementSetFormatError(f"entitlement set revision {revision!r} must be an unsigned integer")
+    tail: dict = {11: revision}
+    if entitlements.base_revision is None:
+        if entitlements.removed:
+            raise EntitlementSetFormatError("a full entitlement set cannot remove households; give a base revision")
+        return tail
+    _check_delta(entitlements.revision, entitlements.base_revision, entitlements.households, entitlements.removed)
+    tail[12] = entitlements.base_revision
+    tail[13] = list(entitlements.removed)
+    return tail
+
+
 def encode_entitlements(entitlements: ProgrammeEntitlements) -> bytes:
     """Return the deterministic CBOR payload of a set; raise EntitlementSetFormatError for invalid households."""
     households = entitlements.households
     _check_ascending(entry.household_id for entry in households)
+    tail = _tail(entitlements)
     head = cbor.encode({
         1: FORMAT_VERSION,
         2: entitlements.program,
@@ -173,10 +215,15 @@ def encode_entitlements(entitlements: ProgrammeEntitlements) -> bytes:
         8: entitlements.terminal_id,
         9: entitlements.service_point_id,
     })
-    # Key 10 sorts after keys 1 to 9, so the households go last: the head of
-    # a map of 9 pairs becomes one of 10 pairs and key 10 with its array follows.
+    # Keys 1 to 9 sort before key 10 and keys 11 to 13 after it. So the map
+    # head of the nine pairs is given the full count of pairs, and key 10 with
+    # its array goes between those nine pairs and the pairs of the tail.
     assert head[0] == _MAP_OF_9
-    return bytes((_MAP_OF_9 + 1,)) + head[1:] + _KEY_HOUSEHOLDS + _encode_households(households)
+    encoded_tail = cbor.encode(tail)
+    return b"".join((
+        bytes((_MAP_OF_9 + 1 + len(tail),)), head[1:], _KEY_HOUSEHOLDS, _encode_households(households),
+        encoded_tail[1:],
+    ))
 
 
 def sign_entitlements(entitlements: ProgrammeEntitlements, signer: cose.Signer) -> bytes:
@@ -184,15 +231,33 @@ def sign_entitlements(entitlements: ProgrammeEntitlements, signer: cose.Signer) 
     return cose.sign1(encode_entitlements(entitlements), signer)
 
 
-def _check_ascending(household_ids: Iterable[bytes]) -> None:
+def _check_ascending(household_ids: Iterable[bytes], what: str = "household") -> None:
     previous = b""
     for index, household_id in enumerate(household_ids):
         if household_id <= previous:
             raise EntitlementSetFormatError(
-                f"household {index} ({household_id.hex()}) is not above the one before it; "
+                f"{what} {index} ({household_id.hex()}) is not above the one before it; "
                 "household ids must be distinct and in ascending order"
             )
         previous = household_id
+
+
+def _check_delta(revision: int, base_revision: int, households: tuple[HouseholdEntry, ...],
+                 removed: tuple[bytes, ...]) -> None:
+    """Check the delta keys: base revision from 1 to the revision, removed ids valid and not also changed."""
+    if type(base_revision) is not int or not 1 <= base_revision <= revision:
+        raise EntitlementSetFormatError(
+            f"entitlement delta base revision {base_revision!r} must be from 1 to the revision {revision}"
+        )
+    for index, household_id in enumerate(removed):
+        if type(household_id) is not bytes or len(household_id) != HOUSEHOLD_ID_SIZE:
+            raise EntitlementSetFormatError(f"removed household {index} must be a {HOUSEHOLD_ID_SIZE}-byte string")
+    _check_ascending(removed, "removed household")
+    both = set(removed).intersection(entry.household_id for entry in households)
+    if both:
+        raise EntitlementSetFormatError(
+            f"household {min(both).hex()} is both changed and removed in one entitlement delta"
+        )
 
 
 def _typed(item: Mapping, fields: dict[int, type], what: str) -> None:
@@ -251,19 +316,30 @@ def decode_entitlements(payload: bytes) -> ProgrammeEntitlements:
     if not isinstance(item, dict):
         raise EntitlementSetFormatError("entitlement set payload must be a CBOR map")
     _typed(item, _FIELDS, "entitlement set")
-    missing = sorted(_FIELDS.keys() - item.keys())
+    missing = sorted(_REQUIRED - item.keys())
     if missing:
         raise EntitlementSetFormatError(f"entitlement set misses fields {missing}")
+    delta_keys = _DELTA_KEYS & item.keys()
+    if delta_keys and delta_keys != _DELTA_KEYS:
+        raise EntitlementSetFormatError(
+            f"entitlement delta has field {min(delta_keys)} without {max(_DELTA_KEYS - delta_keys)}; "
+            "a delta needs both the base revision (12) and the removed households (13)"
+        )
     if item[1] != FORMAT_VERSION:
         raise EntitlementSetFormatError(
             f"entitlement set format {item[1]} is not supported (expected {FORMAT_VERSION})"
         )
-    for key, name in ((4, "quota"), (7, "issued at"), (9, "service point id")):
+    for key, name in ((4, "quota"), (7, "issued at"), (9, "service point id"), (11, "revision")):
         if item[key] < 0:
             raise EntitlementSetFormatError(f"entitlement set {name} {item[key]} is negative")
     households = tuple(_decode_household(entry, index) for index, entry in enumerate(item[10]))
     _check_ascending(entry.household_id for entry in households)
+    base_revision = item.get(12)
+    removed = tuple(item.get(13, ()))
+    if base_revision is not None:
+        _check_delta(item[11], base_revision, households, removed)
     return ProgrammeEntitlements(
         program=item[2], period=item[3], quota=item[4], unit=item[5], rules=_decode_rules(item[6]),
         issued_at_ms=item[7], terminal_id=item[8], service_point_id=item[9], households=households,
+        revision=item[11], base_revision=base_revision, removed=removed,
     )

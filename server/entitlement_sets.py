@@ -1,10 +1,16 @@
 """Signed entitlement sets: what a terminal pulls for one programme, signed by the server sync key.
 
 The set (layout in card.entitlement_set) carries the programme's rules, the
-entitled households with their use so far, the issue time in milliseconds and
-the terminal and service point it was made for. The terminal verifies it
-against the sync keys of its trust list before it applies anything
-(terminal.entitlement_check).
+entitled households with their use so far, the issue time in milliseconds,
+the terminal and service point it was made for and the programme's revision.
+The terminal verifies it against the sync keys of its trust list before it
+applies anything (terminal.entitlement_check).
+
+Each pull refreshes the programme's served state (server.served_entitlements)
+and then answers the terminal's cursor, the revision it holds: with a delta
+of the households changed and removed since that revision, or with a full
+set when the cursor is 0, unknown, ahead of the server or older than the
+retention of removals.
 
 A server started without a sync key serves no entitlement sets: the route
 returns 503 with code no_sync_key, as revoking a card does, because a terminal
@@ -25,12 +31,13 @@ from card.entitlement_set import (
     ProgrammeRules,
     sign_entitlements,
 )
-from server.entitlements import household_entitlements
+from server.entitlements import HouseholdEntitlement, household_entitlements
 from server.models import Programme, Terminal
 from server.models_register import ProgrammeRule
 from server.periods import period_of
+from server.served_entitlements import ServedState, changes_since, lock_programme, record_served
 
-__all__ = ["build_entitlements", "signed_entitlement_set"]
+__all__ = ["refresh_served", "build_entitlements", "signed_entitlement_set"]
 
 
 def _rules(rule: ProgrammeRule | None) -> ProgrammeRules:
@@ -42,9 +49,27 @@ def _rules(rule: ProgrammeRule | None) -> ProgrammeRules:
     return ProgrammeRules(benefit_kind=rule.benefit_kind, pin_required=rule.pin_required, offline_rule=offline)
 
 
-def build_entitlements(session: Session, programme: Programme, terminal: Terminal, now: float) -> ProgrammeEntitlements:
-    """Collect a programme's rules and entitled households, as of now, into a set for one terminal."""
-    households = household_entitlements(session, programme, now)
+def _entries(households: list[HouseholdEntitlement]) -> tuple[HouseholdEntry, ...]:
+    return tuple(HouseholdEntry(h.household_id, h.used, h.persons, h.amount, h.valid_until) for h in households)
+
+
+def refresh_served(session: Session, programme: Programme, now: float) -> ServedState:
+    """Lock the programme's revision, compute its households as of now and record them; commit the session.
+
+    The commit releases the lock and makes the revision durable before it is
+    sent to any terminal.
+    """
+    counter = lock_programme(session, programme.code)
+    state = record_served(session, counter, household_entitlements(session, programme, now), now)
+    session.commit()
+    return state
+
+
+def build_entitlements(session: Session, programme: Programme, terminal: Terminal, state: ServedState,
+                       since: int, now: float) -> ProgrammeEntitlements:
+    """Build the set for one terminal holding revision since: a delta when possible, else the full set."""
+    changes = changes_since(state, since)
+    households = state.households if changes is None else changes.changed
     return ProgrammeEntitlements(
         program=programme.code,
         period=period_of(now),
@@ -54,15 +79,17 @@ def build_entitlements(session: Session, programme: Programme, terminal: Termina
         issued_at_ms=int(now * 1000),
         terminal_id=terminal.terminal_id,
         service_point_id=terminal.service_point_id,
-        households=tuple(
-            HouseholdEntry(h.household_id, h.used, h.persons, h.amount, h.valid_until) for h in households
-        ),
+        households=_entries(households),
+        revision=state.revision,
+        base_revision=None if changes is None else changes.base_revision,
+        removed=() if changes is None else tuple(changes.removed),
     )
 
 
 def signed_entitlement_set(
-    session: Session, signer: Signer, programme: Programme, terminal: Terminal, now: float
+    session: Session, signer: Signer, programme: Programme, terminal: Terminal, since: int, now: float
 ) -> tuple[ProgrammeEntitlements, bytes]:
-    """Build a terminal's set for a programme and sign it with the sync key; return the set and its COSE_Sign1 bytes."""
-    entitlements = build_entitlements(session, programme, terminal, now)
+    """Refresh the served state, build the terminal's set or delta and sign it; return it and its COSE_Sign1 bytes."""
+    state = refresh_served(session, programme, now)
+    entitlements = build_entitlements(session, programme, terminal, state, since, now)
     return entitlements, sign_entitlements(entitlements, signer)

@@ -12,14 +12,18 @@ POST /api/v1/sync/redemptions
   same transaction, and server.reconcile_queue reconciles them after the
   response, so reconciliation neither delays nor affects the acknowledgement.
 
-GET /api/v1/sync/entitlements?program=CODE
-  -> 200 {program, period: "YYYY-MM" (WIB), households: count,
+GET /api/v1/sync/entitlements?program=CODE&since=REVISION
+  -> 200 {program, period: "YYYY-MM" (WIB), households: count, revision,
+          base_revision: int or null, removed: count,
           entitlement_set: base64 COSE_Sign1}
   entitlement_set is the only part a terminal applies: the programme's
   rules (quota, unit, benefit kind, PIN, offline rule) and its households
   with their use, signed by the server sync key for the calling terminal
   (layout in card.entitlement_set, checks in terminal.entitlement_check).
-  program, period and households repeat it, unsigned, for logs and people.
+  since is the revision the terminal holds (default 0). The set is a delta
+  from since (base_revision = since) when the server can build one, else a
+  full set (base_revision null); server.entitlement_sets says when.
+  The unsigned fields repeat the set's content for logs and people.
   Only for a programme offered at the terminal's service point, else 403;
   503 with code no_sync_key when the server was started without a sync key.
   "used" counts the whole quota period (month, semester or year) and
@@ -77,6 +81,9 @@ class EntitlementsOut(BaseModel):
     program: str
     period: str
     households: int
+    revision: int
+    base_revision: int | None
+    removed: int
     entitlement_set: str
 
 
@@ -137,6 +144,8 @@ def get_entitlements(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1, description="revision of the programme that the terminal "
+                                                                "holds; 0 (the default) requests a full set")] = 0,
 ) -> EntitlementsOut:
     if program not in terminal.service_point.programme_codes:
         raise HTTPException(
@@ -148,11 +157,14 @@ def get_entitlements(
         )
     signer = _sync_signer(request)
     programme = session.get(Programme, program)
-    entitlements, signed = signed_entitlement_set(session, signer, programme, terminal, settings.clock())
-    logger.info("terminal %s pulled %d %s entitlements for %s, signed by sync key %s (%d bytes)",
-                terminal.terminal_id, len(entitlements.households), program, entitlements.period,
-                signer.kid.hex(), len(signed))
+    entitlements, signed = signed_entitlement_set(session, signer, programme, terminal, since, settings.clock())
+    logger.info("terminal %s pulled %s entitlements for %s since revision %d: %s to revision %d with %d households "
+                "and %d removed, signed by sync key %s (%d bytes)",
+                terminal.terminal_id, program, entitlements.period, since,
+                "delta" if entitlements.is_delta else "full set", entitlements.revision,
+                len(entitlements.households), len(entitlements.removed), signer.kid.hex(), len(signed))
     return EntitlementsOut(
         program=entitlements.program, period=entitlements.period, households=len(entitlements.households),
-        entitlement_set=encode_base64(signed),
+        revision=entitlements.revision, base_revision=entitlements.base_revision,
+        removed=len(entitlements.removed), entitlement_set=encode_base64(signed),
     )

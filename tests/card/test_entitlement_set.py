@@ -27,7 +27,10 @@ SET = ProgrammeEntitlements(
         HouseholdEntry(b"\x02" * 8, 2, persons=3, amount=750_000, valid_until=date(2026, 12, 31)),
         HouseholdEntry(b"\x03" * 8, 70_000, persons=None, amount=4_294_967_296),
     ),
+    revision=41,
 )
+DELTA = dataclasses.replace(SET, households=SET.households[1:2], base_revision=40,
+                            removed=(b"\x04" * 8, b"\x05" * 8))
 
 
 def _generic(entitlements: ProgrammeEntitlements) -> dict:
@@ -37,15 +40,17 @@ def _generic(entitlements: ProgrammeEntitlements) -> dict:
     if offline:
         rules[3] = list(offline)
     return {
-        1: 1, 2: entitlements.program, 3: entitlements.period, 4: entitlements.quota, 5: entitlements.unit,
+        1: 2, 2: entitlements.program, 3: entitlements.period, 4: entitlements.quota, 5: entitlements.unit,
         6: rules, 7: entitlements.issued_at_ms, 8: entitlements.terminal_id, 9: entitlements.service_point_id,
         10: [[h.household_id, h.used, h.persons, h.amount,
               (h.valid_until - date(1970, 1, 1)).days if h.valid_until else None] for h in entitlements.households],
-    }
+        11: entitlements.revision,
+    } | ({} if entitlements.base_revision is None else {12: entitlements.base_revision,
+                                                       13: list(entitlements.removed)})
 
 
-def _with(item: dict) -> bytes:
-    payload = _generic(SET)
+def _with(item: dict, base: ProgrammeEntitlements = SET) -> bytes:
+    payload = _generic(base)
     payload.update(item)
     return cbor.encode(payload)
 
@@ -56,6 +61,32 @@ def test_round_trip():
 
 def test_encoding_matches_generic_encoder():
     assert encode_entitlements(SET) == cbor.encode(_generic(SET))
+
+
+def test_delta_round_trip():
+    decoded = decode_entitlements(encode_entitlements(DELTA))
+    assert decoded == DELTA
+    assert decoded.is_delta
+
+
+def test_delta_matches_generic_encoder():
+    assert encode_entitlements(DELTA) == cbor.encode(_generic(DELTA))
+
+
+def test_full_set_is_not_delta():
+    decoded = decode_entitlements(encode_entitlements(SET))
+    assert not decoded.is_delta
+    assert decoded.removed == ()
+
+
+def test_full_set_with_removals_not_encoded():
+    with pytest.raises(EntitlementSetFormatError, match="full entitlement set cannot remove"):
+        encode_entitlements(dataclasses.replace(SET, removed=(b"\x04" * 8,)))
+
+
+def test_delta_with_unsorted_removals_not_encoded():
+    with pytest.raises(EntitlementSetFormatError, match="removed household 1"):
+        encode_entitlements(dataclasses.replace(DELTA, removed=tuple(reversed(DELTA.removed))))
 
 
 @pytest.mark.parametrize("count", [0, 23, 24, 256])
@@ -90,8 +121,11 @@ BAD_PAYLOADS = [
     ("row of 4 items", {10: [[b"\x01" * 8, 0, None, None]]}, "5 items"),
     ("negative used", {10: [[b"\x01" * 8, -1, None, None, None]]}, "used"),
     ("text persons", {10: [[b"\x01" * 8, 0, "3", None, None]]}, "persons"),
-    ("unknown field", {11: 1}, "unknown field 11"),
-    ("format 2", {1: 2}, "format 2"),
+    ("unknown field", {14: 1}, "unknown field 14"),
+    ("format 1", {1: 1}, "format 1"),
+    ("negative revision", {11: -1}, "revision -1"),
+    ("base without removed", {12: 40}, "field 12 without 13"),
+    ("removed without base", {13: []}, "field 13 without 12"),
     ("text quota", {4: "3"}, "field 4 must be int"),
     ("bool quota", {4: True}, "field 4 must be int"),
     ("offline hours 0", {6: {3: [0, "refuse"]}}, "offline rule"),
@@ -104,6 +138,23 @@ BAD_PAYLOADS = [
 def test_malformed_payload_rejected(case, item, problem):
     with pytest.raises(EntitlementSetFormatError, match=problem):
         decode_entitlements(_with(item))
+
+
+BAD_DELTAS = [
+    ("base 0", {12: 0}, "base revision 0"),
+    ("base above revision", {12: 42}, "base revision 42"),
+    ("duplicate removed", {13: [b"\x04" * 8, b"\x04" * 8]}, "removed household 1"),
+    ("removed descending", {13: [b"\x05" * 8, b"\x04" * 8]}, "ascending"),
+    ("short removed id", {13: [b"\x04" * 7]}, "removed household 0 must be"),
+    ("changed and removed", {13: [b"\x02" * 8]}, "both changed and removed"),
+    ("duplicate changed", {10: [[b"\x02" * 8, 0, None, None, None]] * 2}, "ascending"),
+]
+
+
+@pytest.mark.parametrize("case, item, problem", BAD_DELTAS, ids=[case for case, *_ in BAD_DELTAS])
+def test_malformed_delta_rejected(case, item, problem):
+    with pytest.raises(EntitlementSetFormatError, match=problem):
+        decode_entitlements(_with(item, DELTA))
 
 
 def test_missing_field_rejected():

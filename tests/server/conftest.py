@@ -320,16 +320,17 @@ class Kit:
         self.live.app.state.reconciler.drain()
         return response
 
-    def entitlements(self, terminal: EnrolledTerminal, program: str = "lpg") -> httpx.Response:
-        return terminal.client.get("/api/v1/sync/entitlements", params={"program": program})
+    def entitlements(self, terminal: EnrolledTerminal, program: str = "lpg", since: int | None = None) -> httpx.Response:
+        params = {"program": program} if since is None else {"program": program, "since": since}
+        return terminal.client.get("/api/v1/sync/entitlements", params=params)
 
-    def pulled(self, terminal: EnrolledTerminal, program: str = "lpg") -> dict:
+    def pulled(self, terminal: EnrolledTerminal, program: str = "lpg", since: int | None = None) -> dict:
         """Pull a programme's entitlements and return the signed set's content, verified with the server's sync key.
 
         The shape is the set's content as JSON would carry it: household ids
         in hex, valid_until as an ISO date, the offline rule as a dict or None.
         """
-        response = self.entitlements(terminal, program)
+        response = self.entitlements(terminal, program, since)
         assert response.status_code == 200, response.text
         body = response.json()
         message = cose.decode_sign1(decode_base64(body["entitlement_set"]), max_size=MAX_SET_BYTES)
@@ -337,8 +338,9 @@ class Kit:
         assert message.kid == signer.kid
         assert cose.verify_sign1(message, signer.public_key)
         content = decode_entitlements(message.payload)
-        assert (body["program"], body["period"], body["households"]) == (
-            content.program, content.period, len(content.households))
+        assert (body["program"], body["period"], body["households"], body["revision"], body["base_revision"],
+                body["removed"]) == (content.program, content.period, len(content.households), content.revision,
+                                     content.base_revision, len(content.removed))
         offline = content.rules.offline_rule
         return {
             "program": content.program, "period": content.period, "quota": content.quota, "unit": content.unit,
@@ -346,6 +348,8 @@ class Kit:
             "offline_rule": offline._asdict() if offline else None,
             "issued_at_ms": content.issued_at_ms, "terminal_id": content.terminal_id,
             "service_point_id": content.service_point_id,
+            "revision": content.revision, "base_revision": content.base_revision,
+            "removed": [household_id.hex() for household_id in content.removed],
             "households": [
                 {"household_id": h.household_id.hex(), "used": h.used, "persons": h.persons, "amount": h.amount,
                  "valid_until": h.valid_until and h.valid_until.isoformat()}

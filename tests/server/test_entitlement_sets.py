@@ -61,8 +61,10 @@ def test_unsigned_fields_match_set(kit):
     terminal = kit.enrol_terminal()
     kit.register_card()
     body = kit.entitlements(terminal).json()
-    assert set(body) == {"program", "period", "households", "entitlement_set"}
+    assert set(body) == {"program", "period", "households", "revision", "base_revision", "removed",
+                         "entitlement_set"}
     assert (body["program"], body["period"], body["households"]) == ("lpg", "2026-03", 1)
+    assert (body["revision"], body["base_revision"], body["removed"]) == (1, None, 0)
 
 
 def test_no_sync_key_returns_503(kit):

@@ -1,0 +1,197 @@
+"""Served state: each programme's household list as last served to terminals, with revisions for delta pulls.
+
+A pull locks the programme's revision row (lock_programme), computes the
+current households (server.entitlements.household_entitlements) and records
+them (record_served): rows whose values changed, new households and
+households no longer listed are written with the programme's next revision,
+and an unchanged row is not touched. The lock is SELECT ... FOR UPDATE on
+PostgreSQL; on SQLite the upsert that precedes it takes the database's write
+lock. So refreshes of one programme run one at a time, revisions commit in
+order, and the rows changed after revision R are exactly what a terminal
+holding R lacks. A refresh that finds no change keeps the revision.
+
+A removal stays as a row with removed true for TOMBSTONE_RETENTION. Older
+removals are purged at the next refresh, and the programme's horizon becomes
+the highest purged revision, so a cursor below the horizon gets a full set.
+A cursor of 0 or one ahead of the programme's revision gets a full set too.
+
+NOTE: every pull recomputes the programme's households and reads its whole
+served state. So a delta saves transfer and terminal work, but the server
+still does the work of a full set for each pull.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import NamedTuple
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from server.entitlements import HouseholdEntitlement
+from server.models_served import EntitlementRevision, ServedEntitlement
+from server.periods import utc_datetime
+
+__all__ = ["TOMBSTONE_RETENTION", "ServedState", "ServedChanges", "lock_programme", "record_served", "changes_since"]
+
+# A terminal that has not pulled for longer than this may get a full set
+# instead of a delta. Service points sync nightly and may be offline for days.
+TOMBSTONE_RETENTION = timedelta(days=31)
+
+_CHUNK = 5000
+
+
+class _Row(NamedTuple):
+    used: int
+    persons: int | None
+    amount: int | None
+    valid_until: object
+    removed: bool
+    revision: int
+    present_since: int
+    known_since: int
+
+
+@dataclass(frozen=True)
+class ServedState:
+    """A programme's served households after a refresh, with the revision and horizon of that moment."""
+
+    program: str
+    revision: int
+    horizon: int
+    households: list[HouseholdEntitlement]
+    rows: dict[bytes, _Row]
+
+
+@dataclass(frozen=True)
+class ServedChanges:
+    """The households changed or added after a cursor, and the ids removed since it."""
+
+    base_revision: int
+    changed: list[HouseholdEntitlement]
+    removed: list[bytes]
+
+
+def _upsert_counter(session: Session, program: str) -> None:
+    dialect = session.get_bind().dialect.name
+    values = {"program": program, "revision": 0, "horizon": 0}
+    if dialect == "postgresql":
+        statement = postgresql_insert(EntitlementRevision).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite_insert(EntitlementRevision).values(values).on_conflict_do_nothing()
+    else:
+        raise RuntimeError(f"database {dialect} is not supported; use SQLite or PostgreSQL")
+    session.execute(statement)
+
+
+def lock_programme(session: Session, program: str) -> EntitlementRevision:
+    """Create the programme's revision row if needed and lock it until the session commits or rolls back."""
+    _upsert_counter(session, program)
+    return session.execute(
+        select(EntitlementRevision).where(EntitlementRevision.program == program).with_for_update()
+    ).scalar_one()
+
+
+def _purge_removals(session: Session, counter: EntitlementRevision, now: float) -> None:
+    cutoff = utc_datetime(now) - TOMBSTONE_RETENTION
+    expired = (ServedEntitlement.program == counter.program, ServedEntitlement.removed.is_(True),
+               ServedEntitlement.changed_at < cutoff)
+    highest = session.execute(select(func.max(ServedEntitlement.revision)).where(*expired)).scalar()
+    if highest is None:
+        return
+    session.execute(delete(ServedEntitlement).where(*expired))
+    counter.horizon = max(counter.horizon, highest)
+
+
+def _load_rows(session: Session, program: str) -> dict[bytes, _Row]:
+    columns = [getattr(ServedEntitlement, name) for name in ("household_id", *_Row._fields)]
+    result = session.execute(select(*columns).where(ServedEntitlement.program == program))
+    return {row[0]: _Row(*row[1:]) for row in result}
+
+
+def _values(entry: HouseholdEntitlement) -> tuple:
+    return entry.used, entry.persons, entry.amount, entry.valid_until
+
+
+class _Diff(NamedTuple):
+    inserts: list[dict]
+    updates: list[dict]
+
+
+def _diff(program: str, rows: dict[bytes, _Row], current: list[HouseholdEntitlement], revision: int,
+          changed_at) -> _Diff:
+    """Write the new rows into rows and return the database inserts and updates that do the same."""
+    inserts, updates = [], []
+    listed = set()
+    for entry in current:
+        household_id = entry.household_id
+        listed.add(household_id)
+        row = rows.get(household_id)
+        values = _values(entry)
+        if row is not None and not row.removed and row[:4] == values:
+            continue
+        if row is None:
+            new = _Row(*values, False, revision, revision, revision)
+        else:
+            present_since = revision if row.removed else row.present_since
+            new = _Row(*values, False, revision, present_since, row.known_since)
+        rows[household_id] = new
+        change = {"program": program, "household_id": household_id, "changed_at": changed_at, **new._asdict()}
+        (inserts if row is None else updates).append(change)
+    for household_id, row in rows.items():
+        if household_id not in listed and not row.removed:
+            rows[household_id] = row._replace(removed=True, revision=revision)
+            updates.append({"program": program, "household_id": household_id, "removed": True,
+                            "revision": revision, "changed_at": changed_at})
+    return _Diff(inserts, updates)
+
+
+def _chunks(items: list):
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def record_served(session: Session, counter: EntitlementRevision, current: list[HouseholdEntitlement],
+                  now: float) -> ServedState:
+    """Record the current households under the locked counter and return the served state; no commit.
+
+    current must be computed after lock_programme, in the same transaction,
+    so that it contains every change committed before the lock.
+    """
+    _purge_removals(session, counter, now)
+    rows = _load_rows(session, counter.program)
+    diff = _diff(counter.program, rows, current, counter.revision + 1, utc_datetime(now))
+    if diff.inserts or diff.updates:
+        counter.revision += 1
+        for chunk in _chunks(diff.inserts):
+            session.execute(insert(ServedEntitlement), chunk)
+        for chunk in _chunks(diff.updates):
+            session.execute(update(ServedEntitlement), chunk)
+    session.flush()
+    return ServedState(counter.program, counter.revision, counter.horizon, current, rows)
+
+
+def changes_since(state: ServedState, since: int) -> ServedChanges | None:
+    """Return what a terminal holding revision since lacks, or None when it needs a full set.
+
+    A full set is needed for since 0, since below the horizon or above the
+    revision, and when a removed household's history does not show whether
+    the terminal held it at since.
+    """
+    if since <= 0 or since < state.horizon or since > state.revision:
+        return None
+    changed = [entry for entry in state.households if state.rows[entry.household_id].revision > since]
+    removed = []
+    for household_id, row in sorted(state.rows.items()):
+        if not row.removed or row.revision <= since:
+            continue
+        if row.present_since <= since:
+            removed.append(household_id)
+        elif since >= row.known_since:
+            # Listed, removed and listed again within the retention time: whether the terminal
+            # held it at since is not kept.
+            return None
+    return ServedChanges(since, changed, removed)
