@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml
 
 # Re-extract the message catalogue and compile the translations after changing user-facing text.
 catalogs: venv
-	$(BIN)/pybabel extract --mapping babel.cfg --keywords N_ --keywords translate \
+	$(BIN)/pybabel extract --mapping babel.cfg --keywords N_ --keywords Nn_:1,2 --keywords translate \
 		--no-location --sort-output --project kartu-bahagia --output-file card/locale/kartu.pot .
 	$(BIN)/pybabel update --input-file card/locale/kartu.pot --output-dir card/locale --domain kartu --no-fuzzy-matching
 	$(BIN)/pybabel compile --directory card/locale --domain kartu --statistics

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from card.i18n import N_, translate
+from card.i18n import N_, Counted, translate
 
 __all__ = ["Reason", "Decision"]
 
@@ -98,7 +98,7 @@ _TEMPLATES = {
         "This household is not entitled to {program}. Nothing was recorded; the holder can ask Dinas Sosial about their eligibility."
     ),
     Reason.QUOTA_EXCEEDED: N_(
-        "This household has used {used} of {quota} {unit} of its {program} quota for {period}. Requested: {quantity}; still available: {remaining}. Nothing was recorded. Hand over at most {remaining}, or ask the holder to come back when the next quota period starts."
+        "This household has used {used} of {quota} of its {program} quota for {period}. Requested: {quantity}; still available: {remaining}. Nothing was recorded. Hand over at most {remaining}, or ask the holder to come back when the next quota period starts."
     ),
     Reason.STATUS_ENDED: N_(
         "This household's {program} status ended on {valid_until}. Nothing was recorded. Send the holder to the programme's office to renew the status; if it was renewed, sync the terminal and tap again."
@@ -143,13 +143,13 @@ _TEMPLATES = {
         "The card reader stopped working during the tap ({detail}). Nothing was recorded. Wait until the terminal shows that the reader is ready, then tap the card again."
     ),
     Reason.OFFLINE_TOO_LONG: N_(
-        "This terminal has not synced for {hours} hours, and {program} allows at most {limit} hours without a sync. Nothing was recorded. Connect the terminal to the network, run a sync, then tap again."
+        "This terminal has not synced for {hours}, and {program} allows at most {limit} without a sync. Nothing was recorded. Connect the terminal to the network, run a sync, then tap again."
     ),
     Reason.PIN_NEEDED: N_(
         "This hand-over needs the cardholder's PIN. Nothing was recorded. Let the holder enter their PIN (6 to 8 digits) on the screen, then tap the card again."
     ),
     Reason.PIN_WRONG: N_(
-        "The card rejected the PIN; {attempts} attempts are left before it is blocked. Nothing was recorded. Let the holder enter their PIN again, then tap the card again."
+        "The card rejected the PIN. Attempts left before the card blocks it: {attempts}. Nothing was recorded. Let the holder enter their PIN again, then tap the card again."
     ),
     Reason.PIN_BLOCKED: N_(
         "The card's PIN is blocked after too many wrong attempts. Nothing was recorded. Send the holder to Dinas Sosial to unblock the PIN."
@@ -161,7 +161,7 @@ _TEMPLATES = {
 
 # QUOTA_EXCEEDED with nothing left: "hand over at most 0" would read as an instruction, so this message states that the quota is used up.
 QUOTA_USED_UP = N_(
-    "This household has used {used} of {quota} {unit} of its {program} quota for {period}, so the quota is used up until the next quota period starts. Nothing was recorded. Hand over nothing now; the holder can come back then."
+    "This household has used {used} of {quota} of its {program} quota for {period}, so the quota is used up until the next quota period starts. Nothing was recorded. Hand over nothing now; the holder can come back then."
 )
 
 
@@ -183,7 +183,10 @@ class Decision:
         if self.accepted:
             return translate(N_("Accepted."), language)
         template = self.reason.template
-        if self.reason is Reason.QUOTA_EXCEEDED and self.params.get("remaining") == 0:
+        remaining = self.params.get("remaining")
+        if isinstance(remaining, Counted):
+            remaining = remaining.count
+        if self.reason is Reason.QUOTA_EXCEEDED and remaining == 0:
             template = QUOTA_USED_UP
         return translate(template, language, **self.params)
 

@@ -7,11 +7,14 @@ Indonesian catalogue is card/locale/id/LC_MESSAGES/kartu.po, compiled to .mo.
 from __future__ import annotations
 
 import gettext
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
-    "DOMAIN", "LOCALE_DIR", "LANGUAGES", "DEFAULT_LANGUAGE", "N_", "translate", "gettext_for", "TranslatedError",
+    "DOMAIN", "LOCALE_DIR", "LANGUAGES", "DEFAULT_LANGUAGE", "N_", "Nn_", "translate", "translate_plural",
+    "gettext_for", "Localized", "Counted", "TranslatedError",
 ]
 
 DOMAIN = "kartu"
@@ -23,6 +26,38 @@ DEFAULT_LANGUAGE = "id"
 def N_(message: str) -> str:
     """Mark message for extraction without translating it yet."""
     return message
+
+
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a counted message's singular and plural English forms for extraction (keyword Nn_:1,2)."""
+    return singular, plural
+
+
+class Localized(ABC):
+    """A message parameter whose text depends on the language, such as a programme name or a counted unit.
+
+    translate() and translate_plural() replace such a parameter with
+    localize(language) before filling in the message.
+    """
+
+    @abstractmethod
+    def localize(self, language: str) -> str:
+        """Return the text of this value in language."""
+
+
+@dataclass(frozen=True)
+class Counted(Localized):
+    """A count as a message parameter, shown in the singular or plural form (from Nn_) that gettext picks."""
+
+    forms: tuple[str, str]
+    count: int
+
+    def localize(self, language: str) -> str:
+        return translate_plural(self.forms, self.count, language)
+
+
+def _localize(params: dict[str, object], language: str) -> dict[str, object]:
+    return {key: value.localize(language) if isinstance(value, Localized) else value for key, value in params.items()}
 
 
 @lru_cache(maxsize=None)
@@ -37,7 +72,14 @@ def gettext_for(language: str) -> gettext.NullTranslations:
 def translate(message: str, language: str = DEFAULT_LANGUAGE, **params: object) -> str:
     """Translate an English source message and fill in its {named} parameters."""
     text = gettext_for(language).gettext(message)
-    return text.format(**params) if params else text
+    return text.format(**_localize(params, language)) if params else text
+
+
+def translate_plural(forms: tuple[str, str], count: int, language: str = DEFAULT_LANGUAGE, **params: object) -> str:
+    """Translate a counted message (forms from Nn_) with gettext's ngettext and fill in {count} and params."""
+    singular, plural = forms
+    text = gettext_for(language).ngettext(singular, plural, count)
+    return text.format(count=count, **_localize(params, language))
 
 
 class TranslatedError(Exception):

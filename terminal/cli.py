@@ -23,6 +23,7 @@ from terminal.receipt_cli import add_printer_option, attach_receipts, issue_rece
 from terminal.scanner_cli import serve_scanner
 from terminal.scheduler import SchedulePolicy, serve_scheduled
 from terminal.offline_rules import OfflineAction, OfflineRule, RuledTapService, save_rule
+from terminal.programmes import amount
 
 __all__ = ["add_commands"]
 
@@ -172,7 +173,7 @@ def _print_outcome(outcome: TapOutcome, language: str, as_json: bool) -> None:
         print(f"{outcome.credential.holder.name} · {outcome.credential.card_number}")
     print(decision.message(language))
     if decision.accepted and outcome.remaining is not None:
-        print(translate(N_("Remaining this month: {remaining} {unit}"), language, remaining=outcome.remaining, unit=outcome.unit))
+        print(translate(N_("Remaining this month: {remaining}"), language, remaining=amount(outcome.remaining, outcome.unit)))
 
 
 def _time_of_day(text: str) -> day_time:

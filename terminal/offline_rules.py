@@ -22,8 +22,9 @@ from enum import Enum
 
 from card.credential import Credential
 from card.decision import Decision, Reason
-from card.i18n import N_, translate
+from card.i18n import N_, Counted, translate
 from card.records import Redemption
+from terminal.programmes import HOURS, ProgrammeName
 from terminal.store import TerminalStore
 from terminal.tap import TapOutcome, TapService
 
@@ -34,7 +35,7 @@ __all__ = ["OfflineAction", "OfflineRule", "OfflineStatus", "load_rules", "save_
 log = logging.getLogger(__name__)
 RULES_META = "offline_rules"
 OFFLINE_WARNING = N_(
-    "Warning: this terminal has not synced for {hours} hours, longer than the {limit} hours {program} allows. The hand-over was recorded; sync the terminal as soon as possible."
+    "Warning: this terminal has not synced for {hours}, longer than the {limit} that {program} allows. The hand-over was recorded; sync the terminal as soon as possible."
 )
 
 
@@ -68,8 +69,9 @@ class OfflineStatus:
         return self.offline_seconds is None or self.offline_seconds > self.rule.max_offline_seconds
 
     def _params(self) -> dict[str, object]:
-        hours = "-" if self.offline_seconds is None else self.offline_seconds // 3600
-        return {"hours": hours, "limit": self.rule.max_offline_seconds // 3600, "program": self.rule.program}
+        hours = "-" if self.offline_seconds is None else Counted(HOURS, self.offline_seconds // 3600)
+        limit = Counted(HOURS, self.rule.max_offline_seconds // 3600)
+        return {"hours": hours, "limit": limit, "program": ProgrammeName(self.rule.program)}
 
     def refusal(self) -> Decision:
         return Decision.refuse(Reason.OFFLINE_TOO_LONG, **self._params())

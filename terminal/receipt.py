@@ -17,6 +17,7 @@ from escpos.printer import Dummy
 
 from card.i18n import N_, translate
 from card.verify import WIB
+from terminal.programmes import amount_text, programme_name
 
 __all__ = ["Receipt", "render_receipt", "mask_card_number", "LINE_WIDTH"]
 
@@ -97,11 +98,11 @@ def receipt_lines(receipt: Receipt, language: str) -> list[str]:
     values |= {
         "terminal": receipt.terminal_id,
         "card": mask_card_number(receipt.card_number),
-        "program": receipt.program,
-        "quantity": f"{receipt.quantity} {receipt.unit}",
+        "program": _ascii(programme_name(receipt.program, language)),
+        "quantity": _ascii(amount_text(receipt.quantity, receipt.unit, language)),
     }
     if receipt.remaining is not None:
-        values["remaining"] = f"{receipt.remaining} {receipt.unit}"
+        values["remaining"] = _ascii(amount_text(receipt.remaining, receipt.unit, language))
     return [_row(translate(LABELS[key], language), value) for key, value in values.items()]
 
 

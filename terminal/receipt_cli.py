@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from card.i18n import N_, translate
+from card.i18n import N_, Counted, Nn_, translate
 from card.verify import WIB
 from terminal.enrol import EnrolmentError, open_terminal
 from terminal.printer import DEFAULT_STATUS_TIMEOUT, PrinterSpec, parse_printer_spec
+from terminal.programmes import ProgrammeName
 from terminal.receipt_queue import ReceiptNotFound, ReceiptQueue, print_queued
 from terminal.store import StoreError, TerminalStore
 from terminal.tap import TapOutcome, TapService
@@ -30,7 +31,8 @@ RECEIPT_QUEUED = N_("Receipt {number} was not printed and waits in the queue: {e
 RECEIPT_PRINTED = N_("Receipt {number} printed.")
 NO_PRINTER = N_("No receipt printer is set. Set one with 'kartu terminal receipt printer SPEC' or pass --printer.")
 NOTHING_PENDING = N_("No receipts are waiting to be printed.")
-PENDING_ROW = N_("Receipt {number}: {program} x{quantity}, {time}, {attempts} attempts, last error: {error}")
+PENDING_ROW = N_("Receipt {number}: {program} x{quantity}, {time}, {attempts}, last error: {error}")
+PRINT_ATTEMPTS = Nn_("{count} attempt", "{count} attempts")
 PRINTER_SET = N_("Receipt printer set to {printer}.")
 
 
@@ -157,8 +159,8 @@ def _pending(args: argparse.Namespace) -> int:
     for queued in waiting:
         receipt = queued.receipt
         print(translate(
-            PENDING_ROW, args.lang, number=receipt.number, program=receipt.program, quantity=receipt.quantity,
-            time=_wib(receipt.tapped_at), attempts=queued.attempts,
+            PENDING_ROW, args.lang, number=receipt.number, program=ProgrammeName(receipt.program),
+            quantity=receipt.quantity, time=_wib(receipt.tapped_at), attempts=Counted(PRINT_ATTEMPTS, queued.attempts),
             error=queued.last_error or "-",
         ))
     return EXIT_OK

@@ -11,9 +11,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from card.i18n import N_, translate
+from card.i18n import N_, Counted, Nn_, translate, translate_plural
 from card.trustlist import TrustListError, decode_trust_list
 from card.verify import WIB
+from terminal.programmes import HOURS, ProgrammeName
 from terminal.offline_rules import load_rules
 from terminal.store import TerminalStore
 
@@ -41,10 +42,10 @@ LISTS_MISSING_WARNING = N_(
     "serving cards; if it is still missing after a sync, enrol the terminal with the city root key (--root-key)."
 )
 OFFLINE_LIMIT_WARNING = N_(
-    "The last sync is older than the {hours} hours that {program} allows. Sync the terminal before serving more cards."
+    "The last sync is older than the {hours} that {program} allows. Sync the terminal before serving more cards."
 )
-AGE_DAYS = N_("{days} days old")
-AGE_HOURS = N_("{hours} hours old")
+AGE_DAYS = Nn_("{count} day old", "{count} days old")
+AGE_HOURS = Nn_("{count} hour old", "{count} hours old")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class TerminalStatus:
             return translate(NEVER_SYNCED_WARNING, language)
         if self.offline_limit and self.sync_overdue:
             program, seconds = self.offline_limit
-            return translate(OFFLINE_LIMIT_WARNING, language, hours=seconds // 3600, program=program)
+            return translate(OFFLINE_LIMIT_WARNING, language, hours=Counted(HOURS, seconds // 3600),
+                             program=ProgrammeName(program))
         # When the last sync is overdue, its warning covers missing lists too, because the same sync fetches them.
         if not self.sync_overdue and (self.trust_list_issued_at is None or self.revocation_issued_at is None):
             return translate(LISTS_MISSING_WARNING, language)
@@ -94,8 +96,8 @@ class TerminalStatus:
             return translate(LIST_MISSING, language)
         seconds = max(self.now - issued_at, 0)
         if seconds < 2 * 86400:
-            return translate(AGE_HOURS, language, hours=seconds // 3600)
-        return translate(AGE_DAYS, language, days=seconds // 86400)
+            return translate_plural(AGE_HOURS, seconds // 3600, language)
+        return translate_plural(AGE_DAYS, seconds // 86400, language)
 
     def _when(self, moment: int | None, language: str) -> str:
         if moment is None:

@@ -26,6 +26,7 @@ from typing import Iterable
 from card.decision import Decision, Reason
 from card.entitlement_set import ProgrammeEntitlements
 from card.verify import WIB
+from terminal.programmes import ProgrammeName
 
 __all__ = ["STATUS_KIND", "StatusCover", "ensure_schema", "record_status_cover", "status_cover", "cover_decision"]
 
@@ -92,6 +93,6 @@ def cover_decision(cover: StatusCover, tapped_at: int) -> Decision:
     """Accept a hand-over of a status programme unless the cover ended before the tap's day in WIB."""
     day = datetime.fromtimestamp(tapped_at, WIB).date()
     if cover.ended_on(day):
-        return Decision.refuse(Reason.STATUS_ENDED, program=cover.program,
+        return Decision.refuse(Reason.STATUS_ENDED, program=ProgrammeName(cover.program),
                                valid_until=cover.valid_until.strftime("%d-%m-%Y"))
     return Decision.accept()

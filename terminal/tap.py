@@ -39,6 +39,7 @@ from hardware.reader_errors import (
 from terminal.authenticity import diagnose_signature_failure
 from terminal.pin_proof import prove_pin
 from terminal.status_cover import StatusCover, cover_decision, status_cover
+from terminal.programmes import ProgrammeName, amount
 from terminal.store import TerminalStore
 
 __all__ = ["TapOutcome", "TapTimings", "TapService", "reader_failure"]
@@ -265,9 +266,9 @@ class TapService:
         with self.store.transaction() as db:
             usage = self.store.quota_usage(program, record.household_id, record.period, db)
             if usage is None:
-                return TapOutcome(Decision.refuse(Reason.NO_ENTITLEMENTS, program=program), credential)
+                return TapOutcome(Decision.refuse(Reason.NO_ENTITLEMENTS, program=ProgrammeName(program)), credential)
             if usage.used_at_sync is None:
-                return TapOutcome(Decision.refuse(Reason.NOT_ENTITLED, program=program), credential)
+                return TapOutcome(Decision.refuse(Reason.NOT_ENTITLED, program=ProgrammeName(program)), credential)
             entitlement_set = usage.entitlement_set
             used_at_sync = usage.used_at_sync if entitlement_set.period == record.period else 0
             used = used_at_sync + usage.used_here
@@ -281,10 +282,11 @@ class TapService:
             limit = usage.limit
             if used + record.quantity > limit:
                 log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, limit)
+                unit = entitlement_set.unit
                 decision = Decision.refuse(
-                    Reason.QUOTA_EXCEEDED, program=program, period=record.period, used=used,
-                    quota=limit, unit=entitlement_set.unit,
-                    remaining=max(limit - used, 0), quantity=record.quantity,
+                    Reason.QUOTA_EXCEEDED, program=ProgrammeName(program), period=record.period, used=used,
+                    quota=amount(limit, unit), remaining=amount(max(limit - used, 0), unit),
+                    quantity=amount(record.quantity, unit),
                 )
                 return TapOutcome(decision, credential, remaining=limit - used, unit=entitlement_set.unit)
             remaining = limit - used - record.quantity

@@ -29,9 +29,15 @@ def read_catalog(path: Path) -> Catalog:
         return read_po(stream)
 
 
-def message_ids(catalog: Catalog) -> set[str]:
-    # The entry with the empty msgid is the catalogue header, not a message.
+def message_ids(catalog: Catalog) -> set[str | tuple[str, str]]:
+    # The entry with the empty msgid is the catalogue header, not a message. A plural message's id is a
+    # (singular, plural) tuple.
     return {message.id for message in catalog if message.id}
+
+
+def forms(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    """Return the forms of a msgid or msgstr: one for a plain message, several for a plural one."""
+    return text if isinstance(text, tuple) else (text,)
 
 
 def placeholders(text: str) -> set[str]:
@@ -48,7 +54,7 @@ def test_template_matches_source_text(tmp_path):
     subprocess.run(
         [
             sys.executable, "-m", "babel.messages.frontend", "extract",
-            "--mapping", "babel.cfg", "--keywords", "N_", "--keywords", "translate",
+            "--mapping", "babel.cfg", "--keywords", "N_", "--keywords", "Nn_:1,2", "--keywords", "translate",
             "--no-location", "--sort-output", "--project", "kartu-bahagia",
             "--output-file", str(extracted_path), ".",
         ],
@@ -58,17 +64,17 @@ def test_template_matches_source_text(tmp_path):
     extracted = message_ids(read_catalog(extracted_path))
     template = message_ids(read_catalog(TEMPLATE_PATH))
 
-    assert sorted(extracted - template) == [], "source text missing from kartu.pot: run 'make catalogs'"
-    assert sorted(template - extracted) == [], "kartu.pot has text no longer in the source: run 'make catalogs'"
+    assert sorted(extracted - template, key=str) == [], "source text missing from kartu.pot: run 'make catalogs'"
+    assert sorted(template - extracted, key=str) == [], "kartu.pot has text no longer in the source: run 'make catalogs'"
 
 
 def test_every_message_translated():
     template = read_catalog(TEMPLATE_PATH)
     translations = read_catalog(PO_PATH)
 
-    missing = sorted(message.id for message in template if message.id and message.id not in translations)
-    empty = sorted(message.id for message in translations if message.id and not message.string)
-    fuzzy = sorted(message.id for message in translations if message.id and message.fuzzy)
+    missing = sorted((message.id for message in template if message.id and message.id not in translations), key=str)
+    empty = sorted((message.id for message in translations if message.id and not all(forms(message.string))), key=str)
+    fuzzy = sorted((message.id for message in translations if message.id and message.fuzzy), key=str)
 
     assert missing == [], "messages missing from kartu.po: run 'make catalogs'"
     assert empty == [], "messages without an Indonesian translation in kartu.po"
@@ -78,7 +84,7 @@ def test_every_message_translated():
 def test_po_has_only_template_messages():
     translations = read_catalog(PO_PATH)
 
-    assert sorted(message_ids(translations) - message_ids(read_catalog(TEMPLATE_PATH))) == []
+    assert sorted(message_ids(translations) - message_ids(read_catalog(TEMPLATE_PATH)), key=str) == []
     assert sorted(translations.obsolete) == [], "obsolete (#~) entries in kartu.po: delete them"
 
 
@@ -96,12 +102,15 @@ def test_mo_matches_po():
 
 def test_translations_keep_placeholders():
     translations = read_catalog(PO_PATH)
-    translated = [message for message in translations if message.id and message.string]
+    translated = [message for message in translations if message.id and all(forms(message.string))]
 
     # A placeholder the translation drops loses a value from the message, and one it adds
-    # makes translate() raise KeyError.
-    dropped = {message.id: placeholders(message.id) - placeholders(message.string) for message in translated}
-    added = {message.id: placeholders(message.string) - placeholders(message.id) for message in translated}
+    # makes translate() raise KeyError. Every form of a plural message is checked against its msgid forms.
+    def fields(text: str | tuple[str, ...]) -> set[str]:
+        return set().union(*(placeholders(form) for form in forms(text)))
+
+    dropped = {message.id: fields(message.id) - fields(message.string) for message in translated}
+    added = {message.id: fields(message.string) - fields(message.id) for message in translated}
 
     assert {msgid: fields for msgid, fields in dropped.items() if fields} == {}
     assert {msgid: fields for msgid, fields in added.items() if fields} == {}

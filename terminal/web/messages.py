@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from card.i18n import N_, translate
+from terminal.programmes import programme_name
 
-__all__ = ["PAGE_TEXTS", "PROGRAMME_NAMES", "page_texts", "programme_name"]
+__all__ = ["PAGE_TEXTS", "page_texts", "programme_name"]
 
 PAGE_TEXTS = {
     "waiting": N_("Place the card on the reader"),
@@ -29,17 +30,10 @@ PAGE_TEXTS = {
     "unauthorised": N_("This terminal page needs the address printed by 'kartu terminal serve'. Open that address again."),
 }
 
-PROGRAMME_NAMES = {
-    "lpg": N_("LPG 3 kg"),
-    "pbi": N_("BPJS PBI health cover"),
-    "beasiswa": N_("Scholarship"),
-    "bantuan_tunai": N_("Cash aid"),
-}
-
 ACCEPTED_WORD = N_("ACCEPTED")
 REFUSED_WORD = N_("REFUSED")
-REMAINING_LINE = N_("Remaining this month: {remaining} {unit}")
-STANDING_LINE = N_("{programme}: {remaining} of {quota} {unit} left this month")
+REMAINING_LINE = N_("Remaining this month: {remaining}")
+STANDING_LINE = N_("{programme}: {remaining} of {quota} left this month")
 NOT_ENTITLED_LINE = N_("{programme}: not entitled")
 COVERED_UNTIL_LINE = N_("{programme}: covered until {valid_until}")
 COVERED_LINE = N_("{programme}: covered, with no end date")
@@ -54,9 +48,3 @@ RECEIPT_REPRINTED = N_("Receipt {number} printed again.")
 
 def page_texts(language: str) -> dict[str, str]:
     return {key: translate(text, language) for key, text in PAGE_TEXTS.items()}
-
-
-def programme_name(program: str, language: str) -> str:
-    """Return the programme's display name, or its code for a programme the terminal has no name for."""
-    name = PROGRAMME_NAMES.get(program)
-    return translate(name, language) if name else program

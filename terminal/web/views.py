@@ -14,6 +14,7 @@ from datetime import datetime
 from card.decision import Decision
 from card.i18n import translate
 from card.verify import WIB
+from terminal.programmes import amount
 from terminal.modes import HistoryEntry, Mode, ProgrammeStanding, mask_card_number
 from terminal.tap import TapOutcome
 from terminal.web import messages
@@ -59,7 +60,7 @@ class TapScreen:
     def _remaining(self, language: str) -> str:
         if self.remaining is None or not self.mode.records:
             return ""
-        return translate(messages.REMAINING_LINE, language, remaining=self.remaining, unit=self.unit)
+        return translate(messages.REMAINING_LINE, language, remaining=amount(self.remaining, self.unit))
 
     def _standings(self, language: str) -> list[str]:
         lines = []
@@ -72,7 +73,7 @@ class TapScreen:
                 lines.append(_cover_line(standing, programme, language))
                 continue
             lines.append(translate(messages.STANDING_LINE, language, programme=programme, remaining=standing.remaining,
-                                   quota=standing.limit, unit=standing.unit))
+                                   quota=amount(standing.limit, standing.unit)))
         return lines
 
     def _history(self, language: str) -> list[str]:

@@ -53,7 +53,7 @@ def test_two_pupils_two_taps_across_restart(station, card, tmp_path) -> None:
     assert second.decision.accepted, second.decision.message_en
     assert second.remaining == 0
     assert third.decision.reason is Reason.QUOTA_EXCEEDED
-    assert "2 of 2 pencairan" in third.decision.message_en
+    assert "2 of 2 payouts of its Scholarship quota" in third.decision.message_en
     assert count_records(store) == 2
 
 
@@ -66,7 +66,7 @@ def test_household_without_persons_keeps_quota(station, card, tmp_path) -> None:
     assert accepted.decision.accepted, accepted.decision.message_en
     assert accepted.remaining == 0
     assert over.decision.reason is Reason.QUOTA_EXCEEDED
-    assert "3 of 3 tabung" in over.decision.message_en
+    assert "3 of 3 cylinders" in over.decision.message_en
     assert count_records(store) == 1
 
 

@@ -81,7 +81,7 @@ def test_status_fresh_and_stale(store) -> None:
     assert status.trust_list_issued_at is None
     assert status.stale
     assert "belum pernah" in status.render("id")["trust"]
-    assert status.render("en")["revocation"] == "Revocation list: 1 hours old"
+    assert status.render("en")["revocation"] == "Revocation list: 1 hour old"
 
 
 def test_status_stale_after_max_age() -> None:
@@ -104,7 +104,7 @@ def test_status_uses_offline_rule_for_sync() -> None:
     assert synced_two_hours_ago.sync_overdue
     assert synced_two_hours_ago.stale
     assert synced_two_hours_ago.render("en")["warning"] == (
-        "The last sync is older than the 1 hours that lpg allows. Sync the terminal before serving more cards."
+        "The last sync is older than the 1 hour that LPG 3 kg allows. Sync the terminal before serving more cards."
     )
     assert not synced_just_now.stale
 

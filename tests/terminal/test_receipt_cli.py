@@ -69,8 +69,8 @@ def test_scanner_tap_with_printer_off(terminal, scanner_port, tmp_path) -> None:
 
     pending = kartu("receipt", "pending", "--dir", str(directory))
     assert pending.returncode == 0
-    assert pending.stdout.startswith("Receipt 1: lpg x1,")
-    assert "1 attempts" in pending.stdout
+    assert pending.stdout.startswith("Receipt 1: LPG 3 kg x1,")
+    assert ", 1 attempt, last error:" in pending.stdout
 
     status = json.loads(kartu("status", "--dir", str(directory)).stdout)
     assert status["records"] == {"pending": 1}

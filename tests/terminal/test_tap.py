@@ -54,7 +54,7 @@ def test_household_quota_shared_and_enforced(pcsc, station, residents, tmp_path)
     over = tap(pcsc, service, tmp_path / "card.json", quantity=2)
 
     assert over.decision.reason is Reason.QUOTA_EXCEEDED
-    assert "2 of 3 tabung" in over.decision.message_en
+    assert "2 of 3 cylinders" in over.decision.message_en
     assert "2 dari 3 tabung" in over.decision.message_id
     assert len(stored_records(store)) == 1
 

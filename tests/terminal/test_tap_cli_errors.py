@@ -76,9 +76,9 @@ def test_quota_refusal_names_remaining_units(station, residents, tmp_path) -> No
     assert not outcome.decision.accepted
     assert outcome.remaining == 2
     english = outcome.decision.message_en
-    assert "Requested: 3; still available: 2" in english
-    assert "used 1 of 3 tabung of its lpg quota" in english
-    assert "Hand over at most 2" in english
+    assert "Requested: 3 cylinders; still available: 2 cylinders" in english
+    assert "used 1 of 3 cylinders of its LPG 3 kg quota" in english
+    assert "Hand over at most 2 cylinders" in english
     assert store.count_by_status() == {}
 
 
@@ -88,7 +88,7 @@ def test_quota_used_up_says_next_period(station, residents, tmp_path) -> None:
     outcome = TapService(store, signer).scan_qr(card.qr_text, "lpg", datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc))
     assert outcome.decision.reason is Reason.QUOTA_EXCEEDED
     assert outcome.remaining == 0
-    assert "used 3 of 3 tabung of its lpg quota" in outcome.decision.message_en
+    assert "used 3 of 3 cylinders of its LPG 3 kg quota" in outcome.decision.message_en
     assert "used up until the next quota period" in outcome.decision.message_en
     assert "at most 0" not in outcome.decision.message_en
     assert "paling banyak 0" not in outcome.decision.message_id

@@ -156,12 +156,41 @@ def test_language_switch_rerenders_screen(page, reader_context, station, chip_ca
         page.click("#language-switch")
         expect(page.locator("html")).to_have_attribute("lang", "en")
         expect(page.locator("#word")).to_have_text("GIVE", timeout=SCREEN_TIMEOUT_MS)
-        expect(page.locator("#remaining")).to_have_text("Remaining this month: 2 tabung")
+        expect(page.locator("#remaining")).to_have_text("Remaining this month: 2 cylinders")
         expect(page.locator("#status-sync")).to_contain_text("Last sync")
         screenshot(page, "lpg-accepted-english")
 
         page.click("#language-switch")
         expect(page.locator("#word")).to_have_text("BERIKAN", timeout=SCREEN_TIMEOUT_MS)
+
+
+def test_refusals_name_programme_and_units(page, station, holders, tmp_path, pcsc_available) -> None:
+    entitled = issue_qr_only(holders[1], station, date(2026, 12, 1))
+    stranger = issue_qr_only(holders[2], station, date(2026, 12, 1))
+    directory = make_mode_terminal(tmp_path / "lpg", station, {"lpg": (3, "tabung", {entitled.household_id: 2})})
+    with serve_ui(directory, "lpg", READER) as base:
+        open_ui(page, base)
+        page.fill("#qr-text", stranger.qr_text)
+        page.press("#qr-text", "Enter")
+        expect(page.locator("#screen")).to_have_attribute("data-reason", "not_entitled", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#message")).to_contain_text("LPG 3 kg")
+        expect(page.locator("#message")).not_to_contain_text("lpg")
+
+        page.click("#language-switch")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("#message")).to_contain_text("not entitled to LPG 3 kg.", timeout=SCREEN_TIMEOUT_MS)
+
+        page.click("button.quantity[data-quantity='2']")
+        page.fill("#qr-text", entitled.qr_text)
+        page.press("#qr-text", "Enter")
+        expect(page.locator("#screen")).to_have_attribute("data-reason", "quota_exceeded", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#message")).to_contain_text("used 2 of 3 cylinders of its LPG 3 kg quota")
+        expect(page.locator("#message")).to_contain_text("Requested: 2 cylinders; still available: 1 cylinder.")
+
+        page.fill("#qr-text", entitled.qr_text)
+        page.press("#qr-text", "Enter")
+        expect(page.locator("#word")).to_have_text("GIVE", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#remaining")).to_have_text("Remaining this month: 0 cylinders")
 
 
 def test_clinic_shows_photo_and_pbi_status(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:

@@ -1,0 +1,96 @@
+"""The terminal's table of programmes: display names, unit words and quota periods by programme code.
+
+The server's programme list (server/migrations) sets each programme's code,
+name, unit and quota period, but an entitlement set carries only the code,
+the unit word and the month it was issued in. This table gives the terminal
+the rest for the programmes the city runs. A programme missing from it is
+shown by its code, its unit word is shown as the server sent it, and its
+quota period counts as one calendar month.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from card.i18n import N_, Counted, Localized, Nn_, translate
+
+__all__ = [
+    "PROGRAMME_NAMES", "UNIT_FORMS", "HOURS", "QUOTA_PERIOD_MONTHS", "ProgrammeName",
+    "programme_name", "amount", "amount_text", "quota_period_months", "quota_period_of",
+]
+
+PROGRAMME_NAMES = {
+    "lpg": N_("LPG 3 kg"),
+    "pbi": N_("BPJS PBI health cover"),
+    "bpjstk": N_("BPJS employment cover for vulnerable workers"),
+    "beasiswa": N_("Scholarship"),
+    "bantuan_bencana": N_("Disaster cash aid"),
+    "bantuan_tunai": N_("Cash aid"),
+    "lansia": N_("Lansia Bahagia"),
+}
+
+# Singular and plural of each unit word the server sends, with the count in {count}.
+UNIT_FORMS = {
+    "tabung": Nn_("{count} cylinder", "{count} cylinders"),
+    "pencairan": Nn_("{count} payout", "{count} payouts"),
+    "kepesertaan": Nn_("{count} membership", "{count} memberships"),
+    "kali": Nn_("{count} time", "{count} times"),
+}
+HOURS = Nn_("{count} hour", "{count} hours")
+
+# Calendar months in one quota period of a programme whose period is longer than a month. A semester
+# runs January to June or July to December and a year January to December, in WIB, as the server counts.
+QUOTA_PERIOD_MONTHS = {
+    "beasiswa": 6,
+}
+
+
+def programme_name(program: str, language: str) -> str:
+    """Return the programme's name in language, or its code for a programme missing from the table."""
+    name = PROGRAMME_NAMES.get(program)
+    return translate(name, language) if name else program
+
+
+def amount(count: int, unit: str | None) -> Counted:
+    """Return a count of unit as a message parameter: "3 tabung" in Indonesian, "3 cylinders" in English.
+
+    A unit word missing from UNIT_FORMS is shown as the server sent it, in both languages.
+    """
+    forms = UNIT_FORMS.get(unit or "")
+    if forms is None:
+        word = (unit or "").replace("{", "{{").replace("}", "}}")
+        text = f"{{count}} {word}" if word else "{count}"
+        forms = (text, text)
+    return Counted(forms, count)
+
+
+def amount_text(count: int, unit: str | None, language: str) -> str:
+    """Return a count with its unit word in language, such as "3 tabung" or "1 cylinder"."""
+    return amount(count, unit).localize(language)
+
+
+def quota_period_months(program: str) -> int:
+    """Return the months in the programme's quota period: 6 for a semester, 1 for a monthly or unknown one."""
+    return QUOTA_PERIOD_MONTHS.get(program, 1)
+
+
+def quota_period_of(program: str, month: str) -> list[str]:
+    """Return the months ("YYYY-MM") of the programme's quota period that contains month, in order."""
+    length = quota_period_months(program)
+    year, number = (int(part) for part in month.split("-"))
+    first = (number - 1) // length * length + 1
+    return [f"{year:04d}-{first + offset:02d}" for offset in range(length)]
+
+
+@dataclass(frozen=True)
+class ProgrammeName(Localized):
+    """A programme code as a message parameter, shown as the programme's name in each language."""
+
+    code: str
+
+    def localize(self, language: str) -> str:
+        return programme_name(self.code, language)
+
+    def __str__(self) -> str:
+        return self.code
+
