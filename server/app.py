@@ -28,6 +28,7 @@ from server.login_limit import LoginLimiter
 from server.periods import Clock
 from server.reconcile_queue import Reconciler
 from server.settings import Settings
+from server.sync_key_check import SyncKeyMonitor, check_sync_key_now
 
 __all__ = ["create_app", "API_PREFIX", "MAX_BODY_BYTES"]
 
@@ -92,6 +93,9 @@ def create_app(
     if sync_signer is None:
         logger.warning("the server has no sync key: terminals cannot pull entitlements and cards cannot be revoked "
                        "until it is restarted with one")
+    app.state.sync_key_monitor = SyncKeyMonitor()
+    with app.state.sessionmaker() as session:
+        check_sync_key_now(app, session, clock())
     app.state.login_limiter = LoginLimiter(engine)
     app.state.reconciler = reconciler
     install_error_handlers(app)

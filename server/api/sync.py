@@ -25,7 +25,9 @@ GET /api/v1/sync/entitlements?program=CODE&since=REVISION
   full set (base_revision null); server.entitlement_sets says when.
   The unsigned fields repeat the set's content for logs and people.
   Only for a programme offered at the terminal's service point, else 403;
-  503 with code no_sync_key when the server was started without a sync key.
+  503 with code no_sync_key when the server was started without a sync key,
+  or sync_key_not_trusted when that key is not a sync key of the stored
+  trust list on the current day (server.sync_key_check).
   "used" counts the whole quota period (month, semester or year) and
   server.entitlements says which households are listed. A quota of 0 means
   the programme has no quota (status programmes such as BPJS PBI).
@@ -51,6 +53,7 @@ from server.models import Programme
 from server.periods import utc_datetime
 from server.reconcile_queue import enqueue_batch
 from server.settings import SettingsDep
+from server.sync_key_check import require_trusted_sync_key
 
 __all__ = ["router"]
 
@@ -156,6 +159,7 @@ def get_entitlements(
             ),
         )
     signer = _sync_signer(request)
+    require_trusted_sync_key(request, session, signer, settings.clock())
     programme = session.get(Programme, program)
     entitlements, signed = signed_entitlement_set(session, signer, programme, terminal, since, settings.clock())
     logger.info("terminal %s pulled %s entitlements for %s since revision %d: %s to revision %d with %d households "

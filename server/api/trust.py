@@ -65,6 +65,7 @@ from server.revocations import (
 )
 from server.sessions import AdminCaller
 from server.settings import SettingsDep
+from server.sync_key_check import check_sync_key_now
 
 __all__ = ["router", "MAX_DELTAS"]
 
@@ -162,7 +163,7 @@ def put_root(payload: RootIn, _caller: AdminCaller, session: SessionDep, setting
 
 @router.put("/trust/list", response_model=TrustListOut, status_code=201, responses=errors(401, 403, 409, 422))
 def put_trust_list(payload: TrustListIn, caller: AdminCaller, session: SessionDep,
-                   settings: SettingsDep) -> TrustListOut:
+                   settings: SettingsDep, request: Request) -> TrustListOut:
     signed = _blob("trust_list", payload.trust_list)
     try:
         trust_list = store_trust_list(session, signed, settings.clock())
@@ -172,6 +173,7 @@ def put_trust_list(payload: TrustListIn, caller: AdminCaller, session: SessionDe
     except TrustConflict as exc:
         logger.warning("trust list upload by %s rejected: %s", caller.actor, exc)
         raise _conflict(exc) from None
+    check_sync_key_now(request.app, session, settings.clock())
     return TrustListOut(sequence=trust_list.sequence, keys=len(trust_list.keys))
 
 
