@@ -18,6 +18,12 @@ it was:
     issue time is rejected too, because applying a replayed set again would
     start a new generation and drop the local count of records acknowledged
     since the first pull.
+  - A delta (card.entitlement_set) applies only to the revision the terminal
+    holds (entitlement_sets.revision) and only when the programme's benefit
+    kind is the held one (meta entitlement_kind:<programme>), else
+    BASE_MISMATCH or KIND_MISMATCH, after which terminal.sync pulls the full
+    set. Every household it removes must be held (REMOVED_NOT_HELD).
+    Duplicate or unsorted ids fail decoding (INVALID).
 
 There is no unsigned mode. A terminal enrolled without a root key, or one
 whose trust list names no sync key, cannot apply entitlements, and the error
@@ -37,13 +43,15 @@ from card.entitlement_set import MAX_SET_BYTES, EntitlementSetFormatError, Progr
 from card.i18n import N_, TranslatedError
 from card.trustlist import KeyEntry, Role
 from card.verify import WIB
-from terminal.status_cover import record_status_cover
-from terminal.store import EntitlementSet, HouseholdUse, TerminalStore
+from terminal.status_cover import STATUS_KIND, ensure_schema, record_status_cover
+from terminal.store import EntitlementSet, EntitlementUpdate, HouseholdUse, TerminalStore
 
 __all__ = [
     "EntitlementSetError",
     "MAX_SET_AGE",
     "MAX_SET_AHEAD",
+    "NEEDS_FULL_SET",
+    "held_revision",
     "verify_entitlement_set",
     "rollback_guard",
     "apply_entitlement_sets",
@@ -99,6 +107,20 @@ ROLLBACK = N_(
     "The entitlements for {program} were issued at {issued}, not after the ones this terminal holds (issued at "
     "{held}). Nothing was changed, because older entitlements are never applied. Sync again."
 )
+BASE_MISMATCH = N_(
+    "The changes to the entitlements for {program} apply to revision {base}, but this terminal holds revision "
+    "{held}. Nothing was changed. Sync again to fetch the full entitlements."
+)
+KIND_MISMATCH = N_(
+    "The changes to the entitlements for {program} are for benefit kind '{kind}', but this terminal holds the "
+    "kind '{held}'. Nothing was changed. Sync again to fetch the full entitlements."
+)
+REMOVED_NOT_HELD = N_(
+    "The changes to the entitlements for {program} remove household {household}, which this terminal does not "
+    "hold. Nothing was changed. Sync again; if this repeats, report it to the city's support desk."
+)
+# Rejections after which terminal.sync requests the full set instead of a delta.
+NEEDS_FULL_SET = frozenset((BASE_MISMATCH, KIND_MISMATCH))
 
 
 class EntitlementSetError(TranslatedError):
@@ -194,13 +216,60 @@ def _held_key(program: str) -> str:
     return f"entitlement_issued_at_ms:{program}"
 
 
-def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> Callable[[sqlite3.Connection], None]:
-    """Return a check for TerminalStore.replace_entitlements that rejects a set not newer than the held one.
+def _kind_key(program: str) -> str:
+    return f"entitlement_kind:{program}"
 
-    The check runs inside the transaction that replaces the sets, so a
-    concurrent pull cannot slip an older set in between. It records each new
-    set's issue time and the cover of each status programme
-    (terminal.status_cover) in the same transaction.
+
+def held_revision(db: sqlite3.Connection, program: str) -> int:
+    """Return the revision of the programme's held set, 0 when none is held."""
+    row = db.execute("SELECT revision FROM entitlement_sets WHERE program = ?", (program,)).fetchone()
+    return row[0] if row else 0
+
+
+def _check_delta_base(db: sqlite3.Connection, delta: ProgrammeEntitlements) -> None:
+    """Raise EntitlementSetError unless the delta applies to the held revision and kind and removes held ids."""
+    program = delta.program
+    held = held_revision(db, program)
+    if delta.base_revision != held:
+        raise EntitlementSetError(BASE_MISMATCH, {"program": program, "base": delta.base_revision, "held": held})
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (_kind_key(program),)).fetchone()
+    kind = delta.rules.benefit_kind or ""
+    if row is None or row[0] != kind:
+        raise EntitlementSetError(KIND_MISMATCH, {"program": program, "kind": kind, "held": row[0] if row else ""})
+    for start in range(0, len(delta.removed), 500):
+        chunk = delta.removed[start : start + 500]
+        found = {household for (household,) in db.execute(
+            f"SELECT household_id FROM entitlements WHERE program = ? AND household_id IN ({','.join('?' * len(chunk))})",
+            (program, *chunk),
+        )}
+        missing = [household for household in chunk if household not in found]
+        if missing:
+            raise EntitlementSetError(REMOVED_NOT_HELD, {"program": program, "household": missing[0].hex()})
+
+
+def _record_status_cover_delta(db: sqlite3.Connection, delta: ProgrammeEntitlements) -> None:
+    """Apply a delta to the status_cover rows, as record_status_cover does for a full set."""
+    ensure_schema(db)
+    changed = [household.household_id for household in delta.households]
+    db.executemany("DELETE FROM status_cover WHERE program = ? AND household_id = ?",
+                   [(delta.program, household) for household in (*delta.removed, *changed)])
+    if delta.rules.benefit_kind != STATUS_KIND:
+        return
+    db.executemany(
+        "INSERT INTO status_cover (program, household_id, valid_until) VALUES (?, ?, ?)",
+        [(delta.program, household.household_id, household.valid_until.isoformat() if household.valid_until else None)
+         for household in delta.households],
+    )
+
+
+def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> Callable[[sqlite3.Connection], None]:
+    """Return a check for TerminalStore.update_entitlements that rejects a set not newer than the held one.
+
+    The check runs inside the transaction that applies the sets, so a
+    concurrent pull cannot slip an older set in between. It also rejects a
+    delta whose base is not the held revision (_check_delta_base). It
+    records each new set's issue time and benefit kind and the cover of each
+    status programme (terminal.status_cover) in the same transaction.
     """
 
     def check(db: sqlite3.Connection) -> None:
@@ -214,27 +283,40 @@ def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> C
                     "program": entitlements.program, "issued": _wib_time(entitlements.issued_at_ms),
                     "held": _wib_time(held),
                 })
-        store.set_meta({_held_key(entitlements.program): str(entitlements.issued_at_ms) for entitlements in sets}, db)
-        record_status_cover(db, sets)
+            if entitlements.is_delta:
+                _check_delta_base(db, entitlements)
+        for entitlements in sets:
+            store.set_meta({_held_key(entitlements.program): str(entitlements.issued_at_ms),
+                            _kind_key(entitlements.program): entitlements.rules.benefit_kind or ""}, db)
+        record_status_cover(db, [entitlements for entitlements in sets if not entitlements.is_delta])
+        for entitlements in sets:
+            if entitlements.is_delta:
+                _record_status_cover_delta(db, entitlements)
 
     return check
 
 
 def apply_entitlement_sets(store: TerminalStore, sets: list[ProgrammeEntitlements], pulled_at: int) -> int:
-    """Replace the held entitlements with verified sets in one transaction; return the store's new generation.
+    """Apply verified full sets and deltas in one transaction; return the store's new generation.
 
     Raises EntitlementSetError, applying none of the sets, when one is not
-    newer than the held set of its programme. The store raises
+    newer than the held set of its programme or is a delta that does not fit
+    the held set (see the module docstring). The store raises
     EntitlementDataError for an invalid persons count, also before writing.
     """
-    rows = [
-        (EntitlementSet(entitlements.program, entitlements.period, entitlements.quota, entitlements.unit, 0),
-         {h.household_id: HouseholdUse(h.used, h.persons) for h in entitlements.households})
+    updates = [
+        EntitlementUpdate(
+            EntitlementSet(entitlements.program, entitlements.period, entitlements.quota, entitlements.unit, 0,
+                           entitlements.revision),
+            {h.household_id: HouseholdUse(h.used, h.persons) for h in entitlements.households},
+            entitlements.is_delta, entitlements.removed,
+        )
         for entitlements in sets
     ]
-    generation = store.replace_entitlements(rows, pulled_at, before_write=rollback_guard(store, sets))
+    generation = store.update_entitlements(updates, pulled_at, before_write=rollback_guard(store, sets))
     for entitlements in sets:
-        log.info("terminal %s applied %s entitlements issued at %d ms: %d households",
+        log.info("terminal %s applied %s entitlements issued at %d ms: %s to revision %d, %d households, %d removed",
                  entitlements.terminal_id, entitlements.program, entitlements.issued_at_ms,
-                 len(entitlements.households))
+                 f"delta from revision {entitlements.base_revision}" if entitlements.is_delta else "full set",
+                 entitlements.revision, len(entitlements.households), len(entitlements.removed))
     return generation

@@ -4,11 +4,12 @@ For each programme the index contains the pulled set (period, quota, unit,
 generation) and a dict from household id to its use at the pull and its
 entitled persons. A programme is loaded from the store when first looked up.
 
-The copy is kept valid without a query per table. A pull replaces a
-programme's rows and gives its set a new, higher generation in the same
-transaction (TerminalStore.replace_entitlements). Each look-up reads
-PRAGMA data_version, which changes when another connection, in this or
-another process, has committed to the database file. Only then are the
+The copy is kept valid without a query per table. A pull, a full set or a
+delta, changes a programme's rows and gives its set a new, higher generation
+in the same transaction (TerminalStore.update_entitlements), so the index
+reloads the whole programme after either. Each look-up reads PRAGMA
+data_version, which changes when another connection, in this or another
+process, has committed to the database file. Only then are the
 generations re-read from entitlement_sets, and a programme whose generation
 changed or whose set is gone is dropped and loaded again when next looked
 up. data_version does not change for the connection's own commits, so the
@@ -100,7 +101,8 @@ class EntitlementIndex:
 
     def _load(self, program: str) -> _Programme:
         row = self._db.execute(
-            "SELECT program, period, quota, unit, generation FROM entitlement_sets WHERE program = ?", (program,)
+            "SELECT program, period, quota, unit, generation, revision FROM entitlement_sets WHERE program = ?",
+            (program,),
         ).fetchone()
         # Most households share one of a few (used, persons) pairs, so each distinct pair is stored once.
         shared: dict[tuple[int, int | None], HouseholdUse] = {}

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TerminalStore", "StoreError", "StoreRevocations", "EntitlementSet", "EntitlementDataError", "HouseholdUse",
-    "PendingRecord", "QuotaUsage", "household_limit", "MAX_PERSONS",
+    "EntitlementUpdate", "PendingRecord", "QuotaUsage", "household_limit", "MAX_PERSONS",
 ]
 
 SCHEMA = """
@@ -107,6 +107,8 @@ SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: entitled members of each household for a programme whose quota counts persons; NULL counts the household.
     ("ALTER TABLE entitlements ADD COLUMN persons INTEGER",),
+    # 3: the server's revision of each pulled set, sent as the cursor of the next pull; 0 requests a full set.
+    ("ALTER TABLE entitlement_sets ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",),
 )
 
 
@@ -131,6 +133,7 @@ class EntitlementSet:
     quota: int
     unit: str
     generation: int
+    revision: int = 0
 
 
 class HouseholdUse(NamedTuple):
@@ -138,6 +141,19 @@ class HouseholdUse(NamedTuple):
 
     used: int
     persons: int | None = None
+
+
+class EntitlementUpdate(NamedTuple):
+    """A pulled set to apply: the new header and either every household (full) or the changes of a delta.
+
+    In a delta, households are upserted and removed ids deleted; the caller
+    checks that the delta's base is the held revision.
+    """
+
+    entitlement_set: EntitlementSet
+    households: Mapping[bytes, int | HouseholdUse]
+    delta: bool = False
+    removed: tuple[bytes, ...] = ()
 
 
 def household_limit(quota: int, persons: int | None) -> int:
@@ -420,40 +436,65 @@ class TerminalStore:
         """Replace the cached entitlements of the given programmes atomically; return the new generation.
 
         Each household maps to its use, or to an object with used and persons
-        (HouseholdUse). Raises EntitlementDataError, before anything is
-        written, when persons is not None or an integer from 1 to MAX_PERSONS.
-        before_write runs first inside the transaction; whatever it raises
-        rolls the transaction back (terminal.entitlement_check.rollback_guard).
+        (HouseholdUse). See update_entitlements for the errors and before_write.
+        """
+        updates = [EntitlementUpdate(entitlement_set, households) for entitlement_set, households in sets]
+        return self.update_entitlements(updates, pulled_at, before_write)
+
+    def update_entitlements(
+        self, updates: list[EntitlementUpdate], pulled_at: int,
+        before_write: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> int:
+        """Apply full sets and deltas of the given programmes in one transaction; return the new generation.
+
+        Every applied programme's set gets the new generation, a delta too,
+        because its households' use is as of this pull. Raises
+        EntitlementDataError, before anything is written, when persons is not
+        None or an integer from 1 to MAX_PERSONS. before_write runs first
+        inside the transaction; whatever it raises rolls the transaction back
+        (terminal.entitlement_check.rollback_guard).
         """
         rows = [
-            [(entitlement_set.program, household, *_household_use(use, entitlement_set.program, household))
-             for household, use in use_by_household.items()]
-            for entitlement_set, use_by_household in sets
+            [(update.entitlement_set.program, household, *_household_use(use, update.entitlement_set.program, household))
+             for household, use in update.households.items()]
+            for update in updates
         ]
         try:
             with self.transaction() as db:
                 if before_write is not None:
                     before_write(db)
                 generation = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or ["0"])[0]) + 1
-                for (entitlement_set, _use), set_rows in zip(sets, rows):
-                    db.execute("DELETE FROM entitlements WHERE program = ?", (entitlement_set.program,))
-                    db.executemany(
-                        "INSERT INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)", set_rows
-                    )
-                    db.execute(
-                        "INSERT OR REPLACE INTO entitlement_sets VALUES (?, ?, ?, ?, ?, ?)",
-                        (entitlement_set.program, entitlement_set.period, entitlement_set.quota,
-                         entitlement_set.unit, generation, pulled_at),
-                    )
+                for update, set_rows in zip(updates, rows):
+                    self._write_entitlements(db, update, set_rows, generation, pulled_at)
                 self.set_meta({"generation": str(generation)}, db)
         finally:
             # PRAGMA data_version does not change for this connection's own commits.
             self._entitlement_index.invalidate()
         return generation
 
+    def _write_entitlements(self, db: sqlite3.Connection, update: EntitlementUpdate, rows: list[tuple],
+                            generation: int, pulled_at: int) -> None:
+        entitlement_set = update.entitlement_set
+        program = entitlement_set.program
+        if update.delta:
+            db.executemany("DELETE FROM entitlements WHERE program = ? AND household_id = ?",
+                           [(program, household) for household in update.removed])
+        else:
+            db.execute("DELETE FROM entitlements WHERE program = ?", (program,))
+        db.executemany(
+            "INSERT OR REPLACE INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)", rows
+        )
+        db.execute(
+            """INSERT OR REPLACE INTO entitlement_sets (program, period, quota, unit, generation, pulled_at, revision)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (program, entitlement_set.period, entitlement_set.quota, entitlement_set.unit, generation, pulled_at,
+             entitlement_set.revision),
+        )
+
     def entitlement_set(self, program: str, db: sqlite3.Connection | None = None) -> EntitlementSet | None:
         row = (db or self._db).execute(
-            "SELECT program, period, quota, unit, generation FROM entitlement_sets WHERE program = ?", (program,)
+            "SELECT program, period, quota, unit, generation, revision FROM entitlement_sets WHERE program = ?",
+            (program,),
         ).fetchone()
         return EntitlementSet(*row) if row else None
 

@@ -10,12 +10,22 @@ key and the trust list's sync keys before it changes anything. A rejected
 list fails the sync with SyncError and leaves the held lists as they were.
 
 The entitlements are pulled last: one set per programme, signed by the
-server sync key for this terminal. terminal.entitlement_check verifies each
-against the sync keys of the trust list just pulled, and all sets are
-applied in one transaction or none is. A set that is missing, does not
-verify, is stale, is for another programme or terminal, or is not newer than
-the held one fails the sync with EntitlementSetRejected. A terminal enrolled
-without a root key has no sync key, so it cannot pull entitlements at all.
+server sync key for this terminal. Each request sends the held revision as
+the cursor (since). The server returns a delta of the changes since that
+revision, or a full set when the cursor is 0 or it cannot build a delta.
+terminal.entitlement_check verifies each against the sync keys of the trust
+list just pulled, and all sets are applied in one transaction or none is.
+
+A delta whose base is not the requested revision is dropped, and the sync
+requests that programme again with since=0. The apply transaction checks
+the base against the held revision once more, because another process may
+have applied a pull in between, and checks the benefit kind against the
+held one. When either differs, the sync requests every programme with
+since=0 and applies them once more. A set that is missing,
+does not verify, is stale, is for another programme or terminal, is not
+newer than the held one, or removes a household the terminal does not hold
+fails the sync with EntitlementSetRejected. A terminal enrolled without a
+root key has no sync key, so it cannot pull entitlements at all.
 """
 
 from __future__ import annotations
@@ -30,9 +40,15 @@ from dataclasses import dataclass, field
 import httpx
 
 from card.cose import Signer
+from card.entitlement_set import ProgrammeEntitlements
 from card.request_auth import sign_request
 from terminal.offline_rules import apply_server_rule
-from terminal.entitlement_check import EntitlementSetError, apply_entitlement_sets, verify_entitlement_set
+from terminal.entitlement_check import (
+    NEEDS_FULL_SET,
+    EntitlementSetError,
+    apply_entitlement_sets,
+    verify_entitlement_set,
+)
 from terminal.store import EntitlementDataError, TerminalStore
 from terminal.trust import TrustUpdateError, update_trust
 
@@ -67,6 +83,7 @@ class SyncReport:
     duplicates: int = 0
     rejected: dict[str, str] = field(default_factory=dict)
     programmes_pulled: list[str] = field(default_factory=list)
+    deltas_applied: list[str] = field(default_factory=list)
     trust_list_sequence: int = 0
     revocation_version: int = 0
 
@@ -183,26 +200,50 @@ class SyncClient:
                 # Some records were neither acknowledged nor rejected; stop instead of resending them in a loop.
                 raise SyncError(f"server acknowledged or rejected only {len(acked) + len(rejected)} of {len(batch)} records")
 
-    def pull(self, report: SyncReport) -> None:
-        """Fetch and verify every programme's entitlement set, then apply them all in one transaction, or none."""
-        now = time.time()
-        pulled = []
-        for program in self.store.programmes:
-            answer = self._request("GET", f"/api/v1/sync/entitlements?program={program}")
-            signed = None
-            if answer.get("entitlement_set") is not None:
-                signed = _decode_blob(answer["entitlement_set"], "entitlement set")
-            try:
-                pulled.append(verify_entitlement_set(self.store, signed, program, now))
-            except EntitlementSetError as exc:
-                raise self._rejected(exc) from None
-            report.programmes_pulled.append(program)
+    def _fetch_set(self, program: str, since: int) -> ProgrammeEntitlements:
+        """Request a programme's set or delta since a revision and verify it; raise EntitlementSetRejected."""
+        answer = self._request("GET", f"/api/v1/sync/entitlements?program={program}&since={since}")
+        signed = None
+        if answer.get("entitlement_set") is not None:
+            signed = _decode_blob(answer["entitlement_set"], "entitlement set")
         try:
-            apply_entitlement_sets(self.store, pulled, int(now))
+            return verify_entitlement_set(self.store, signed, program, time.time())
         except EntitlementSetError as exc:
             raise self._rejected(exc) from None
+
+    def _fetch_current(self, program: str) -> ProgrammeEntitlements:
+        """Fetch a delta from the held revision, or the full set when none is held or the delta's base differs."""
+        held = self.store.entitlement_set(program)
+        since = held.revision if held else 0
+        entitlements = self._fetch_set(program, since)
+        if entitlements.is_delta and entitlements.base_revision != since:
+            log.warning("terminal %s requested %s entitlements since revision %d and got a delta from revision %d; "
+                        "requesting the full set", self.terminal_id, program, since, entitlements.base_revision)
+            entitlements = self._fetch_set(program, 0)
+        return entitlements
+
+    def _apply(self, pulled: list[ProgrammeEntitlements], pulled_at: int) -> None:
+        try:
+            apply_entitlement_sets(self.store, pulled, pulled_at)
         except EntitlementDataError as exc:
             raise SyncError(f"the server sent invalid entitlements: {exc}; check the server's register import") from None
+
+    def pull(self, report: SyncReport) -> None:
+        """Fetch and verify every programme's set or delta, then apply them all in one transaction, or none."""
+        pulled = [self._fetch_current(program) for program in self.store.programmes]
+        try:
+            self._apply(pulled, int(time.time()))
+        except EntitlementSetError as exc:
+            if exc.template not in NEEDS_FULL_SET:
+                raise self._rejected(exc) from None
+            log.warning("terminal %s: %s; requesting every programme's full set", self.terminal_id, exc)
+            pulled = [self._fetch_set(program, 0) for program in self.store.programmes]
+            try:
+                self._apply(pulled, int(time.time()))
+            except EntitlementSetError as again:
+                raise self._rejected(again) from None
+        report.programmes_pulled.extend(entitlements.program for entitlements in pulled)
+        report.deltas_applied.extend(entitlements.program for entitlements in pulled if entitlements.is_delta)
         for entitlements in pulled:
             rule = entitlements.rules.offline_rule
             try:
