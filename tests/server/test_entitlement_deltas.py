@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from server.db import create_db_engine, upgrade_database
 from server.entitlements import HouseholdEntitlement
-from server.served_entitlements import TOMBSTONE_RETENTION, ServedState, _Row, changes_since
+from server.served_entitlements import TOMBSTONE_RETENTION, ServedState, _Row, changes_since, lock_programme
 from tests.server.register_support import FAMILY, HOUSEHOLD_KEY, csv_bytes, household_of
 
 DAY = 86400
@@ -178,3 +182,35 @@ def test_removal_before_cursor_not_repeated():
 def test_unusable_cursor_needs_full_set(since, horizon):
     served = state({A: row(removed=False, revision=2, present_since=2, known_since=2)}, horizon=horizon)
     assert changes_since(served, since) is None
+
+
+# --- serialized refreshes -----------------------------------------------------
+
+
+def _fail_fast(session: Session) -> None:
+    """Make the session's next wait for a lock fail at once instead of waiting."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET lock_timeout = '50ms'"))
+    else:
+        session.connection().exec_driver_sql("PRAGMA busy_timeout = 0")
+
+
+def test_second_refresh_waits_for_lock(database_url):
+    engine = create_db_engine(database_url)
+    upgrade_database(engine)
+    try:
+        with Session(engine) as setup:
+            lock_programme(setup, "lpg")
+            setup.commit()
+        with Session(engine) as first, Session(engine) as second:
+            assert lock_programme(first, "lpg").revision == 0
+            _fail_fast(second)
+            with pytest.raises(OperationalError):
+                lock_programme(second, "lpg")
+            second.rollback()
+            first.commit()
+            _fail_fast(second)
+            assert lock_programme(second, "lpg").revision == 0
+            second.commit()
+    finally:
+        engine.dispose()
