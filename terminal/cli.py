@@ -15,7 +15,7 @@ from terminal.enrol import EnrolmentError, enrol_terminal, open_terminal
 from terminal.cli_errors import guard_subcommands
 from terminal.store import StoreError
 from terminal.sync import SyncClient, SyncError
-from terminal.tap import TapOutcome, TapService
+from terminal.tap import TapOutcome, TapService, period_of
 from terminal.tap_cli import reader_available, serve_chip_cards
 from terminal.web.serve import add_serve_command
 from terminal import receipt_cli, trust_cli
@@ -24,6 +24,7 @@ from terminal.scanner_cli import serve_scanner
 from terminal.scheduler import SchedulePolicy, serve_scheduled
 from terminal.offline_rules import OfflineAction, OfflineRule, RuledTapService, save_rule
 from terminal.programmes import amount
+from terminal.web.messages import remaining_line
 
 __all__ = ["add_commands"]
 
@@ -133,7 +134,7 @@ def _tap(args: argparse.Namespace) -> int:
         attach_receipts(service, printer)
 
         def report(outcome: TapOutcome) -> None:
-            _print_outcome(outcome, language, args.json)
+            _print_outcome(outcome, args.program, language, args.json)
             sys.stdout.flush()
             offline = service.warnings.pop(outcome.record_id, None) if outcome.record_id else None
             if offline is not None:
@@ -154,7 +155,7 @@ def _tap(args: argparse.Namespace) -> int:
     return EXIT_ACCEPTED if outcome.decision.accepted else EXIT_REFUSED
 
 
-def _print_outcome(outcome: TapOutcome, language: str, as_json: bool) -> None:
+def _print_outcome(outcome: TapOutcome, program: str, language: str, as_json: bool) -> None:
     decision = outcome.decision
     if as_json:
         print(json.dumps({
@@ -173,7 +174,8 @@ def _print_outcome(outcome: TapOutcome, language: str, as_json: bool) -> None:
         print(f"{outcome.credential.holder.name} · {outcome.credential.card_number}")
     print(decision.message(language))
     if decision.accepted and outcome.remaining is not None:
-        print(translate(N_("Remaining this month: {remaining}"), language, remaining=amount(outcome.remaining, outcome.unit)))
+        month = period_of(datetime.now(timezone.utc))
+        print(remaining_line(program, month, amount(outcome.remaining, outcome.unit), language))
 
 
 def _time_of_day(text: str) -> day_time:

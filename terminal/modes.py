@@ -20,7 +20,7 @@ from card.i18n import N_
 from card.verify import WIB
 from terminal.status_cover import StatusCover, status_cover
 from terminal.store import TerminalStore
-from terminal.tap import period_of
+from terminal.tap import household_use, period_of
 
 __all__ = [
     "ModeName", "Mode", "MODES", "mode_named", "mask_card_number", "ProgrammeStanding", "HistoryEntry",
@@ -148,8 +148,7 @@ def household_standing(store: TerminalStore, household_id: bytes, now: datetime)
             ended = cover.ended_on(now.astimezone(WIB).date())
             standings.append(ProgrammeStanding(program, True, 0, 0, entitlement_set.unit, period, cover, ended))
             continue
-        used_at_sync = usage.used_at_sync if entitlement_set.period == period else 0
-        used = used_at_sync + usage.used_here
+        used = household_use(store, usage, program, household_id, period)
         standings.append(ProgrammeStanding(program, True, usage.limit, used, entitlement_set.unit, period))
     return standings
 

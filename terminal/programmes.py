@@ -6,6 +6,11 @@ the unit word and the month it was issued in. This table gives the terminal
 the rest for the programmes the city runs. A programme missing from it is
 shown by its code, its unit word is shown as the server sent it, and its
 quota period counts as one calendar month.
+
+NOTE: the quota periods here copy the server's programme list, because an
+entitlement set does not carry its programme's quota period. A programme
+whose period the server changes, or a new programme with a period other
+than a month, needs its entry here updated too.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from dataclasses import dataclass
 from card.i18n import N_, Counted, Localized, Nn_, translate
 
 __all__ = [
-    "PROGRAMME_NAMES", "UNIT_FORMS", "HOURS", "QUOTA_PERIOD_MONTHS", "ProgrammeName",
-    "programme_name", "amount", "amount_text", "quota_period_months", "quota_period_of",
+    "PROGRAMME_NAMES", "UNIT_FORMS", "HOURS", "QUOTA_PERIODS", "ProgrammeName", "QuotaPeriod",
+    "programme_name", "amount", "amount_text", "quota_period_of",
 ]
 
 PROGRAMME_NAMES = {
@@ -38,11 +43,15 @@ UNIT_FORMS = {
 }
 HOURS = Nn_("{count} hour", "{count} hours")
 
-# Calendar months in one quota period of a programme whose period is longer than a month. A semester
-# runs January to June or July to December and a year January to December, in WIB, as the server counts.
-QUOTA_PERIOD_MONTHS = {
-    "beasiswa": 6,
+# Quota period of each programme whose period is not a calendar month. As the server counts them
+# (server.programmes.quota_months), a semester runs January to June or July to December and a year
+# January to December, in WIB, and an "event" quota never renews: use in every month counts.
+QUOTA_PERIODS = {
+    "beasiswa": "semester",
+    "bantuan_bencana": "event",
 }
+_PERIOD_MONTHS = {"month": 1, "semester": 6, "year": 12}
+ALL_TIME = N_("all time")
 
 
 def programme_name(program: str, language: str) -> str:
@@ -69,14 +78,15 @@ def amount_text(count: int, unit: str | None, language: str) -> str:
     return amount(count, unit).localize(language)
 
 
-def quota_period_months(program: str) -> int:
-    """Return the months in the programme's quota period: 6 for a semester, 1 for a monthly or unknown one."""
-    return QUOTA_PERIOD_MONTHS.get(program, 1)
+def quota_period_of(program: str, month: str) -> list[str] | None:
+    """Return the months ("YYYY-MM") of the programme's quota period that contains month, in order.
 
-
-def quota_period_of(program: str, month: str) -> list[str]:
-    """Return the months ("YYYY-MM") of the programme's quota period that contains month, in order."""
-    length = quota_period_months(program)
+    Returns None for a quota that never renews, whose use counts in every month.
+    """
+    period = QUOTA_PERIODS.get(program, "month")
+    length = _PERIOD_MONTHS.get(period)
+    if length is None:
+        return None
     year, number = (int(part) for part in month.split("-"))
     first = (number - 1) // length * length + 1
     return [f"{year:04d}-{first + offset:02d}" for offset in range(length)]
@@ -93,4 +103,21 @@ class ProgrammeName(Localized):
 
     def __str__(self) -> str:
         return self.code
+
+
+@dataclass(frozen=True)
+class QuotaPeriod(Localized):
+    """The quota period that contains a month, as a message parameter: "2027-02", "2027-01 – 2027-06" or "all time"."""
+
+    program: str
+    month: str
+
+    def localize(self, language: str) -> str:
+        months = quota_period_of(self.program, self.month)
+        if months is None:
+            return translate(ALL_TIME, language)
+        return months[0] if len(months) == 1 else f"{months[0]} – {months[-1]}"
+
+    def __str__(self) -> str:
+        return self.month
 

@@ -39,10 +39,10 @@ from hardware.reader_errors import (
 from terminal.authenticity import diagnose_signature_failure
 from terminal.pin_proof import prove_pin
 from terminal.status_cover import StatusCover, cover_decision, status_cover
-from terminal.programmes import ProgrammeName, amount
-from terminal.store import TerminalStore
+from terminal.programmes import ProgrammeName, QuotaPeriod, amount, quota_period_of
+from terminal.store import QuotaUsage, TerminalStore
 
-__all__ = ["TapOutcome", "TapTimings", "TapService", "reader_failure"]
+__all__ = ["TapOutcome", "TapTimings", "TapService", "reader_failure", "household_use"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,38 @@ class _PhaseClock:
 
 def period_of(now: datetime) -> str:
     return now.astimezone(WIB).strftime("%Y-%m")
+
+
+def household_use(store: TerminalStore, usage: QuotaUsage, program: str, household_id: bytes, period: str,
+                  db: sqlite3.Connection | None = None) -> int:
+    """Return the household's use in the quota period containing the month period: pulled use plus local records.
+
+    The pulled figure (usage.used_at_sync) counts the quota period of the
+    month the set was issued in, so it counts only when that month lies in
+    the tap's quota period. This terminal's own records are added for every
+    month of the period, from the set's generation on: a record acknowledged
+    before that pull is in the pulled figure already, and any other record
+    is not. usage.used_here covers the month period itself. For a quota that
+    never renews, every month counts.
+    """
+    months = quota_period_of(program, period)
+    if months is None:
+        months = _months_recorded(store, program, household_id, db)
+        used_at_sync = usage.used_at_sync
+    else:
+        used_at_sync = usage.used_at_sync if usage.entitlement_set.period in months else 0
+    generation = usage.entitlement_set.generation
+    used_here = usage.used_here + sum(
+        store.used_here_since_sync(program, household_id, month, generation, db) for month in months if month != period
+    )
+    return used_at_sync + used_here
+
+
+def _months_recorded(store: TerminalStore, program: str, household_id: bytes, db: sqlite3.Connection | None) -> set[str]:
+    rows = (db or store._db).execute(
+        "SELECT DISTINCT period FROM redemptions WHERE program = ? AND household_id = ?", (program, household_id)
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def reader_failure(error: ReaderError) -> Decision:
@@ -270,8 +302,7 @@ class TapService:
             if usage.used_at_sync is None:
                 return TapOutcome(Decision.refuse(Reason.NOT_ENTITLED, program=ProgrammeName(program)), credential)
             entitlement_set = usage.entitlement_set
-            used_at_sync = usage.used_at_sync if entitlement_set.period == record.period else 0
-            used = used_at_sync + usage.used_here
+            used = household_use(self.store, usage, program, record.household_id, record.period, db)
             # NOTE: use is counted per household against quota x entitled persons, so one pupil's card can
             # draw a sibling's share. Per-person limits need the server to link each card to its resident.
             # A status programme (BPJS PBI) has no quota, and the server sends quota 0 for it: its households
@@ -284,7 +315,8 @@ class TapService:
                 log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, limit)
                 unit = entitlement_set.unit
                 decision = Decision.refuse(
-                    Reason.QUOTA_EXCEEDED, program=ProgrammeName(program), period=record.period, used=used,
+                    Reason.QUOTA_EXCEEDED, program=ProgrammeName(program),
+                    period=QuotaPeriod(program, record.period), used=used,
                     quota=amount(limit, unit), remaining=amount(max(limit - used, 0), unit),
                     quantity=amount(record.quantity, unit),
                 )

@@ -152,12 +152,13 @@ class Counter:
     def _screen(self, outcome: TapOutcome, from_qr: bool) -> TapScreen:
         if self.mode.records or not outcome.decision.accepted or outcome.credential is None:
             offline = self.service().warnings.pop(outcome.record_id, None) if outcome.record_id else None
-            return tap_screen(self.mode, outcome, from_qr, offline_warning=offline)
+            return tap_screen(self.mode, outcome, from_qr, offline_warning=offline, program=self.program)
         store = self.service().store
         household = outcome.credential.household_id
-        standings = tuple(household_standing(store, household, datetime.now(timezone.utc)))
+        now = datetime.now(timezone.utc)
+        standings = tuple(household_standing(store, household, now))
         history = tuple(household_history(store, household))
-        return tap_screen(self.mode, outcome, from_qr, standings, history)
+        return tap_screen(self.mode, outcome, from_qr, standings, history, program=self.program, now=now)
 
     def _open_store(self) -> TerminalStore:
         store, _signer = open_terminal(self.directory)

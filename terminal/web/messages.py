@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from card.i18n import N_, translate
-from terminal.programmes import programme_name
+from card.i18n import N_, Counted, translate
+from terminal.programmes import QuotaPeriod, programme_name, quota_period_of
 
-__all__ = ["PAGE_TEXTS", "page_texts", "programme_name"]
+__all__ = ["PAGE_TEXTS", "page_texts", "programme_name", "remaining_line", "standing_line"]
 
 PAGE_TEXTS = {
     "waiting": N_("Place the card on the reader"),
@@ -34,6 +34,9 @@ ACCEPTED_WORD = N_("ACCEPTED")
 REFUSED_WORD = N_("REFUSED")
 REMAINING_LINE = N_("Remaining this month: {remaining}")
 STANDING_LINE = N_("{programme}: {remaining} of {quota} left this month")
+# The same lines for a quota period other than a calendar month, such as the scholarship's semester.
+REMAINING_PERIOD_LINE = N_("Remaining for {period}: {remaining}")
+STANDING_PERIOD_LINE = N_("{programme}: {remaining} of {quota} left for {period}")
 NOT_ENTITLED_LINE = N_("{programme}: not entitled")
 COVERED_UNTIL_LINE = N_("{programme}: covered until {valid_until}")
 COVERED_LINE = N_("{programme}: covered, with no end date")
@@ -48,3 +51,23 @@ RECEIPT_REPRINTED = N_("Receipt {number} printed again.")
 
 def page_texts(language: str) -> dict[str, str]:
     return {key: translate(text, language) for key, text in PAGE_TEXTS.items()}
+
+
+def _monthly(program: str | None, month: str) -> bool:
+    return program is None or quota_period_of(program, month) == [month]
+
+
+def remaining_line(program: str | None, month: str, remaining: Counted, language: str) -> str:
+    """Return the quota left after a hand-over in month, naming the month or the programme's longer quota period."""
+    if _monthly(program, month):
+        return translate(REMAINING_LINE, language, remaining=remaining)
+    return translate(REMAINING_PERIOD_LINE, language, remaining=remaining, period=QuotaPeriod(program, month))
+
+
+def standing_line(program: str, month: str, remaining: int, quota: Counted, language: str) -> str:
+    """Return a programme's line of the kiosk list: what is left of the quota in the period containing month."""
+    programme = programme_name(program, language)
+    if _monthly(program, month):
+        return translate(STANDING_LINE, language, programme=programme, remaining=remaining, quota=quota)
+    return translate(STANDING_PERIOD_LINE, language, programme=programme, remaining=remaining, quota=quota,
+                     period=QuotaPeriod(program, month))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from card.decision import Decision
 from card.i18n import translate
 from card.verify import WIB
 from terminal.programmes import amount
 from terminal.modes import HistoryEntry, Mode, ProgrammeStanding, mask_card_number
-from terminal.tap import TapOutcome
+from terminal.tap import TapOutcome, period_of
 from terminal.web import messages
 
 __all__ = ["TapScreen", "NoticeScreen", "ClearScreen", "ReceiptNotice", "tap_screen"]
@@ -40,6 +40,9 @@ class TapScreen:
     offline_warning: object | None = None
     # Set when the receipt of the hand-over was not printed (terminal.web.receipts.ReceiptState).
     receipt: object | None = None
+    # Programme code of the hand-over and the WIB month ("YYYY-MM") of the tap, for the quota period shown.
+    program: str | None = None
+    period: str = ""
 
     def _receipt(self, language: str) -> str:
         if self.receipt is None or not self.receipt.failed:
@@ -60,7 +63,7 @@ class TapScreen:
     def _remaining(self, language: str) -> str:
         if self.remaining is None or not self.mode.records:
             return ""
-        return translate(messages.REMAINING_LINE, language, remaining=amount(self.remaining, self.unit))
+        return messages.remaining_line(self.program, self.period, amount(self.remaining, self.unit), language)
 
     def _standings(self, language: str) -> list[str]:
         lines = []
@@ -72,8 +75,8 @@ class TapScreen:
             if standing.status is not None:
                 lines.append(_cover_line(standing, programme, language))
                 continue
-            lines.append(translate(messages.STANDING_LINE, language, programme=programme, remaining=standing.remaining,
-                                   quota=amount(standing.limit, standing.unit)))
+            lines.append(messages.standing_line(standing.program, standing.period, standing.remaining,
+                                                amount(standing.limit, standing.unit), language))
         return lines
 
     def _history(self, language: str) -> list[str]:
@@ -147,7 +150,9 @@ def _cover_line(standing: ProgrammeStanding, programme: str, language: str) -> s
 
 def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
                standings: tuple[ProgrammeStanding, ...] = (), history: tuple[HistoryEntry, ...] = (),
-               offline_warning: object | None = None) -> TapScreen:
+               offline_warning: object | None = None, program: str | None = None,
+               now: datetime | None = None) -> TapScreen:
+    """Build the screen of one decision; program defaults to the mode's and now to the current time."""
     credential = outcome.credential
     return TapScreen(
         mode=mode, decision=outcome.decision,
@@ -155,4 +160,5 @@ def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
         card_number=credential.card_number if credential else None,
         photo=outcome.photo, remaining=outcome.remaining, unit=outcome.unit, from_qr=from_qr,
         standings=standings, history=history, offline_warning=offline_warning,
+        program=program or mode.program, period=period_of(now or datetime.now(timezone.utc)),
     )

@@ -225,7 +225,8 @@ def test_school_qr_scan(page, station, holders, tmp_path, pcsc_available, screen
         page.fill("#qr-text", qr.qr_text)
         page.press("#qr-text", "Enter")
         expect(page.locator("#word")).to_have_text("CAIRKAN", timeout=SCREEN_TIMEOUT_MS)
-        expect(page.locator("#remaining")).to_have_text("Sisa bulan ini: 0 pencairan")
+        # The scholarship's quota period is a semester: January to June or July to December.
+        expect(page.locator("#remaining")).to_have_text(re.compile(r"^Sisa untuk \d{4}-(01|07) – \d{4}-(06|12): 0 pencairan$"))
         expect(page.locator("#qr-text")).to_have_value("")
         screenshot(page, "school-qr-accepted")
 
