@@ -303,8 +303,11 @@ class TapService:
                 return TapOutcome(Decision.refuse(Reason.NOT_ENTITLED, program=ProgrammeName(program)), credential)
             entitlement_set = usage.entitlement_set
             used = household_use(self.store, usage, program, record.household_id, record.period, db)
-            # NOTE: use is counted per household against quota x entitled persons, so one pupil's card can
-            # draw a sibling's share. Per-person limits need the server to link each card to its resident.
+            # NOTE: a per-person quota is checked per household, against quota x entitled persons, so one
+            # pupil's card can draw a sibling's share. No count here can do better, because the credential
+            # names no resident, the server links a card only to its household, and the set's use is per
+            # household. Per-person limits need the server to link each card to its resident and send each
+            # entitled resident's cards and use in the set.
             # A status programme (BPJS PBI) has no quota, and the server sends quota 0 for it: its households
             # are served while their cover lasts, with no quota left to show (terminal.status_cover).
             cover = status_cover(db, program, record.household_id)
