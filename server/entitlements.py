@@ -111,12 +111,16 @@ def _load_rules(session: Session, codes: list[str] | None) -> list[_Rule]:
 def _load_register(
     session: Session, today: date
 ) -> tuple[dict[int, list[_Member]], dict[int, int], dict[int, bytes | None]]:
-    """Return members by household, each household's desil (its members' lowest) and household ids."""
+    """Return members by household, each household's desil (its members' lowest) and household ids.
+
+    Residents who left the register (server.register_leavers) are not members.
+    """
     members: dict[int, list[_Member]] = defaultdict(list)
     desil: dict[int, int] = {}
     rows = session.execute(
         select(Resident.id, Resident.household_pk, Resident.birth_date, Resident.kelurahan, Resident.relationship,
                Resident.occupation, Resident.school, Resident.desil)
+        .where(Resident.left_at.is_(None))
     )
     for row in rows:
         member = _Member(row.id, row.household_pk, age_on(row.birth_date, today), *row[3:7])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models import Base, UTCDateTime
@@ -46,6 +46,10 @@ class RegisterImport(Base):
     inserted: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
+    complete: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    """True for an import of the complete register, which marks residents missing from the file as left."""
+    left: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    """Residents this import marked as left."""
 
 
 class Household(Base):
@@ -74,6 +78,12 @@ class Resident(Base):
     occupation: Mapped[str | None] = mapped_column(String(60))
     school: Mapped[str | None] = mapped_column(String(8))
     import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id"))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When a complete register import found the resident missing; None while they are on the register.
+
+    A resident who left keeps their row, history and redemptions but gets no entitlements.
+    """
+    left_import_id: Mapped[int | None] = mapped_column(ForeignKey("register_imports.id"))
 
 
 class ResidentHistory(Base):

@@ -2,8 +2,10 @@
 
 import-register runs the same import as POST /api/v1/register/imports, without the
 request size limit, so a whole city register can be imported on the server
-machine. Exit status: 0 when every row was imported, 1 when some rows were
-rejected (the others are imported), 2 when nothing could be imported.
+machine. With --complete the file is the whole register and residents
+missing from it are marked as left (server.register_leavers). Exit status:
+0 when every row was imported, 1 when some rows were rejected (the others
+are imported), 2 when nothing could be imported or a complete import was rejected.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade
 from server.entitlements import recompute_entitlements
 from server.periods import utc_datetime
 from server.register_import import ImportReport, import_register
+from server.register_leavers import MAX_LEFT_SHARE, CompleteImportRejection
 
 __all__ = ["add_commands", "read_household_key", "HouseholdKeyError", "run_import", "run_recompute"]
 
@@ -59,6 +62,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "Exit status 0: all rows imported; 1: some rows rejected, the rest imported; 2: nothing imported.",
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="register file, CSV (comma or semicolon) or XLSX")
+    parser.add_argument(
+        "--complete", action="store_true",
+        help="the file is the whole city register: mark residents missing from it as left (kept for history, "
+             "no entitlements); rejected when any row is rejected or more than "
+             f"{MAX_LEFT_SHARE:.0%} of residents would leave without --confirm-left",
+    )
+    parser.add_argument("--confirm-left", type=_count, metavar="COUNT",
+                        help="with --complete: the number of residents expected to leave, which allows more than "
+                             f"{MAX_LEFT_SHARE:.0%}; the import is rejected unless it matches")
     add_database_option(parser)
     parser.add_argument("--household-key", type=Path, metavar="FILE",
                         help="the issuance station's household.key (mode 0600), to link households to cards")
@@ -74,6 +86,29 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     recompute.set_defaults(handler=run_recompute)
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: give a whole number of 0 or more")
+    return int(text)
+
+
+def _print_rejection(rejection: CompleteImportRejection, language: str) -> None:
+    counts = {"left": rejection.left, "active": rejection.active, "confirmed": rejection.confirmed,
+              "share": f"{rejection.left / rejection.active:.1%}" if rejection.active else "0%",
+              "limit": f"{MAX_LEFT_SHARE:.0%}"}
+    if rejection.reason == "rejected_rows":
+        message = N_("Complete import rejected: rejected rows would mark their residents as left. "
+                     "Fix the rows listed above and import again. Nothing was changed.")
+    elif rejection.reason == "confirm_mismatch":
+        message = N_("Complete import rejected: the file would mark {left} of {active} residents as left, "
+                     "not {confirmed} as --confirm-left says. Check the file. Nothing was changed.")
+    else:
+        message = N_("Complete import rejected: the file would mark {left} of {active} residents ({share}) as left, "
+                     "more than {limit}. If the file is whole, run again with --confirm-left {left}. "
+                     "Nothing was changed.")
+    print(translate(message, language, **counts), file=sys.stderr)
+
+
 def _print_report(report: ImportReport, language: str) -> None:
     print(translate(
         N_("Register {file}: {rows} rows, {inserted} new, {updated} changed, {unchanged} unchanged, "
@@ -84,6 +119,11 @@ def _print_report(report: ImportReport, language: str) -> None:
     for error in report.errors:
         message = error.message_en if language == "en" else error.message_id
         print(translate(N_("line {line}: {reason}"), language, line=error.line, reason=message))
+    if report.rejection is not None:
+        _print_rejection(report.rejection, language)
+    if report.complete and report.import_id is not None:
+        print(translate(N_("Complete register: residents who left: {left}, residents who returned: {returned}."),
+                        language, left=report.left, returned=report.returned))
     if report.entitlements is not None:
         result = report.entitlements
         print(translate(
@@ -99,6 +139,8 @@ def _fail(message: str, command: str = "import-register") -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     language = getattr(args, "lang", "id")
+    if args.confirm_left is not None and not args.complete:
+        return _fail(translate(N_("--confirm-left needs --complete"), language))
     try:
         data = args.file.read_bytes()
         key = read_household_key(args.household_key) if args.household_key else None
@@ -113,7 +155,8 @@ def run_import(args: argparse.Namespace) -> int:
         engine = create_db_engine(args.db)
         upgrade_database(engine)
         with make_sessionmaker(engine)() as session:
-            report = import_register(session, data, args.file.name, utc_datetime(time.time()), key)
+            report = import_register(session, data, args.file.name, utc_datetime(time.time()), key,
+                                     complete=args.complete, confirm_left=args.confirm_left)
             session.commit()
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
@@ -122,6 +165,8 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail(f"import failed and changed nothing: {type(exc).__name__}")
     if args.json:
         print(json.dumps(report_json(report).model_dump(mode="json"), ensure_ascii=False, indent=2))
+        if report.rejection is not None:
+            _print_rejection(report.rejection, language)
     else:
         _print_report(report, language)
     if report.import_id is None:

@@ -8,15 +8,16 @@ server.register_rows), then in the caller's transaction:
   to resident_history;
 - leaves identical residents alone, so importing the same file again changes
   no resident, history row or entitlement;
+- puts a resident who had left back on the register;
+- with complete=True, marks residents missing from the file as left
+  (server.register_leavers says when such an import is rejected);
 - recomputes the entitlements when anything changed.
 
-Rejected rows are reported with their line and reason and the other rows
-are imported. The caller commits, so the whole import is one transaction.
-Every import, even one that changes nothing, is recorded in register_imports.
-
-TODO: a resident missing from a later file is kept unchanged, because a file
-may cover only part of the city. Removing people who left the register needs
-an explicit "complete register" import mode.
+Without complete=True a resident missing from the file is kept unchanged,
+because a file may cover only part of the city. Rejected rows are reported
+with their line and reason and the other rows are imported. The caller
+commits, so the whole import is one transaction. Every import, even one
+that changes nothing, is recorded in register_imports.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from issuance.register import RowError, household_id
 from server.entitlements import RecomputeResult, recompute_entitlements
 from server.models_register import Household, RegisterImport, Resident, ResidentHistory
 from server.register_files import FileError, read_table
+from server.register_leavers import CompleteImportRejection, check_leavers, find_leavers, mark_left
 from server.register_rows import ParsedRow, check_table
 
 __all__ = ["ImportReport", "import_register", "RESIDENT_COLUMNS"]
@@ -58,6 +60,13 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     import_id: int | None = None
     entitlements: RecomputeResult | None = None
+    complete: bool = False
+    left: int = 0
+    """Residents this complete import marked as left."""
+    returned: int = 0
+    """Residents who had left and are in this file again (also counted in updated)."""
+    rejection: CompleteImportRejection | None = None
+    """The reason a complete import wrote nothing; None otherwise."""
 
     @property
     def rejected_lines(self) -> int:
@@ -113,12 +122,13 @@ def _existing_residents(session: Session, niks: list[str]) -> dict[str, dict]:
     existing = {}
     for chunk in _chunks(niks):
         rows = session.execute(
-            select(Resident.nik, Resident.id, Household.kk, *columns)
+            select(Resident.nik, Resident.id, Resident.left_at, Household.kk, *columns)
             .join(Household, Household.id == Resident.household_pk)
             .where(Resident.nik.in_(chunk))
         )
         for row in rows:
-            existing[row.nik] = {"id": row.id, "kk": row.kk, **{name: getattr(row, name) for name in RESIDENT_COLUMNS}}
+            existing[row.nik] = {"id": row.id, "kk": row.kk, "left_at": row.left_at,
+                                 **{name: getattr(row, name) for name in RESIDENT_COLUMNS}}
     return existing
 
 
@@ -134,12 +144,17 @@ def _store_rows(session: Session, rows: list[ParsedRow], report: ImportReport, i
     for row in rows:
         values = _values_of(row)
         stored = existing.get(row.resident.nik)
+        # Every resident in the file is on the register, so one who had left is back.
         record = {**{name: values[name] for name in RESIDENT_COLUMNS},
-                  "household_pk": household_pks[values["kk"]], "import_id": import_id}
+                  "household_pk": household_pks[values["kk"]], "import_id": import_id,
+                  "left_at": None, "left_import_id": None}
         if stored is None:
             new_rows.append({"nik": row.resident.nik, **record})
             continue
         changed = [name for name in (*RESIDENT_COLUMNS, "kk") if stored[name] != values[name]]
+        if stored["left_at"] is not None:
+            changed.append("left_at")
+            report.returned += 1
         if not changed:
             report.unchanged += 1
             continue
@@ -159,15 +174,20 @@ def _store_rows(session: Session, rows: list[ParsedRow], report: ImportReport, i
 
 
 def import_register(session: Session, data: bytes, filename: str, now: datetime,
-                    household_key: bytes | None = None) -> ImportReport:
+                    household_key: bytes | None = None, *, complete: bool = False,
+                    confirm_left: int | None = None) -> ImportReport:
     """Check and import a register file in the session's transaction, without committing.
 
     household_key is the city's household key (at least 16 bytes); without it
     new households get no household id and cannot be matched to cards.
+    complete=True marks residents missing from the file as left. confirm_left
+    is the number of such residents the operator expects, which allows more
+    than server.register_leavers.MAX_LEFT_SHARE of them and must then match.
     A file that cannot be read at all, or whose header is invalid, returns a
-    report with import_id None and its errors, and writes nothing.
+    report with import_id None and its errors, and writes nothing. So does a
+    rejected complete import, with report.rejection set.
     """
-    report = ImportReport(filename=filename)
+    report = ImportReport(filename=filename, complete=complete)
     try:
         table = read_table(data)
     except FileError as exc:
@@ -179,17 +199,30 @@ def import_register(session: Session, data: bytes, filename: str, now: datetime,
     if not checked.header_valid:
         return report
 
+    leaving: list[int] = []
+    if complete:
+        leavers = find_leavers(session, {row.resident.nik for row in checked.rows})
+        report.rejection = check_leavers(leavers, report.rejected_lines, confirm_left)
+        if report.rejection is not None:
+            logger.warning("complete register import of %s rejected (%s): %d of %d residents would leave",
+                           filename, report.rejection.reason, report.rejection.left, report.rejection.active)
+            return report
+        leaving = leavers.resident_ids
+
     record = RegisterImport(filename=filename[:255], sha256=hashlib.sha256(data).hexdigest(), imported_at=now,
-                            rows=checked.lines, rejected=report.rejected_lines, inserted=0, updated=0, unchanged=0)
+                            rows=checked.lines, rejected=report.rejected_lines, inserted=0, updated=0, unchanged=0,
+                            complete=complete, left=len(leaving))
     session.add(record)
     session.flush()
     report.import_id = record.id
     _store_rows(session, checked.rows, report, record.id, now, household_key)
+    mark_left(session, leaving, record.id, now)
+    report.left = len(leaving)
     record.inserted, record.updated, record.unchanged = report.inserted, report.updated, report.unchanged
-    if report.inserted or report.updated or report.households_updated:
+    if report.inserted or report.updated or report.households_updated or report.left:
         report.entitlements = recompute_entitlements(session, now)
     session.flush()
-    logger.info("register import %d (%s): %d rows, %d rejected, %d inserted, %d updated, %d unchanged",
+    logger.info("register import %d (%s): %d rows, %d rejected, %d inserted, %d updated, %d unchanged, %d left",
                 record.id, filename, report.rows, report.rejected_lines, report.inserted, report.updated,
-                report.unchanged)
+                report.unchanged, report.left)
     return report

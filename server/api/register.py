@@ -78,6 +78,11 @@ class ImportOut(BaseModel):
     rejected_rows: int
     errors: list[RowErrorOut]
     entitlements: RecomputeOut | None
+    complete: bool = False
+    left: int = 0
+    """Residents a complete import marked as left."""
+    rejection: str | None = None
+    """The reason a complete import changed nothing: rejected_rows, too_many_left or confirm_mismatch."""
 
 
 class ImportSummaryOut(BaseModel):
@@ -110,6 +115,9 @@ def report_json(report: ImportReport) -> ImportOut:
         rejected_rows=report.rejected_lines,
         errors=[RowErrorOut(**error.__dict__) for error in report.errors],
         entitlements=RecomputeOut(**recompute.__dict__) if recompute else None,
+        complete=report.complete,
+        left=report.left,
+        rejection=report.rejection.reason if report.rejection else None,
     )
 
 
