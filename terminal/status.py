@@ -31,7 +31,8 @@ SYNC_LINE = N_("Last sync: {when}")
 PENDING_LINE = N_("Waiting to be sent: {count}")
 TRUST_LINE = N_("Trust list: {age}")
 REVOCATION_LINE = N_("Revocation list: {age}")
-STALE_WARNING = N_("Lists are older than {days} days. Sync the terminal before serving more cards.")
+STALE_WARNING = N_("Lists are older than {days}. Sync the terminal before serving more cards.")
+DAYS = Nn_("{count} day", "{count} days")
 LIST_MISSING = N_("missing, never pulled")
 NEVER_SYNCED_WARNING = N_(
     "This terminal has never synced, so it has no entitlements and no current trust and revocation lists. "
@@ -88,7 +89,8 @@ class TerminalStatus:
         if not self.sync_overdue and (self.trust_list_issued_at is None or self.revocation_issued_at is None):
             return translate(LISTS_MISSING_WARNING, language)
         if self.stale:
-            return translate(STALE_WARNING, language, days=int(self.max_list_age.total_seconds() // 86400))
+            days = int(self.max_list_age.total_seconds() // 86400)
+            return translate(STALE_WARNING, language, days=Counted(DAYS, days))
         return ""
 
     def _age(self, issued_at: int | None, language: str) -> str:

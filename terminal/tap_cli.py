@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from card.i18n import N_, translate
+from card.i18n import N_, Counted, Nn_, translate
 from hardware.monitor import CardMonitor
 from hardware.pcsc import PcscContext
 from hardware.reader_errors import NoCard, ReaderError
@@ -33,7 +33,8 @@ LOOP_STARTED = N_("Serving cards on {reader} until Ctrl+C.")
 LOOP_STARTED_FIRST_READER = N_(
     "Serving cards on the first card reader found until Ctrl+C. Its name is shown when it is ready."
 )
-LOOP_STOPPED = N_("Stopped after {taps} taps: {accepted} accepted, {refused} refused.")
+LOOP_STOPPED = N_("Stopped after {taps}: {accepted} accepted, {refused} refused.")
+TAPS = Nn_("{count} tap", "{count} taps")
 
 
 @contextmanager
@@ -91,10 +92,15 @@ def _loop_started(reader: str | None, language: str) -> str:
     return translate(LOOP_STARTED, language, reader=reader)
 
 
+def loop_summary(result: LoopReport, language: str) -> str:
+    """Return the line printed when a tap loop stops: taps served, accepted and refused."""
+    return translate(LOOP_STOPPED, language, taps=Counted(TAPS, result.taps), accepted=result.accepted,
+                     refused=result.refused)
+
+
 def _exit_status(result: LoopReport, outcomes: list[TapOutcome], args: argparse.Namespace, interrupted: bool) -> int:
     if args.loop:
-        summary = translate(LOOP_STOPPED, args.lang, taps=result.taps, accepted=result.accepted, refused=result.refused)
-        print(summary, file=sys.stderr, flush=True)
+        print(loop_summary(result, args.lang), file=sys.stderr, flush=True)
         return EXIT_ACCEPTED
     if not outcomes:
         if interrupted:

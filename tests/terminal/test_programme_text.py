@@ -13,6 +13,8 @@ from terminal.programmes import amount_text, programme_name
 from terminal.receipt import Receipt, render_receipt
 from terminal.status import TerminalStatus
 from terminal.tap import TapOutcome, TapService
+from terminal.tap_cli import loop_summary
+from terminal.tap_loop import LoopReport
 from terminal.web.views import tap_screen
 from tests.terminal.conftest import make_terminal, qr_card
 
@@ -145,3 +147,23 @@ def test_screen_counts_units_in_english() -> None:
     assert english["standings"] == ["LPG 3 kg: 1 of 3 cylinders left this month"]
     assert indonesian["remaining"] == "Sisa bulan ini: 1 tabung"
     assert indonesian["standings"] == ["LPG 3 kg: sisa 1 dari 3 tabung bulan ini"]
+
+
+def test_stale_warning_singular_day() -> None:
+    now = int(NOW.timestamp())
+    status = TerminalStatus(last_sync_at=now, pending=0, trust_list_issued_at=now - 2 * 86400,
+                            revocation_issued_at=now, now=now, max_list_age=timedelta(days=1))
+
+    assert status.render("en")["warning"] == "Lists are older than 1 day. Sync the terminal before serving more cards."
+    assert status.render("id")["warning"].startswith("Daftar lebih tua dari 1 hari.")
+
+
+@pytest.mark.parametrize(("taps", "english", "indonesian"), [
+    (1, "Stopped after 1 tap: 1 accepted, 0 refused.", "Berhenti setelah 1 kali tempel: 1 diterima, 0 ditolak."),
+    (2, "Stopped after 2 taps: 1 accepted, 1 refused.", "Berhenti setelah 2 kali tempel: 1 diterima, 1 ditolak."),
+])
+def test_loop_summary_counts_taps(taps, english, indonesian) -> None:
+    report = LoopReport(taps=taps, accepted=1, refused=taps - 1)
+
+    assert loop_summary(report, "en") == english
+    assert loop_summary(report, "id") == indonesian
