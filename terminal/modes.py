@@ -71,7 +71,7 @@ MODES: dict[ModeName, Mode] = {
         entitlement_label=N_("Scholarship for this period"),
     ),
     ModeName.CASH_AID: Mode(
-        ModeName.CASH_AID, N_("Cash aid"), "bantuan_tunai", N_("PAY OUT"), check_photo=True, requires_pin=True,
+        ModeName.CASH_AID, N_("Cash aid"), "bantuan_bencana", N_("PAY OUT"), check_photo=True, requires_pin=True,
         entitlement_label=N_("Cash aid for this period"),
     ),
     ModeName.KIOSK: Mode(

@@ -30,7 +30,6 @@ PROGRAMME_NAMES = {
     "bpjstk": N_("BPJS employment cover for vulnerable workers"),
     "beasiswa": N_("Scholarship"),
     "bantuan_bencana": N_("Disaster cash aid"),
-    "bantuan_tunai": N_("Cash aid"),
     "lansia": N_("Lansia Bahagia"),
 }
 

@@ -9,7 +9,7 @@ from card.records import Assurance, RecordError, Redemption, decode_record, enco
 
 BASE = dict(
     record_id="00000000-0000-4000-8000-000000000001", terminal_id="TRM-PIN00001", card_number="1571000000000421",
-    household_id=bytes(8), program="bantuan_tunai", quantity=1, period="2026-12", tapped_at=1_796_000_000,
+    household_id=bytes(8), program="bantuan_bencana", quantity=1, period="2026-12", tapped_at=1_796_000_000,
     nonce=bytes(16),
 )
 

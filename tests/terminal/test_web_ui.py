@@ -274,7 +274,7 @@ def enter_pin(page, pin: str) -> None:
 def test_cash_aid_needs_pin_proof(page, reader_context, station, chip_card, tmp_path, screenshot) -> None:
     issued, state_file = chip_card
     directory = make_mode_terminal(tmp_path / "cash", station,
-                                   {"bantuan_tunai": (1, "pencairan", {issued.household_id: 0})})
+                                   {"bantuan_bencana": (1, "pencairan", {issued.household_id: 0})})
     with serve_ui(directory, "cash_aid", READER) as base:
         open_ui(page, base)
         tap(reader_context, state_file, page, "DITOLAK")
@@ -289,7 +289,7 @@ def test_cash_aid_needs_pin_proof(page, reader_context, station, chip_card, tmp_
         enter_pin(page, DEMO_PIN)
         tap(reader_context, state_file, page, "CAIRKAN")
         expect(page.locator("#photo")).to_be_visible()
-        expect(page.locator("#remaining")).to_have_text("Sisa bulan ini: 0 pencairan")
+        expect(page.locator("#remaining")).to_have_text("Sisa untuk sepanjang waktu: 0 pencairan")
         screenshot(page, "cash-aid-accepted")
 
     [(signed,)] = TerminalStore(directory / STORE_NAME)._db.execute("SELECT signed_record FROM redemptions").fetchall()
@@ -300,7 +300,7 @@ def test_cash_aid_needs_pin_proof(page, reader_context, station, chip_card, tmp_
 
 def test_cash_aid_refuses_qr(page, station, holders, tmp_path, pcsc_available) -> None:
     qr = issue_qr_only(holders[1], station, date(2026, 12, 1))
-    directory = make_mode_terminal(tmp_path / "cash", station, {"bantuan_tunai": (1, "pencairan", {qr.household_id: 0})})
+    directory = make_mode_terminal(tmp_path / "cash", station, {"bantuan_bencana": (1, "pencairan", {qr.household_id: 0})})
     with serve_ui(directory, "cash_aid", READER) as base:
         open_ui(page, base)
         page.fill("#qr-text", qr.qr_text)
