@@ -35,7 +35,13 @@ from server.entitlements import HouseholdEntitlement, household_entitlements
 from server.models import Programme, Terminal
 from server.models_register import ProgrammeRule
 from server.periods import period_of
-from server.served_entitlements import ServedState, changes_since, lock_programme, record_served
+from server.served_entitlements import (
+    ServedState,
+    changes_since,
+    lock_programme,
+    record_served,
+    remember_served,
+)
 
 __all__ = ["refresh_served", "build_entitlements", "signed_entitlement_set"]
 
@@ -54,14 +60,16 @@ def _entries(households: list[HouseholdEntitlement]) -> tuple[HouseholdEntry, ..
 
 
 def refresh_served(session: Session, programme: Programme, now: float) -> ServedState:
-    """Lock the programme's revision, compute its households as of now and record them; commit the session.
+    """Compute the programme's households as of now, record them under its locked revision and commit.
 
     The commit releases the lock and makes the revision durable before it is
     sent to any terminal.
     """
+    current = household_entitlements(session, programme, now)
     counter = lock_programme(session, programme.code)
-    state = record_served(session, counter, household_entitlements(session, programme, now), now)
+    state = record_served(session, counter, current, now)
     session.commit()
+    remember_served(session, state)
     return state
 
 

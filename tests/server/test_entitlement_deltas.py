@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from server.db import create_db_engine, upgrade_database
 from server.entitlements import HouseholdEntitlement
-from server.served_entitlements import TOMBSTONE_RETENTION, ServedState, _Row, changes_since, lock_programme
+from server.served_entitlements import (
+    TOMBSTONE_RETENTION,
+    ServedState,
+    _Row,
+    changes_since,
+    lock_programme,
+    record_served,
+    remember_served,
+)
 from tests.server.register_support import FAMILY, HOUSEHOLD_KEY, csv_bytes, household_of
 
 DAY = 86400
@@ -142,7 +150,7 @@ def test_negative_cursor_rejected(kit):
 
 # --- changes_since over a served state ----------------------------------------
 
-A, B = b"\x0a" * 8, b"\x0b" * 8
+A, B, C = b"\x0a" * 8, b"\x0b" * 8, b"\x0c" * 8
 
 
 def state(rows: dict[bytes, _Row], revision: int = 10, horizon: int = 0) -> ServedState:
@@ -214,3 +222,44 @@ def test_second_refresh_waits_for_lock(database_url):
             second.commit()
     finally:
         engine.dispose()
+
+
+def _record(engine, households: list[HouseholdEntitlement], now: float = 1_773_543_600) -> ServedState:
+    with Session(engine) as session:
+        state = record_served(session, lock_programme(session, "lpg"), households, now)
+        session.commit()
+        remember_served(session, state)
+    return state
+
+
+def test_recording_by_other_process_not_missed(database_url):
+    """A process whose kept rows are out of date reads the table again instead of using them."""
+    engine = create_db_engine(database_url)
+    upgrade_database(engine)
+    other = create_db_engine(database_url)
+    try:
+        _record(engine, [HouseholdEntitlement(A, 0, None, None, None), HouseholdEntitlement(B, 0, None, None, None)])
+        _record(other, [HouseholdEntitlement(A, 1, None, None, None), HouseholdEntitlement(B, 0, None, None, None)])
+        state = _record(engine, [HouseholdEntitlement(A, 1, None, None, None),
+                                 HouseholdEntitlement(B, 0, None, None, None),
+                                 HouseholdEntitlement(C, 0, None, None, None)])
+    finally:
+        other.dispose()
+        engine.dispose()
+    assert state.revision == 3
+    assert {household_id: row.revision for household_id, row in state.rows.items()} == {A: 2, B: 1, C: 3}
+
+
+def test_purge_moves_revision_on(database_url):
+    engine = create_db_engine(database_url)
+    upgrade_database(engine)
+    try:
+        _record(engine, [HouseholdEntitlement(A, 0, None, None, None), HouseholdEntitlement(B, 0, None, None, None)])
+        removal = _record(engine, [HouseholdEntitlement(A, 0, None, None, None)])
+        later = 1_773_543_600 + TOMBSTONE_RETENTION.total_seconds() + DAY
+        purged = _record(engine, [HouseholdEntitlement(A, 0, None, None, None)], later)
+    finally:
+        engine.dispose()
+    assert removal.rows[B].removed
+    assert (purged.revision, purged.horizon) == (3, 2)
+    assert list(purged.rows) == [A]
