@@ -208,3 +208,27 @@ def test_status_delta_updates_cover(tmp_path, city):
         apply_entitlement_sets(store, [verified], now)
     assert status_cover(store._db, "pbi", A).valid_until == date(2026, 12, 31)
     assert status_cover(store._db, "pbi", B) is None
+
+
+def _redemption(store: TerminalStore, record_id: str, household: bytes, quantity: int) -> None:
+    with store.transaction() as db:
+        store.insert_redemption(db, {
+            "record_id": record_id, "program": "lpg", "household_id": household, "card_number": "1571000000000429",
+            "quantity": quantity, "period": "2026-03", "tapped_at": NOW - 60, "assurance": "qr",
+            "signed_record": b"record",
+        })
+
+
+def test_delta_use_replaces_acknowledged_count(store, city):
+    """Records acknowledged before the pull count through the delta's use; pending ones still count here."""
+    _redemption(store, "acked", A, 2)
+    _redemption(store, "pending", C, 1)
+    store.mark_acked(["acked"])
+    before = store.quota_usage("lpg", A, "2026-03")
+    assert (before.used_at_sync, before.used_here) == (1, 2)
+
+    pull(store, sign_entitlements(DELTA, city.sync))
+    after = store.quota_usage("lpg", A, "2026-03")
+    assert (after.used_at_sync, after.used_here) == (3, 0)
+    untouched = store.quota_usage("lpg", C, "2026-03")
+    assert (untouched.used_at_sync, untouched.used_here) == (2, 1)
