@@ -7,6 +7,7 @@ Indonesian catalogue is card/locale/id/LC_MESSAGES/kartu.po, compiled to .mo.
 from __future__ import annotations
 
 import gettext
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,13 +15,17 @@ from pathlib import Path
 
 __all__ = [
     "DOMAIN", "LOCALE_DIR", "LANGUAGES", "DEFAULT_LANGUAGE", "N_", "Nn_", "translate", "translate_plural",
-    "gettext_for", "Localized", "Counted", "TranslatedError",
+    "gettext_for", "Localized", "Counted", "TranslatedError", "set_argument_language", "argument_language",
 ]
 
 DOMAIN = "kartu"
 LOCALE_DIR = Path(__file__).with_name("locale")
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
+LANGUAGE_ENV = "KARTU_LANG"
+
+# The --lang value parsed so far, for messages that argparse type functions raise before the command runs.
+_argument_language: str | None = None
 
 
 def N_(message: str) -> str:
@@ -96,3 +101,21 @@ class TranslatedError(Exception):
 
     def message(self, language: str = DEFAULT_LANGUAGE) -> str:
         return translate(self.template, language, **self.params)
+
+
+def set_argument_language(language: str | None) -> None:
+    """Set the language of messages raised while the command line is parsed; None falls back to $KARTU_LANG."""
+    global _argument_language
+    _argument_language = language
+
+
+def argument_language() -> str:
+    """Return the --lang value parsed so far, else $KARTU_LANG when it names a language, else the default.
+
+    argparse parses `kartu --lang en server --db X` left to right, so a type
+    function of a subcommand option sees the --lang given before the subcommand.
+    """
+    if _argument_language is not None:
+        return _argument_language
+    language = os.environ.get(LANGUAGE_ENV, DEFAULT_LANGUAGE)
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE

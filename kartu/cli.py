@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from card.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, translate
+from card.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, set_argument_language, translate
 
 __all__ = ["main", "build_parser"]
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="kartu", description="Kartu Bahagia, the Kota Jambi social-assistance card")
     parser.add_argument(
-        "--lang", choices=LANGUAGES, default=os.environ.get("KARTU_LANG", "id"),
+        "--lang", choices=LANGUAGES, default=os.environ.get("KARTU_LANG", "id"), action=_LanguageOption,
         help="language of messages: id (Bahasa Indonesia, default) or en",
     )
     parser.add_argument(
@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_commands(subparsers)
     verify_cli.add_commands(subparsers)
     return parser
+
+
+class _LanguageOption(argparse.Action):
+    """Store --lang and make it the language of errors from options parsed after it."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        set_argument_language(values)
 
 
 class StdoutClosed(BaseException):
@@ -126,6 +134,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     # Ctrl+C can come while the commands are still being imported, before --lang is parsed.
     language = os.environ.get("KARTU_LANG", DEFAULT_LANGUAGE)
+    set_argument_language(None)
     try:
         with _guarded_stdout():
             args = build_parser().parse_args(argv)

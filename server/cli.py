@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from uvicorn.supervisors import Multiprocess
 
+from card.i18n import N_, TranslatedError, argument_language, translate
 from card.signing import SignerError, open_signer
 from server import register_cli
 from server.app import create_app
@@ -57,8 +58,15 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 WORKER_STARTUP_FAILURE = 3
 
 
-class CommandError(Exception):
-    """A problem with the command's options or environment, printed without a traceback."""
+class CommandError(TranslatedError):
+    """A problem with the command's options or environment, printed without a traceback in the language of --lang."""
+
+    @classmethod
+    def wrapping(cls, error: Exception) -> "CommandError":
+        """Return a CommandError with the text of error, translated when error is a TranslatedError."""
+        if isinstance(error, TranslatedError):
+            return cls(error.template, **error.params)
+        return cls("{text}", text=str(error))
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -107,8 +115,15 @@ def worker_count(text: str) -> int:
     except ValueError:
         count = 0
     if count < 1:
-        raise argparse.ArgumentTypeError(f"invalid worker count '{text}': give a whole number of at least 1")
+        raise argparse.ArgumentTypeError(translate(
+            N_("invalid worker count '{value}': give a whole number of at least 1"), argument_language(), value=text,
+        ))
     return count
+
+
+def _language(args: argparse.Namespace) -> str:
+    # main() below builds a parser without --lang, so $KARTU_LANG or the default applies there.
+    return getattr(args, "lang", None) or argument_language()
 
 
 def is_loopback(host: str) -> bool:
@@ -125,11 +140,12 @@ def _read_token_file(path: Path) -> str:
         mode = path.stat().st_mode
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise CommandError(f"failed to read admin token file {path}: {exc.strerror}") from None
+        raise CommandError(N_("failed to read admin token file {path}: {reason}"), path=path,
+                           reason=exc.strerror) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise CommandError(
-            f"admin token file {path} has mode {stat.S_IMODE(mode):04o}; "
-            f"restrict it with 'chmod 600 {path}' and try again"
+            N_("admin token file {path} has mode {mode}; restrict it with 'chmod 600 {path}' and try again"),
+            path=path, mode=f"{stat.S_IMODE(mode):04o}",
         )
     return token
 
@@ -138,8 +154,9 @@ def _sqlite_token_path(database_url: str) -> Path:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         raise CommandError(
-            f"no admin token: set {ADMIN_TOKEN_ENV} or pass --admin-token-file "
-            "(a token file is created automatically only next to a SQLite database file)"
+            N_("no admin token: set {variable} or pass --admin-token-file "
+               "(a token file is created automatically only next to a SQLite database file)"),
+            variable=ADMIN_TOKEN_ENV,
         )
     return Path(url.database).resolve().parent / ADMIN_TOKEN_FILENAME
 
@@ -166,9 +183,9 @@ def _admin_token_file(args: argparse.Namespace, environ: Mapping[str, str]) -> P
     path = _sqlite_token_path(args.db)
     if not path.exists():
         _create_token_file(path)
-        print(f"created admin token file {path}", flush=True)
+        print(translate(N_("Created admin token file {path}"), _language(args), path=path), flush=True)
     else:
-        print(f"admin token file: {path}", flush=True)
+        print(translate(N_("Admin token file: {path}"), _language(args), path=path), flush=True)
     return path
 
 
@@ -191,7 +208,8 @@ def _listening_socket(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(socket.SOMAXCONN)
     except OSError as exc:
-        raise CommandError(f"failed to listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise CommandError(N_("failed to listen on {host}:{port}: {reason}"), host=host, port=port,
+                           reason=exc.strerror or exc) from None
     return sock
 
 
@@ -222,13 +240,12 @@ def _build_app(database_url: str, token: str, household_key_file: Path | None, s
         household_key = register_cli.read_household_key(household_key_file) if household_key_file else None
         sync_signer = open_signer(sync_key) if sync_key else None
         return create_app(database_url, token, household_key=household_key, sync_signer=sync_signer)
-    except (register_cli.HouseholdKeyError, SignerError) as exc:
-        raise CommandError(str(exc)) from None
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+    except (register_cli.HouseholdKeyError, SignerError, ValueError) as exc:
+        raise CommandError.wrapping(exc) from None
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise CommandError(f"failed to open database {redacted_url(database_url)}: {reason}") from None
+        raise CommandError(N_("failed to open database {url}: {reason}"), url=redacted_url(database_url),
+                           reason=reason) from None
 
 
 def _serve(args: argparse.Namespace, token_file: Path | None) -> None:
@@ -281,7 +298,8 @@ def _serve_workers(args: argparse.Namespace, token_file: Path | None, sock: sock
         del os.environ[WORKER_OPTIONS_ENV]
     failed = [process.pid for process in supervisor.processes if process.exitcode == WORKER_STARTUP_FAILURE]
     if failed:
-        raise CommandError(f"worker processes {failed} failed to start; the log above has the reason")
+        raise CommandError(N_("worker processes {pids} failed to start; the log above has the reason"),
+                           pids=", ".join(str(pid) for pid in failed))
 
 
 def create_worker_app() -> FastAPI:
@@ -304,11 +322,13 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         if not is_loopback(args.host) and not args.allow_remote:
             raise CommandError(
-                f"--host {args.host} is not a loopback address; pass --allow-remote to listen on it"
+                N_("--host {host} is not a loopback address; pass --allow-remote to listen on it"), host=args.host
             )
         _serve(args, _admin_token_file(args, os.environ))
     except CommandError as exc:
-        print(f"kartu server: error: {exc}", file=sys.stderr)
+        language = _language(args)
+        print(translate(N_("kartu server: error: {detail}"), language, detail=exc.message(language)),
+              file=sys.stderr)
         return 2
     return 0
 

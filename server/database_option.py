@@ -17,6 +17,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from card.i18n import N_, TranslatedError, argument_language, translate
+
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
 
 __all__ = [
@@ -24,14 +26,21 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///kartu-server.db"
-ACCEPTED_FORMS = "give a SQLite file path (such as data/kartu-server.db) or postgresql://USER@HOST/NAME"
+ACCEPTED_FORMS = N_("give a SQLite file path (such as data/kartu-server.db) or postgresql://USER@HOST/NAME")
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 # The password part of "scheme://user:password@host", hidden in messages about a URL that does not parse.
 _PASSWORD_PART = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
-class DatabaseOpenError(Exception):
+class DatabaseOpenError(TranslatedError):
     """The database could not be opened or migrated. The message names it without its password."""
+
+
+def _argument_error(template: str, **params: object) -> argparse.ArgumentTypeError:
+    """Build an argparse error in the language of --lang, followed by the accepted forms of --db."""
+    language = argument_language()
+    text = translate(template, language, **params) + "; " + translate(ACCEPTED_FORMS, language)
+    return argparse.ArgumentTypeError(text)
 
 
 def add_database_option(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +64,9 @@ def database_url_option(text: str) -> str:
         url = make_url(text)
     except (ArgumentError, ValueError):
         redacted_text = _PASSWORD_PART.sub(r"\1***@", text)
-        raise argparse.ArgumentTypeError(f"invalid database URL '{redacted_text}'; {ACCEPTED_FORMS}") from None
+        raise _argument_error(N_("invalid database URL '{url}'"), url=redacted_text) from None
     if url.get_backend_name() not in SUPPORTED_BACKENDS:
-        raise argparse.ArgumentTypeError(f"unsupported database '{redacted_url(url)}'; {ACCEPTED_FORMS}")
+        raise _argument_error(N_("unsupported database '{url}'"), url=redacted_url(url))
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         _check_directory(Path(url.database))
     return text
@@ -66,10 +75,11 @@ def database_url_option(text: str) -> str:
 def _check_directory(database: Path) -> None:
     directory = database.expanduser().resolve().parent
     if not directory.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"directory {directory} of the SQLite database does not exist; "
-            f"create it (mkdir -p {directory}) and try again"
-        )
+        raise argparse.ArgumentTypeError(translate(
+            N_("directory {directory} of the SQLite database does not exist; create it (mkdir -p {directory}) "
+               "and try again"),
+            argument_language(), directory=directory,
+        ))
 
 
 def open_database(url: str) -> sessionmaker[Session]:
@@ -79,5 +89,6 @@ def open_database(url: str) -> sessionmaker[Session]:
         upgrade_database(engine)
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise DatabaseOpenError(f"failed to open database {redacted_url(url)}: {reason}") from None
+        raise DatabaseOpenError(N_("failed to open database {url}: {reason}"), url=redacted_url(url),
+                                reason=reason) from None
     return make_sessionmaker(engine)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from card.i18n import N_, TranslatedError
 from server.models_people import ROLE_OPERATOR, ROLES, StaffUser
 
 __all__ = [
@@ -52,13 +53,15 @@ def _dummy_hash() -> str:
     return _hasher.hash("kartu-bahagia-no-such-user")
 
 
-class AccountError(ValueError):
-    """An account that cannot be created as requested; field names the input at fault."""
+class AccountError(TranslatedError, ValueError):
+    """An account that cannot be created as requested; field names the input at fault.
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
+    message(language) is the rule that the field breaks, without the field name.
+    """
+
+    def __init__(self, field: str, template: str, **params: object):
+        super().__init__(template, **params)
         self.field = field
-        self.message = message
 
 
 def hash_password(password: str) -> str:
@@ -69,18 +72,19 @@ def check_new_account(username: str, password: str, role: str, opd: str | None) 
     """Raise AccountError when the fields of a new account break a rule."""
     if not USERNAME_PATTERN.match(username):
         raise AccountError(
-            "username", "must be 3 to 64 characters: a lower-case letter, then letters, digits, '.', '_' or '-'"
+            "username", N_("must be 3 to 64 characters: a lower-case letter, then letters, digits, '.', '_' or '-'")
         )
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise AccountError(
-            "password", f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long"
+            "password", N_("must be {minimum} to {maximum} characters long"),
+            minimum=MIN_PASSWORD_LENGTH, maximum=MAX_PASSWORD_LENGTH,
         )
     if role not in ROLES:
-        raise AccountError("role", f"must be one of {', '.join(ROLES)}")
+        raise AccountError("role", N_("must be one of {roles}"), roles=", ".join(ROLES))
     if role == ROLE_OPERATOR and not (opd and opd.strip()):
-        raise AccountError("opd", "is required for an operator: the OPD whose programmes the operator manages")
+        raise AccountError("opd", N_("is required for an operator: the OPD whose programmes the operator manages"))
     if role != ROLE_OPERATOR and opd is not None:
-        raise AccountError("opd", f"must be empty for the role {role}; only operators belong to an OPD")
+        raise AccountError("opd", N_("must be empty for the role {role}; only operators belong to an OPD"), role=role)
 
 
 def create_user(
@@ -101,7 +105,8 @@ def create_user(
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise AccountError("username", f"'{username}' is already taken; choose another username") from None
+        raise AccountError("username", N_("'{username}' is already taken; choose another username"),
+                           username=username) from None
     logger.info("created staff account %d (%s), role %s", user.id, username, role)
     return user
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError, translate
 from server.database_option import DatabaseOpenError, add_database_option, open_database
 from server.models_people import ROLES, StaffSession, StaffUser
 from server.people import AccountError, create_user
@@ -30,8 +30,8 @@ CANCELLED_BY_INTERRUPT = 130
 CANCELLED_BY_END_OF_INPUT = 1
 
 
-class CommandError(Exception):
-    """A problem printed without a traceback."""
+class CommandError(TranslatedError):
+    """A problem printed without a traceback, in the language of --lang."""
 
 
 class PromptCancelled(Exception):
@@ -62,62 +62,70 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     deactivate.set_defaults(handler=run_deactivate)
 
 
-def _ask_password() -> str:
+def _ask_password(language: str) -> str:
     try:
-        first = getpass.getpass("password: ")
-        second = getpass.getpass("password again: ")
+        first = getpass.getpass(translate(N_("password: "), language))
+        second = getpass.getpass(translate(N_("password again: "), language))
     except KeyboardInterrupt:
         raise PromptCancelled(CANCELLED_BY_INTERRUPT) from None
     except EOFError:
         raise PromptCancelled(CANCELLED_BY_END_OF_INPUT) from None
     if second != first:
-        raise CommandError("the two passwords differ; run the command again")
+        raise CommandError(N_("the two passwords differ; run the command again"))
     return first
 
 
-def _read_password(path: Path | None) -> str:
+def _read_password(path: Path | None, language: str) -> str:
     if path is None:
-        return _ask_password()
+        return _ask_password(language)
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8").rstrip("\n")
     except OSError as exc:
-        raise CommandError(f"failed to read password file {path}: {exc.strerror}") from None
+        raise CommandError(N_("failed to read password file {path}: {reason}"), path=path,
+                           reason=exc.strerror) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CommandError(f"password file {path} has mode {stat.S_IMODE(mode):04o}; run 'chmod 600 {path}' first")
+        raise CommandError(N_("password file {path} has mode {mode}; run 'chmod 600 {path}' first"), path=path,
+                           mode=f"{stat.S_IMODE(mode):04o}")
     return text
 
 
+def _fail(message: str, language: str) -> int:
+    print(translate(N_("kartu staff: error: {detail}"), language, detail=message), file=sys.stderr)
+    return 2
+
+
 def run_create(args: argparse.Namespace) -> int:
+    language = getattr(args, "lang", "id")
     try:
-        password = _read_password(args.password_file)
+        password = _read_password(args.password_file, language)
         with open_database(args.db)() as session:
             user = create_user(session, args.username, password, args.role, args.opd, utc_datetime(time.time()))
     except PromptCancelled as exc:
         # getpass leaves the cursor after the prompt, so the message starts a new line.
-        print("\n" + translate(N_("cancelled; nothing was changed"), getattr(args, "lang", "id")), file=sys.stderr)
+        print("\n" + translate(N_("cancelled; nothing was changed"), language), file=sys.stderr)
         return exc.status
     except AccountError as exc:
-        print(f"kartu staff: error: {exc.field}: {exc.message}", file=sys.stderr)
-        return 2
+        return _fail(f"{exc.field}: {exc.message(language)}", language)
     except (CommandError, DatabaseOpenError) as exc:
-        print(f"kartu staff: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"created staff account {user.username} (id {user.id}), role {user.role}")
+        return _fail(exc.message(language), language)
+    print(translate(N_("Created staff account {username} (id {id}), role {role}."), language,
+                    username=user.username, id=user.id, role=user.role))
     return 0
 
 
 def run_deactivate(args: argparse.Namespace) -> int:
+    language = getattr(args, "lang", "id")
     try:
         with open_database(args.db)() as session:
             user = session.scalars(select(StaffUser).where(StaffUser.username == args.username)).one_or_none()
             if user is None:
-                raise CommandError(f"staff account '{args.username}' not found")
+                raise CommandError(N_("staff account '{username}' not found"), username=args.username)
             user.active = False
             session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
             session.commit()
     except (CommandError, DatabaseOpenError) as exc:
-        print(f"kartu staff: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"deactivated staff account {args.username}; its sessions have ended")
+        return _fail(exc.message(language), language)
+    print(translate(N_("Deactivated staff account {username}; its sessions have ended."), language,
+                    username=args.username))
     return 0

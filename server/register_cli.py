@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError, argument_language, translate
 from issuance.register import MIN_HOUSEHOLD_KEY_SIZE
 from server.api.register import report_json
 from server.database_option import add_database_option
@@ -32,7 +32,7 @@ from server.register_leavers import MAX_LEFT_SHARE, CompleteImportRejection
 __all__ = ["add_commands", "read_household_key", "HouseholdKeyError", "run_import", "run_recompute"]
 
 
-class HouseholdKeyError(Exception):
+class HouseholdKeyError(TranslatedError):
     """The household key file is missing, readable by others or too short."""
 
 
@@ -42,13 +42,15 @@ def read_household_key(path: Path) -> bytes:
         mode = path.stat().st_mode
         key = path.read_bytes()
     except OSError as exc:
-        raise HouseholdKeyError(f"failed to read household key {path}: {exc.strerror}") from None
+        raise HouseholdKeyError(N_("failed to read household key {path}: {reason}"), path=path,
+                                reason=exc.strerror) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise HouseholdKeyError(f"household key {path} is readable by others; run 'chmod 600 {path}'")
+        raise HouseholdKeyError(N_("household key {path} is readable by others; run 'chmod 600 {path}'"), path=path)
     if len(key) < MIN_HOUSEHOLD_KEY_SIZE:
         raise HouseholdKeyError(
-            f"household key {path} has {len(key)} bytes; copy household.key of the issuance station, "
-            f"which has at least {MIN_HOUSEHOLD_KEY_SIZE}"
+            N_("household key {path} has {size} bytes; copy household.key of the issuance station, "
+               "which has at least {minimum}"),
+            path=path, size=len(key), minimum=MIN_HOUSEHOLD_KEY_SIZE,
         )
     return key
 
@@ -88,7 +90,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _count(text: str) -> int:
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}: give a whole number of 0 or more")
+        raise argparse.ArgumentTypeError(translate(
+            N_("invalid count '{value}': give a whole number of 0 or more"), argument_language(), value=text,
+        ))
     return int(text)
 
 
@@ -132,22 +136,29 @@ def _print_report(report: ImportReport, language: str) -> None:
         ))
 
 
-def _fail(message: str, command: str = "import-register") -> int:
-    print(f"kartu server {command}: error: {message}", file=sys.stderr)
+def _fail(message: str, language: str, command: str = "import-register") -> int:
+    print(translate(N_("kartu server {command}: error: {detail}"), language, command=command, detail=message),
+          file=sys.stderr)
     return 2
+
+
+def _database_error(exc: OperationalError, url: str, language: str) -> str:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+    return translate(N_("failed to open database {url}: {reason}"), language, url=redacted_url(url), reason=reason)
 
 
 def run_import(args: argparse.Namespace) -> int:
     language = getattr(args, "lang", "id")
     if args.confirm_left is not None and not args.complete:
-        return _fail(translate(N_("--confirm-left needs --complete"), language))
+        return _fail(translate(N_("--confirm-left needs --complete"), language), language)
     try:
         data = args.file.read_bytes()
         key = read_household_key(args.household_key) if args.household_key else None
     except OSError as exc:
-        return _fail(translate(N_("failed to read {file}: {reason}"), language, file=args.file, reason=exc.strerror))
+        return _fail(translate(N_("failed to read {file}: {reason}"), language, file=args.file, reason=exc.strerror),
+                     language)
     except HouseholdKeyError as exc:
-        return _fail(str(exc))
+        return _fail(exc.message(language), language)
     if key is None:
         print(translate(N_("Warning: no --household-key, so new households cannot be matched to cards."), language),
               file=sys.stderr)
@@ -159,10 +170,10 @@ def run_import(args: argparse.Namespace) -> int:
                                      complete=args.complete, confirm_left=args.confirm_left)
             session.commit()
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        return _fail(f"failed to open database {redacted_url(args.db)}: {reason}")
+        return _fail(_database_error(exc, args.db, language), language)
     except SQLAlchemyError as exc:
-        return _fail(f"import failed and changed nothing: {type(exc).__name__}")
+        return _fail(translate(N_("import failed and changed nothing: {error}"), language, error=type(exc).__name__),
+                     language)
     if args.json:
         print(json.dumps(report_json(report).model_dump(mode="json"), ensure_ascii=False, indent=2))
         if report.rejection is not None:
@@ -183,10 +194,10 @@ def run_recompute(args: argparse.Namespace) -> int:
             result = recompute_entitlements(session, utc_datetime(time.time()))
             session.commit()
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        return _fail(f"failed to open database {redacted_url(args.db)}: {reason}", "recompute-entitlements")
+        return _fail(_database_error(exc, args.db, language), language, "recompute-entitlements")
     except SQLAlchemyError as exc:
-        return _fail(f"recomputation failed and changed nothing: {type(exc).__name__}", "recompute-entitlements")
+        return _fail(translate(N_("recomputation failed and changed nothing: {error}"), language,
+                               error=type(exc).__name__), language, "recompute-entitlements")
     print(translate(
         N_("Entitlements recomputed: {added} added, {changed} changed, {removed} removed, {total} in total."),
         language, added=result.added, changed=result.changed, removed=result.removed, total=result.total,

@@ -142,7 +142,7 @@ def add_user(payload: UserIn, caller: AdminCaller, session: SessionDep, settings
     except AccountError as exc:
         # The error detail repeats the rejected value, except a password.
         rejected_value = "" if exc.field == "password" else getattr(payload, exc.field)
-        raise FieldError(exc.field, exc.message, rejected_value) from None
+        raise FieldError(exc.field, exc.message("en"), rejected_value) from None
     logger.info("%s created staff account %d, role %s", caller.actor, user.id, user.role)
     return UserOut.of(user)
 

@@ -15,11 +15,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from card.i18n import set_argument_language
 from server.cli import add_commands, is_loopback, main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"server listening on http://127\.0\.0\.1:(\d+), database (\S+)")
 TOKEN = "t" * 43
+
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch):
+    """Check the English texts here; test_server_cli_language checks the Indonesian ones."""
+    monkeypatch.setenv("KARTU_LANG", "en")
+    set_argument_language(None)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -152,7 +160,7 @@ def test_serves_with_generated_token_file(tmp_path):
     finally:
         status, stdout, log = server.stop()
     assert status == 0
-    assert stdout == f"created admin token file {token_file}\n"
+    assert stdout == f"Created admin token file {token_file}\n"
     assert token not in log
     assert "server stopped" in log
 
@@ -169,7 +177,7 @@ def test_token_file_reused(tmp_path):
         assert response.status_code == 200
     finally:
         _, stdout, _ = server.stop()
-    assert stdout == f"admin token file: {token_file}\n"
+    assert stdout == f"Admin token file: {token_file}\n"
     assert token_file.read_text() == TOKEN + "\n"
 
 

@@ -11,11 +11,19 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from card.i18n import set_argument_language
 from kartu.cli import main
 from server.database_option import database_url_option
 from server.db import create_db_engine, upgrade_database
 
 PASSWORD = "kata-sandi-panjang-1"
+
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch):
+    """Check the English texts here; test_server_cli_language checks the Indonesian ones."""
+    monkeypatch.setenv("KARTU_LANG", "en")
+    set_argument_language(None)
 
 
 def password_file(tmp_path):

@@ -246,8 +246,8 @@ def test_cli_rejects_loose_household_key(tmp_path, capsys):
     key_file = tmp_path / "household.key"
     key_file.write_bytes(HOUSEHOLD_KEY)
     key_file.chmod(0o644)
-    status = kartu_main(["server", "import-register", str(register), "--db", f"sqlite:///{tmp_path / 's.db'}",
-                         "--household-key", str(key_file)])
+    status = kartu_main(["--lang", "en", "server", "import-register", str(register), "--db",
+                         f"sqlite:///{tmp_path / 's.db'}", "--household-key", str(key_file)])
     assert status == 2
     assert f"household key {key_file} is readable by others; run 'chmod 600 {key_file}'" in capsys.readouterr().err
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
+from card.i18n import set_argument_language
 from kartu.cli import main
 from server.db import create_db_engine, make_sessionmaker
 from server.models_people import StaffUser
 from server.people import authenticate
 
 PASSWORD = "kata-sandi-panjang-1"
+
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch):
+    """Check the English texts here; test_server_cli_language checks the Indonesian ones."""
+    monkeypatch.setenv("KARTU_LANG", "en")
+    set_argument_language(None)
 
 
 def password_file(tmp_path, mode: int = 0o600):
@@ -31,7 +40,7 @@ def test_create_administrator(database_url, tmp_path, capsys):
     status = main(["staff", "create", "--db", database_url, "--username", "andi", "--role", "administrator",
                    "--password-file", str(password_file(tmp_path))])
     assert status == 0
-    assert "created staff account andi" in capsys.readouterr().out
+    assert "Created staff account andi (id 1), role administrator." in capsys.readouterr().out
     users = stored_users(database_url)
     assert [(user.username, user.role, user.active) for user in users] == [("andi", "administrator", True)]
     engine = create_db_engine(database_url)
