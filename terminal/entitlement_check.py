@@ -248,13 +248,17 @@ def _check_delta_base(db: sqlite3.Connection, delta: ProgrammeEntitlements) -> N
 
 
 def _record_status_cover_delta(db: sqlite3.Connection, delta: ProgrammeEntitlements) -> None:
-    """Apply a delta to the status_cover rows, as record_status_cover does for a full set."""
+    """Apply a delta to the status_cover rows, as record_status_cover does for a full set.
+
+    A delta keeps the held benefit kind (_check_delta_base), so a programme
+    of another kind has no status_cover rows to change.
+    """
+    if delta.rules.benefit_kind != STATUS_KIND:
+        return
     ensure_schema(db)
     changed = [household.household_id for household in delta.households]
     db.executemany("DELETE FROM status_cover WHERE program = ? AND household_id = ?",
                    [(delta.program, household) for household in (*delta.removed, *changed)])
-    if delta.rules.benefit_kind != STATUS_KIND:
-        return
     db.executemany(
         "INSERT INTO status_cover (program, household_id, valid_until) VALUES (?, ?, ?)",
         [(delta.program, household.household_id, household.valid_until.isoformat() if household.valid_until else None)

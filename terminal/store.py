@@ -481,8 +481,11 @@ class TerminalStore:
                            [(program, household) for household in update.removed])
         else:
             db.execute("DELETE FROM entitlements WHERE program = ?", (program,))
+        # An upsert changes a held row in place, where INSERT OR REPLACE would delete and insert it again.
         db.executemany(
-            "INSERT OR REPLACE INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)", rows
+            """INSERT INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)
+               ON CONFLICT (program, household_id) DO UPDATE SET used = excluded.used, persons = excluded.persons""",
+            rows,
         )
         db.execute(
             """INSERT OR REPLACE INTO entitlement_sets (program, period, quota, unit, generation, pulled_at, revision)
