@@ -18,7 +18,7 @@ cannot be matched to cards, so it is only counted in unmatched_households.
 POST /api/v1/issuance/residents/lookup {nik} (administrator)
   -> 200 one resident in the same form, for a reissue: reason is "reissue"
      when the household has a registered card, else "new"; 404 when no
-     imported resident has that NIK. revoked_card is as in the queue. The
+     imported resident has that NIK or that resident left the register. revoked_card is as in the queue. The
      NIK travels in the body, so it stays out of URLs and access logs.
 
 Every resident returned is written to the personal-data audit log.
@@ -142,7 +142,9 @@ def get_queue(
     households = _waiting_households(session, today)[:limit]
     ids = [household.id for household in households]
     members: dict[int, list[Resident]] = {}
-    for resident in session.scalars(select(Resident).where(Resident.household_pk.in_(ids)).order_by(Resident.id)):
+    # A resident who left the register (server.register_leavers) cannot be the household's card holder.
+    on_register = select(Resident).where(Resident.household_pk.in_(ids), Resident.left_at.is_(None))
+    for resident in session.scalars(on_register.order_by(Resident.id)):
         members.setdefault(resident.household_pk, []).append(resident)
     revoked = _latest_revoked_cards(session, [household.household_id for household in households])
     queued = [
@@ -172,6 +174,12 @@ def lookup_resident(payload: LookupIn, caller: AdminCaller, session: SessionDep,
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail="no imported resident has this NIK; import the register that lists them first")
     resident, household = row
+    if resident.left_at is not None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"the resident with this NIK left the register in import {resident.left_import_id}; "
+                   "import a register that lists them before issuing a card",
+        )
     has_card = household.household_id is not None and session.scalar(
         select(func.count()).select_from(Card).where(Card.household_id == household.household_id)
     ) > 0

@@ -13,7 +13,7 @@ from server.db import create_db_engine, upgrade_database
 from server.models_register import Entitlement, RegisterImport, Resident, ResidentHistory
 from server.register_import import import_register
 from server.register_leavers import MAX_LEFT_SHARE
-from tests.server.register_support import HEAD, HOUSEHOLD_KEY, csv_bytes
+from tests.server.register_support import CHILD, HEAD, HOUSEHOLD_KEY, WIFE, csv_bytes
 
 NOW = datetime(2026, 3, 15, 3, 0, tzinfo=timezone.utc)
 CITY_SIZE = 40
@@ -24,7 +24,8 @@ def resident(number: int) -> dict:
     return {**HEAD, "NIK": f"15710101018{number:05d}", "NO_KK": f"15710115061{number:05d}", "NAMA": f"WARGA {chr(65 + number // 26)}{chr(65 + number % 26)}"}
 
 
-CITY = [resident(number) for number in range(1, CITY_SIZE + 1)]
+# Numbers from 100 keep clear of the NIK and KK of HEAD and its family.
+CITY = [resident(number) for number in range(100, 100 + CITY_SIZE)]
 
 
 @pytest.fixture
@@ -170,6 +171,27 @@ def test_resident_returns(session):
     assert lpg_entitled(session, gone)
     stored = session.scalars(select(Resident).where(Resident.nik == gone)).one()
     assert stored.left_import_id is None
+
+
+# --- issuance queue ----------------------------------------------------------------
+
+
+def test_queue_skips_head_who_left(kit):
+    kit.live.app.state.household_key = HOUSEHOLD_KEY
+    with Session(kit.live.app.state.engine) as session:
+        run_import(session, [*CITY, HEAD, WIFE, CHILD])
+        report = run_import(session, [*CITY, WIFE, CHILD], complete=True)
+    assert report.left == 1
+
+    response = kit.admin.get("/api/v1/issuance/queue", params={"limit": 100})
+    assert response.status_code == 200, response.text
+    niks = {entry["nik"] for entry in response.json()["residents"]}
+    assert HEAD["NIK"] not in niks
+    assert WIFE["NIK"] in niks
+
+    response = kit.admin.post("/api/v1/issuance/residents/lookup", json={"nik": HEAD["NIK"]})
+    assert response.status_code == 404
+    assert "left the register" in response.json()["detail"]
 
 
 # --- kartu server import-register --complete ------------------------------------
