@@ -188,3 +188,12 @@ def test_two_apps_share_count(database_url):
     finally:
         for server, thread, sock, _url in servers:
             stop_server(server, thread, sock)
+
+
+def test_locked_login_skips_password_hash(kit, monkeypatch):
+    create_user(kit, "andi", "auditor")
+    fail_freely(kit, ["andi"] * FREE_FAILURES)
+    calls = []
+    monkeypatch.setattr("server.api.people.authenticate", lambda *args: calls.append(args))
+    assert attempt(kit, "andi", PASSWORD).status_code == 429
+    assert calls == []
