@@ -11,6 +11,9 @@ map with unsigned integer keys:
       1 benefit kind (text)
       2 PIN required (bool)
       3 offline rule: [maximum offline hours (uint), action (text "refuse" or "warn")]
+      4 quota period (text): "month", "semester" (January to June or July to
+        December), "year" (January to December), "event" (the quota never
+        renews) or "none" (the programme has no quota period); months are WIB
   7 issued at (uint, Unix milliseconds)
   8 terminal id (text): the only terminal that may apply the set
   9 service point id (uint) of that terminal
@@ -30,7 +33,10 @@ only to the household list it holds at exactly the base revision. Keys 1 to
 9 are complete in both. No household id may appear in both 10 and 13.
 
 "used" is the household's use in the programme's quota period up to the
-moment of issue, from every terminal. The payload is deterministic CBOR, so
+moment of issue, from every terminal. Rules key 4 may be absent, because a
+server older than that key sends format 2 sets without it. The decoded
+quota_period is then None, and the terminal falls back to its own table
+(terminal.programmes). A word not listed for key 4 is rejected. The payload is deterministic CBOR, so
 one set has exactly one encoding. Who may sign a set and when a terminal
 applies it is decided by the verifier (terminal.entitlement_check).
 """
@@ -48,6 +54,7 @@ from card import cbor, cose
 __all__ = [
     "EntitlementSetFormatError",
     "OfflineRuleTerms",
+    "QUOTA_PERIODS",
     "ProgrammeRules",
     "HouseholdEntry",
     "ProgrammeEntitlements",
@@ -60,6 +67,8 @@ __all__ = [
 FORMAT_VERSION = 2
 HOUSEHOLD_ID_SIZE = 8
 OFFLINE_ACTIONS = ("refuse", "warn")
+# The words of rules key 4, as the server's programme list spells them.
+QUOTA_PERIODS = ("month", "semester", "year", "event", "none")
 EPOCH = date(1970, 1, 1)
 # Estimate: a household entry takes 14 to 25 bytes, so this limit fits more
 # than a million households, four times the city's 250,000.
@@ -75,7 +84,7 @@ _FIELDS = {1: int, 2: str, 3: str, 4: int, 5: str, 6: dict, 7: int, 8: str, 9: i
            13: list}
 _REQUIRED = frozenset(range(1, 12))
 _DELTA_KEYS = frozenset((12, 13))
-_RULE_FIELDS = {1: str, 2: bool, 3: list}
+_RULE_FIELDS = {1: str, 2: bool, 3: list, 4: str}
 
 
 class EntitlementSetFormatError(ValueError):
@@ -94,6 +103,7 @@ class ProgrammeRules:
     benefit_kind: str | None = None
     pin_required: bool | None = None
     offline_rule: OfflineRuleTerms | None = None
+    quota_period: str | None = None
 
 
 class HouseholdEntry(NamedTuple):
@@ -142,7 +152,18 @@ def _encode_rules(rules: ProgrammeRules) -> dict:
         encoded[2] = rules.pin_required
     if rules.offline_rule is not None:
         encoded[3] = [rules.offline_rule.max_offline_hours, rules.offline_rule.action]
+    if rules.quota_period is not None:
+        encoded[4] = _checked_quota_period(rules.quota_period)
     return encoded
+
+
+def _checked_quota_period(word: object) -> str:
+    if word not in QUOTA_PERIODS:
+        raise EntitlementSetFormatError(
+            f"entitlement set quota period {word!r} is not one of {', '.join(QUOTA_PERIODS)}; "
+            "set the programme's quota period to one of them"
+        )
+    return word
 
 
 @functools.lru_cache(maxsize=4096)
@@ -281,7 +302,10 @@ def _decode_rules(item: dict) -> ProgrammeRules:
                 f"entitlement set offline rule must be [hours above 0, 'refuse' or 'warn'], got {offline!r}"
             )
         offline = OfflineRuleTerms(offline[0], offline[1])
-    return ProgrammeRules(item.get(1), item.get(2), offline)
+    quota_period = item.get(4)
+    if quota_period is not None:
+        quota_period = _checked_quota_period(quota_period)
+    return ProgrammeRules(item.get(1), item.get(2), offline, quota_period)
 
 
 def _check_uint_or_null(value: object, index: int, name: str) -> None:

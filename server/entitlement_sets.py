@@ -1,8 +1,9 @@
 """Signed entitlement sets: what a terminal pulls for one programme, signed by the server sync key.
 
-The set (layout in card.entitlement_set) carries the programme's rules, the
-entitled households with their use so far, the issue time in milliseconds,
-the terminal and service point it was made for and the programme's revision.
+The set (layout in card.entitlement_set) carries the programme's rules with
+its quota period (Programme.quota_period), the entitled households with
+their use so far, the issue time in milliseconds, the terminal and service
+point it was made for and the programme's revision.
 The terminal verifies it against the sync keys of its trust list before it
 applies anything (terminal.entitlement_check).
 
@@ -46,13 +47,15 @@ from server.served_entitlements import (
 __all__ = ["refresh_served", "build_entitlements", "signed_entitlement_set"]
 
 
-def _rules(rule: ProgrammeRule | None) -> ProgrammeRules:
+def _rules(programme: Programme, rule: ProgrammeRule | None) -> ProgrammeRules:
+    """Return the set's rules: the programme's quota period, and the rule row's fields when it has one."""
     if rule is None:
-        return ProgrammeRules()
+        return ProgrammeRules(quota_period=programme.quota_period)
     offline = None
     if rule.offline_max_hours is not None and rule.offline_action is not None:
         offline = OfflineRuleTerms(rule.offline_max_hours, rule.offline_action)
-    return ProgrammeRules(benefit_kind=rule.benefit_kind, pin_required=rule.pin_required, offline_rule=offline)
+    return ProgrammeRules(benefit_kind=rule.benefit_kind, pin_required=rule.pin_required, offline_rule=offline,
+                          quota_period=programme.quota_period)
 
 
 def _entries(households: list[HouseholdEntitlement]) -> tuple[HouseholdEntry, ...]:
@@ -83,7 +86,7 @@ def build_entitlements(session: Session, programme: Programme, terminal: Termina
         period=period_of(now),
         quota=programme.quota,
         unit=programme.unit,
-        rules=_rules(session.get(ProgrammeRule, programme.code)),
+        rules=_rules(programme, session.get(ProgrammeRule, programme.code)),
         issued_at_ms=int(now * 1000),
         terminal_id=terminal.terminal_id,
         service_point_id=terminal.service_point_id,

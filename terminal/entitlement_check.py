@@ -311,7 +311,7 @@ def apply_entitlement_sets(store: TerminalStore, sets: list[ProgrammeEntitlement
     updates = [
         EntitlementUpdate(
             EntitlementSet(entitlements.program, entitlements.period, entitlements.quota, entitlements.unit, 0,
-                           entitlements.revision),
+                           entitlements.revision, entitlements.rules.quota_period),
             {h.household_id: HouseholdUse(h.used, h.persons) for h in entitlements.households},
             entitlements.is_delta, entitlements.removed,
         )

@@ -104,7 +104,8 @@ class ProgrammeStanding:
     the household's entitled persons for a per-person quota, else the quota.
     A status programme (terminal.status_cover) has no quota: status holds the
     household's cover, cover_ended whether it ended before the day looked up,
-    and limit and used are 0.
+    and limit and used are 0. period is the month looked up and quota_period
+    the pulled set's quota period (None: terminal.programmes falls back).
     """
 
     program: str
@@ -115,6 +116,7 @@ class ProgrammeStanding:
     period: str
     status: StatusCover | None = None
     cover_ended: bool = False
+    quota_period: str | None = None
 
     @property
     def remaining(self) -> int:
@@ -149,7 +151,8 @@ def household_standing(store: TerminalStore, household_id: bytes, now: datetime)
             standings.append(ProgrammeStanding(program, True, 0, 0, entitlement_set.unit, period, cover, ended))
             continue
         used = household_use(store, usage, program, household_id, period)
-        standings.append(ProgrammeStanding(program, True, usage.limit, used, entitlement_set.unit, period))
+        standings.append(ProgrammeStanding(program, True, usage.limit, used, entitlement_set.unit, period,
+                                           quota_period=entitlement_set.quota_period))
     return standings
 
 

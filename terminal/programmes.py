@@ -1,16 +1,15 @@
 """The terminal's table of programmes: display names, unit words and quota periods by programme code.
 
 The server's programme list (server/migrations) sets each programme's code,
-name, unit and quota period, but an entitlement set carries only the code,
-the unit word and the month it was issued in. This table gives the terminal
-the rest for the programmes the city runs. A programme missing from it is
-shown by its code, its unit word is shown as the server sent it, and its
-quota period counts as one calendar month.
+name, unit and quota period. An entitlement set carries the code, the unit
+word and the quota period, but not the name, so the names of the programmes
+the city runs are listed here. A programme missing from the list is shown by
+its code, and a unit word missing from UNIT_FORMS is shown as the server
+sent it.
 
-NOTE: the quota periods here copy the server's programme list, because an
-entitlement set does not carry its programme's quota period. A programme
-whose period the server changes, or a new programme with a period other
-than a month, needs its entry here updated too.
+The quota period comes from the pulled set. FALLBACK_QUOTA_PERIODS applies
+only to a set from a server that does not send the period yet. For such a
+set, a programme missing from that table counts by calendar month.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from card.i18n import N_, Counted, Localized, Nn_, translate
 
 __all__ = [
-    "PROGRAMME_NAMES", "UNIT_FORMS", "HOURS", "QUOTA_PERIODS", "ProgrammeName", "QuotaPeriod",
+    "PROGRAMME_NAMES", "UNIT_FORMS", "HOURS", "FALLBACK_QUOTA_PERIODS", "ProgrammeName", "QuotaPeriod",
     "programme_name", "amount", "amount_text", "quota_period_of",
 ]
 
@@ -42,13 +41,16 @@ UNIT_FORMS = {
 }
 HOURS = Nn_("{count} hour", "{count} hours")
 
-# Quota period of each programme whose period is not a calendar month. As the server counts them
-# (server.programmes.quota_months), a semester runs January to June or July to December and a year
-# January to December, in WIB, and an "event" quota never renews: use in every month counts.
-QUOTA_PERIODS = {
+# Quota period of each seeded programme whose period is not a calendar month, for a set that carries
+# no quota period (from a server older than that rules key). It copies the server's seeded programmes.
+FALLBACK_QUOTA_PERIODS = {
     "beasiswa": "semester",
     "bantuan_bencana": "event",
 }
+# Months per quota period, counted as the server counts them (server.programmes.quota_months): a
+# semester runs January to June or July to December and a year January to December, in WIB. The
+# other words of card.entitlement_set.QUOTA_PERIODS ("event" and "none") never renew, so use in every
+# month counts.
 _PERIOD_MONTHS = {"month": 1, "semester": 6, "year": 12}
 ALL_TIME = N_("all time")
 
@@ -77,12 +79,14 @@ def amount_text(count: int, unit: str | None, language: str) -> str:
     return amount(count, unit).localize(language)
 
 
-def quota_period_of(program: str, month: str) -> list[str] | None:
+def quota_period_of(program: str, month: str, quota_period: str | None = None) -> list[str] | None:
     """Return the months ("YYYY-MM") of the programme's quota period that contains month, in order.
 
-    Returns None for a quota that never renews, whose use counts in every month.
+    quota_period is the word the pulled set carried; None means the set
+    carried none, and FALLBACK_QUOTA_PERIODS decides. Returns None for a
+    quota that never renews, whose use counts in every month.
     """
-    period = QUOTA_PERIODS.get(program, "month")
+    period = quota_period if quota_period is not None else FALLBACK_QUOTA_PERIODS.get(program, "month")
     length = _PERIOD_MONTHS.get(period)
     if length is None:
         return None
@@ -106,13 +110,17 @@ class ProgrammeName(Localized):
 
 @dataclass(frozen=True)
 class QuotaPeriod(Localized):
-    """The quota period that contains a month, as a message parameter: "2027-02", "2027-01 – 2027-06" or "all time"."""
+    """The quota period that contains a month, as a message parameter: "2027-02", "2027-01 – 2027-06" or "all time".
+
+    quota_period is the pulled set's word, or None for the fallback table.
+    """
 
     program: str
     month: str
+    quota_period: str | None = None
 
     def localize(self, language: str) -> str:
-        months = quota_period_of(self.program, self.month)
+        months = quota_period_of(self.program, self.month, self.quota_period)
         if months is None:
             return translate(ALL_TIME, language)
         return months[0] if len(months) == 1 else f"{months[0]} – {months[-1]}"

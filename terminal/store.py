@@ -32,7 +32,7 @@ import json
 import os
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, NamedTuple
@@ -109,6 +109,8 @@ SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE entitlements ADD COLUMN persons INTEGER",),
     # 3: the server's revision of each pulled set, sent as the cursor of the next pull; 0 requests a full set.
     ("ALTER TABLE entitlement_sets ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",),
+    # 4: the quota period each pulled set carried ("month", "semester", ...); NULL when it carried none.
+    ("ALTER TABLE entitlement_sets ADD COLUMN quota_period TEXT",),
 )
 
 
@@ -128,12 +130,18 @@ class EntitlementDataError(ValueError):
 
 @dataclass(frozen=True)
 class EntitlementSet:
+    """A pulled set's header: period is the month it was issued in, quota_period its programme's quota period.
+
+    quota_period is None when the set carried none (terminal.programmes.quota_period_of then falls back).
+    """
+
     program: str
     period: str
     quota: int
     unit: str
     generation: int
     revision: int = 0
+    quota_period: str | None = None
 
 
 class HouseholdUse(NamedTuple):
@@ -249,6 +257,8 @@ class TerminalStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._trust_cache: tuple[str, TrustStore] | None = None
+        # Quota period of each programme's set by generation (_with_quota_period).
+        self._quota_periods: dict[str, tuple[int, str | None]] = {}
         self._apply_schema_steps()
         # Imported here because terminal.entitlement_index imports this module's entitlement types.
         from terminal.entitlement_index import EntitlementIndex
@@ -488,18 +498,39 @@ class TerminalStore:
             rows,
         )
         db.execute(
-            """INSERT OR REPLACE INTO entitlement_sets (program, period, quota, unit, generation, pulled_at, revision)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT OR REPLACE INTO entitlement_sets (program, period, quota, unit, generation, pulled_at, revision,
+                                                        quota_period)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             (program, entitlement_set.period, entitlement_set.quota, entitlement_set.unit, generation, pulled_at,
-             entitlement_set.revision),
+             entitlement_set.revision, entitlement_set.quota_period),
         )
 
     def entitlement_set(self, program: str, db: sqlite3.Connection | None = None) -> EntitlementSet | None:
         row = (db or self._db).execute(
-            "SELECT program, period, quota, unit, generation, revision FROM entitlement_sets WHERE program = ?",
+            """SELECT program, period, quota, unit, generation, revision, quota_period FROM entitlement_sets
+               WHERE program = ?""",
             (program,),
         ).fetchone()
         return EntitlementSet(*row) if row else None
+
+    def _with_quota_period(self, entitlement_set: EntitlementSet, db: sqlite3.Connection | None) -> EntitlementSet:
+        """Return the set with the quota period stored by its pull, read once per programme and generation.
+
+        NOTE: terminal.entitlement_index does not read the quota_period
+        column, so the sets it returns carry None, and this fills it in.
+        """
+        program = entitlement_set.program
+        cached = self._quota_periods.get(program)
+        if cached is None or cached[0] != entitlement_set.generation:
+            row = (db or self._db).execute(
+                "SELECT generation, quota_period FROM entitlement_sets WHERE program = ?", (program,)
+            ).fetchone()
+            if row is None:
+                return entitlement_set
+            # A pull committed by another connection between the two reads gives a newer generation here,
+            # so the entry is read again at the next look-up.
+            cached = self._quota_periods[program] = (row[0], row[1])
+        return replace(entitlement_set, quota_period=cached[1])
 
     def used_at_sync(self, program: str, household_id: bytes, db: sqlite3.Connection | None = None) -> int | None:
         """The household's use as of the last pull, or None when it is not entitled."""
@@ -531,6 +562,8 @@ class TerminalStore:
         if found is None:
             return None
         entitlement_set, use = found
+        if entitlement_set.quota_period is None:
+            entitlement_set = self._with_quota_period(entitlement_set, db)
         if use is None:
             return QuotaUsage(entitlement_set, None, 0)
         used_here = self.used_here_since_sync(program, household_id, period, entitlement_set.generation, db)

@@ -64,6 +64,8 @@ class TapTimings:
 
 @dataclass(frozen=True)
 class TapOutcome:
+    """The decision of one tap; remaining, unit and quota_period (the pulled set's word) describe the quota left."""
+
     decision: Decision
     credential: Credential | None = None
     record_id: str | None = None
@@ -71,6 +73,7 @@ class TapOutcome:
     unit: str | None = None
     photo: bytes | None = None
     timings: TapTimings | None = None
+    quota_period: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,12 @@ def household_use(store: TerminalStore, usage: QuotaUsage, program: str, househo
     the tap's quota period. This terminal's own records are added for every
     month of the period, from the set's generation on: a record acknowledged
     before that pull is in the pulled figure already, and any other record
-    is not. usage.used_here covers the month period itself. For a quota that
-    never renews, every month counts.
+    is not. usage.used_here covers the month period itself. The quota
+    period is the one the pulled set carried (usage.entitlement_set.quota_period),
+    or the fallback table's for a set without one. For a quota that never
+    renews, every month counts.
     """
-    months = quota_period_of(program, period)
+    months = quota_period_of(program, period, usage.entitlement_set.quota_period)
     if months is None:
         months = _months_recorded(store, program, household_id, db)
         used_at_sync = usage.used_at_sync
@@ -319,15 +324,17 @@ class TapService:
                 unit = entitlement_set.unit
                 decision = Decision.refuse(
                     Reason.QUOTA_EXCEEDED, program=ProgrammeName(program),
-                    period=QuotaPeriod(program, record.period), used=used,
+                    period=QuotaPeriod(program, record.period, entitlement_set.quota_period), used=used,
                     quota=amount(limit, unit), remaining=amount(max(limit - used, 0), unit),
                     quantity=amount(record.quantity, unit),
                 )
-                return TapOutcome(decision, credential, remaining=limit - used, unit=entitlement_set.unit)
+                return TapOutcome(decision, credential, remaining=limit - used, unit=entitlement_set.unit,
+                                  quota_period=entitlement_set.quota_period)
             remaining = limit - used - record.quantity
             self._insert(db, record, remaining, entitlement_set.unit)
         log.info("card %s accepted: %s x%d, record %s", credential.card_number, program, record.quantity, record.record_id)
-        return TapOutcome(Decision.accept(), credential, record.record_id, remaining, entitlement_set.unit)
+        return TapOutcome(Decision.accept(), credential, record.record_id, remaining, entitlement_set.unit,
+                          quota_period=entitlement_set.quota_period)
 
     def _commit_status(self, db: sqlite3.Connection, credential: Credential, record: Redemption,
                        cover: StatusCover) -> TapOutcome:

@@ -53,21 +53,27 @@ def page_texts(language: str) -> dict[str, str]:
     return {key: translate(text, language) for key, text in PAGE_TEXTS.items()}
 
 
-def _monthly(program: str | None, month: str) -> bool:
-    return program is None or quota_period_of(program, month) == [month]
+def _monthly(program: str | None, month: str, quota_period: str | None) -> bool:
+    return program is None or quota_period_of(program, month, quota_period) == [month]
 
 
-def remaining_line(program: str | None, month: str, remaining: Counted, language: str) -> str:
-    """Return the quota left after a hand-over in month, naming the month or the programme's longer quota period."""
-    if _monthly(program, month):
+def remaining_line(program: str | None, month: str, remaining: Counted, language: str,
+                   quota_period: str | None = None) -> str:
+    """Return the quota left after a hand-over in month, naming the month or the programme's longer quota period.
+
+    quota_period is the pulled set's word; None falls back to terminal.programmes.FALLBACK_QUOTA_PERIODS.
+    """
+    if _monthly(program, month, quota_period):
         return translate(REMAINING_LINE, language, remaining=remaining)
-    return translate(REMAINING_PERIOD_LINE, language, remaining=remaining, period=QuotaPeriod(program, month))
+    return translate(REMAINING_PERIOD_LINE, language, remaining=remaining,
+                     period=QuotaPeriod(program, month, quota_period))
 
 
-def standing_line(program: str, month: str, remaining: int, quota: Counted, language: str) -> str:
+def standing_line(program: str, month: str, remaining: int, quota: Counted, language: str,
+                  quota_period: str | None = None) -> str:
     """Return a programme's line of the kiosk list: what is left of the quota in the period containing month."""
     programme = programme_name(program, language)
-    if _monthly(program, month):
+    if _monthly(program, month, quota_period):
         return translate(STANDING_LINE, language, programme=programme, remaining=remaining, quota=quota)
     return translate(STANDING_PERIOD_LINE, language, programme=programme, remaining=remaining, quota=quota,
-                     period=QuotaPeriod(program, month))
+                     period=QuotaPeriod(program, month, quota_period))

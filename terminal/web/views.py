@@ -43,6 +43,8 @@ class TapScreen:
     # Programme code of the hand-over and the WIB month ("YYYY-MM") of the tap, for the quota period shown.
     program: str | None = None
     period: str = ""
+    # The pulled set's quota period of that programme; None falls back to terminal.programmes.
+    quota_period: str | None = None
 
     def _receipt(self, language: str) -> str:
         if self.receipt is None or not self.receipt.failed:
@@ -63,7 +65,8 @@ class TapScreen:
     def _remaining(self, language: str) -> str:
         if self.remaining is None or not self.mode.records:
             return ""
-        return messages.remaining_line(self.program, self.period, amount(self.remaining, self.unit), language)
+        return messages.remaining_line(self.program, self.period, amount(self.remaining, self.unit), language,
+                                       self.quota_period)
 
     def _standings(self, language: str) -> list[str]:
         lines = []
@@ -76,7 +79,8 @@ class TapScreen:
                 lines.append(_cover_line(standing, programme, language))
                 continue
             lines.append(messages.standing_line(standing.program, standing.period, standing.remaining,
-                                                amount(standing.limit, standing.unit), language))
+                                                amount(standing.limit, standing.unit), language,
+                                                standing.quota_period))
         return lines
 
     def _history(self, language: str) -> list[str]:
@@ -161,4 +165,5 @@ def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
         photo=outcome.photo, remaining=outcome.remaining, unit=outcome.unit, from_qr=from_qr,
         standings=standings, history=history, offline_warning=offline_warning,
         program=program or mode.program, period=period_of(now or datetime.now(timezone.utc)),
+        quota_period=outcome.quota_period,
     )

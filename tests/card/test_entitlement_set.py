@@ -9,6 +9,7 @@ import pytest
 
 from card import cbor
 from card.entitlement_set import (
+    QUOTA_PERIODS,
     EntitlementSetFormatError,
     HouseholdEntry,
     OfflineRuleTerms,
@@ -20,7 +21,7 @@ from card.entitlement_set import (
 
 SET = ProgrammeEntitlements(
     program="lpg", period="2026-03", quota=3, unit="tabung",
-    rules=ProgrammeRules("quota", False, OfflineRuleTerms(72, "refuse")),
+    rules=ProgrammeRules("quota", False, OfflineRuleTerms(72, "refuse"), "month"),
     issued_at_ms=1_773_543_600_123, terminal_id="T-0001", service_point_id=7,
     households=(
         HouseholdEntry(b"\x01" * 8, 0),
@@ -39,6 +40,8 @@ def _generic(entitlements: ProgrammeEntitlements) -> dict:
     rules = {1: entitlements.rules.benefit_kind, 2: entitlements.rules.pin_required}
     if offline:
         rules[3] = list(offline)
+    if entitlements.rules.quota_period is not None:
+        rules[4] = entitlements.rules.quota_period
     return {
         1: 2, 2: entitlements.program, 3: entitlements.period, 4: entitlements.quota, 5: entitlements.unit,
         6: rules, 7: entitlements.issued_at_ms, 8: entitlements.terminal_id, 9: entitlements.service_point_id,
@@ -103,6 +106,39 @@ def test_rules_absent_decode_to_none():
     assert decode_entitlements(encode_entitlements(entitlements)).rules == ProgrammeRules()
 
 
+@pytest.mark.parametrize("quota_period", QUOTA_PERIODS)
+def test_quota_period_round_trip(quota_period):
+    rules = dataclasses.replace(SET.rules, quota_period=quota_period)
+    entitlements = dataclasses.replace(SET, rules=rules)
+
+    encoded = encode_entitlements(entitlements)
+
+    assert encoded == cbor.encode(_generic(entitlements))
+    assert decode_entitlements(encoded).rules.quota_period == quota_period
+
+
+def test_quota_period_in_delta_round_trip():
+    delta = dataclasses.replace(DELTA, rules=dataclasses.replace(SET.rules, quota_period="year"))
+    assert decode_entitlements(encode_entitlements(delta)).rules.quota_period == "year"
+
+
+def test_quota_period_absent_decodes_to_none():
+    # A format 2 set from a server that does not send rules key 4 yet.
+    payload = _generic(SET)
+    del payload[6][4]
+
+    decoded = decode_entitlements(cbor.encode(payload))
+
+    assert decoded.rules.quota_period is None
+    assert decoded.rules.benefit_kind == "quota"
+
+
+def test_unknown_quota_period_not_encoded():
+    entitlements = dataclasses.replace(SET, rules=ProgrammeRules(quota_period="fortnight"))
+    with pytest.raises(EntitlementSetFormatError, match="quota period 'fortnight' is not one of"):
+        encode_entitlements(entitlements)
+
+
 def test_unsorted_households_not_encoded():
     entitlements = dataclasses.replace(SET, households=tuple(reversed(SET.households)))
     with pytest.raises(EntitlementSetFormatError, match="ascending"):
@@ -130,7 +166,10 @@ BAD_PAYLOADS = [
     ("bool quota", {4: True}, "field 4 must be int"),
     ("offline hours 0", {6: {3: [0, "refuse"]}}, "offline rule"),
     ("offline action", {6: {3: [72, "ignore"]}}, "offline rule"),
-    ("unknown rule", {6: {4: 1}}, "rules has unknown field 4"),
+    ("unknown rule", {6: {5: 1}}, "rules has unknown field 5"),
+    ("quota period as number", {6: {4: 6}}, "rules field 4 must be str"),
+    ("unknown quota period", {6: {4: "week"}}, "quota period 'week' is not one of month, semester"),
+    ("quota period in capitals", {6: {4: "YEAR"}}, "quota period 'YEAR'"),
 ]
 
 

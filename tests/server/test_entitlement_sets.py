@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from card import cose
 from card.entitlement_set import MAX_SET_BYTES, decode_entitlements, encode_entitlements
 from server.fields import decode_base64
+from server.models import Programme
 
 
 def _message(response) -> cose.Sign1:
@@ -80,3 +85,22 @@ def test_other_programme_refused_before_signing(kit):
     terminal = kit.enrol_terminal()
     kit.live.app.state.sync_signer = None
     assert kit.entitlements(terminal, program="pbi").status_code == 403
+
+
+@pytest.mark.parametrize(("program", "quota_period"), [
+    ("lpg", "month"), ("beasiswa", "semester"), ("bantuan_bencana", "event"), ("pbi", "none"),
+])
+def test_set_carries_seeded_quota_period(kit, program, quota_period):
+    terminal = kit.enrol_terminal(kit.service_point((program,)))
+    content = decode_entitlements(_message(kit.entitlements(terminal, program)).payload)
+    assert content.rules.quota_period == quota_period
+
+
+def test_set_carries_changed_quota_period(kit):
+    terminal = kit.enrol_terminal()
+    with Session(kit.live.app.state.engine) as session:
+        session.execute(update(Programme).where(Programme.code == "lpg").values(quota_period="year"))
+        session.commit()
+    content = decode_entitlements(_message(kit.entitlements(terminal)).payload)
+    assert content.rules.quota_period == "year"
+    assert content.rules.benefit_kind == "quota"
