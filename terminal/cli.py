@@ -175,7 +175,7 @@ def _print_outcome(outcome: TapOutcome, program: str, language: str, as_json: bo
     print(decision.message(language))
     if decision.accepted and outcome.remaining is not None:
         month = period_of(datetime.now(timezone.utc))
-        print(remaining_line(program, month, amount(outcome.remaining, outcome.unit), language))
+        print(remaining_line(program, month, amount(outcome.remaining, outcome.unit), language, outcome.quota_period))
 
 
 def _time_of_day(text: str) -> day_time:

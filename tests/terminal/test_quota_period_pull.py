@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -15,7 +17,7 @@ from terminal.enrol import open_terminal
 from terminal.modes import MODES, ModeName, ProgrammeStanding, household_standing
 from terminal.programmes import quota_period_of
 from terminal.store import SCHEMA_STEPS, EntitlementSet, TerminalStore
-from terminal.tap import TapOutcome, TapService
+from terminal.tap import TapOutcome, TapService, period_of
 from terminal.web.views import tap_screen
 from tests.terminal.conftest import make_terminal, qr_card
 from tests.terminal.live_server import enrol, live_server, register_qr_cards, sync
@@ -196,3 +198,20 @@ def test_yearly_period_pulled_from_server(station, residents, tmp_path) -> None:
     assert november.decision.reason is Reason.QUOTA_EXCEEDED
     assert f"quota for {year}-01 – {year}-12" in november.decision.message_en
     assert next_year.decision.accepted, next_year.decision.message_en
+
+
+def test_cli_names_pulled_year(station, card, tmp_path) -> None:
+    store, _ = make_terminal(tmp_path / "terminal", station, {card.household_id: 0})
+    pulled = EntitlementSet("lpg", "2026-12", 2, "tabung", 0, quota_period="year")
+    store.replace_entitlements([(pulled, {card.household_id: 0})], pulled_at=0)
+    store.close()
+    year = period_of(datetime.now(timezone.utc))[:4]
+
+    result = subprocess.run(
+        [sys.executable, "-m", "kartu", "--lang", "en", "terminal", "tap", "--dir", str(tmp_path / "terminal"),
+         "--program", "lpg", "--qr-text", card.qr_text],
+        capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"Remaining for {year}-01 – {year}-12: 1 cylinder" in result.stdout
