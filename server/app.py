@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI
 
 from card.cose import Signer
 from server.api import cards, holders, people, service_points, stats, sync, terminals
-from server.api import findings, issuance_queue, programmes, register, trust
+from server.api import findings, issuance_queue, kiosk, programmes, register, trust
 from server.api.responses import document_error_responses
 from server.dashboard import routes as dashboard
 from server.db import create_db_engine, make_sessionmaker, redacted_url, upgrade_database
@@ -43,7 +43,7 @@ def _api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     for module in (
         cards, holders, service_points, terminals, sync, stats, people, register, programmes, findings, trust,
-        issuance_queue,
+        issuance_queue, kiosk,
     ):
         router.include_router(module.router)
     return router
