@@ -28,15 +28,13 @@ from types import MappingProxyType
 from typing import Mapping
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from card import cose
 from card.credential import Credential, CredentialError, Profile, decode_payload
 from card.credential_layout import decode_common_payload
 from card.decision import Decision, Reason
-from card.keys import decompress_point, kid_of, raw_to_der, verify_der_prehashed
+from card.keys import ES256_PREHASHED, decompress_point, kid_of, raw_to_der, verify_der_prehashed
 from card.qrtext import QRTextError, from_qr_text
 from card.revocation import NO_REVOCATIONS, CardRevocation, RevokedSerials
 
@@ -54,7 +52,6 @@ __all__ = [
 ]
 
 WIB = timezone(timedelta(hours=7), "WIB")
-_ES256_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
 
 # A terminal accepts a credential from 12 hours before the start of its issued
 # day. So a card issued today is accepted by a terminal whose clock is up to
@@ -240,7 +237,7 @@ def _accept_common_qr(text: str, trust: TrustStore, now: datetime) -> Verificati
     try:
         # Hashing with hashlib and verifying the digest is about 5 us faster
         # than letting cryptography hash the Sig_structure (timeit).
-        issuer.public_key.verify(raw_to_der(signature), _sha256(to_be_signed).digest(), _ES256_PREHASHED)
+        issuer.public_key.verify(raw_to_der(signature), _sha256(to_be_signed).digest(), ES256_PREHASHED)
     except InvalidSignature:
         return _refuse(Reason.BAD_SIGNATURE)
     credential = decode_common_payload(payload)
