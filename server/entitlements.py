@@ -11,12 +11,15 @@ the day of computation, so a resident who turns 60 is entitled only after the
 next recomputation. Run `kartu server recompute-entitlements` daily.
 
 household_entitlements() is what a terminal pulls for one programme: every
-household that is entitled and holds at least one active card (status
-"active", not expired on today's WIB date), with its use so far in the
-programme's quota period from any terminal. A card whose household is not in
-the imported register at all is judged by the desil it carries, which the
-issuance station copied from its register, but only for a programme whose
-rule is a desil range alone (such as LPG).
+entitled household of the register that has a household id, with its use so
+far in the programme's quota period from any terminal. A household is listed
+whether or not a card has been issued to it yet, so a card issued after a
+terminal's last pull is accepted at once. The terminal checks the card itself
+by its signature and the revocation list. A household that is not in the
+imported register at all is listed when it has an active card (status
+"active", not expired on today's WIB date) with a desil in range, but only for
+a programme whose rule is a desil range alone (such as LPG). The issuance
+station copied that desil from its register.
 """
 
 from __future__ import annotations
@@ -237,12 +240,11 @@ def _active_card_households(today: date):
     return select(Card.household_id).where(Card.status == CARD_ACTIVE, Card.expires >= today)
 
 
-def _register_entitled(session: Session, programme: Programme, today: date) -> dict[bytes, HouseholdEntitlement]:
+def _register_entitled(session: Session, programme: Programme) -> dict[bytes, HouseholdEntitlement]:
     rows = session.execute(
         select(Entitlement.household_id, func.count(Entitlement.resident_pk), func.sum(Entitlement.amount),
                func.max(Entitlement.valid_until))
-        .where(Entitlement.program == programme.code,
-               Entitlement.household_id.in_(_active_card_households(today)))
+        .where(Entitlement.program == programme.code, Entitlement.household_id.is_not(None))
         .group_by(Entitlement.household_id)
     )
     return {
@@ -271,7 +273,7 @@ def _use(session: Session, programme: Programme, months: list[str] | None) -> di
 def household_entitlements(session: Session, programme: Programme, now: float) -> list[HouseholdEntitlement]:
     """Return the entitled households of a programme with their use in its quota period, by household id."""
     today = wib_date(now)
-    entitled = _register_entitled(session, programme, today)
+    entitled = _register_entitled(session, programme)
     rule = session.get(ProgrammeRule, programme.code)
     eligibility = Eligibility.model_validate(rule.eligibility) if rule else Eligibility()
     if not eligibility.judges_persons() and eligibility.events is None:

@@ -70,16 +70,26 @@ def test_register_decides_over_card_desil(kit):
     assert listed == {other.household_id.hex()}
 
 
-def test_entitled_household_needs_active_card(kit):
+def test_entitled_household_listed_before_card(kit):
     upload(kit, FAMILY)
     terminal = kit.enrol_terminal()
-    assert pulled(kit, terminal, "lpg")["households"] == []
-    kit.register_card(household_id=household_of(HEAD), desil=9)
-    body = pulled(kit, terminal, "lpg")
-    assert body["households"] == [
+    expected = [
         {"household_id": household_of(HEAD).hex(), "used": 0, "persons": None, "amount": None, "valid_until": None}
     ]
+    body = pulled(kit, terminal, "lpg")
+    assert body["households"] == expected
     assert (body["benefit_kind"], body["pin_required"]) == ("quota", False)
+
+    kit.register_card(household_id=household_of(HEAD), desil=9)
+    assert pulled(kit, terminal, "lpg")["households"] == expected
+
+
+def test_register_and_card_desil_listed(kit):
+    upload(kit, FAMILY)
+    terminal = kit.enrol_terminal()
+    other = kit.register_card(desil=3)
+    listed = {row["household_id"] for row in pulled(kit, terminal, "lpg")["households"]}
+    assert listed == {household_of(HEAD).hex(), other.household_id.hex()}
 
 
 def test_person_programme_pull(kit):
