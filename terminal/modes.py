@@ -125,9 +125,12 @@ class ProgrammeStanding:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One hand-over on the kiosk screen; service_point is set for a hand-over listed by the server."""
+
     program: str
     quantity: int
     tapped_at: int
+    service_point: str | None = None
 
 
 def household_standing(store: TerminalStore, household_id: bytes, now: datetime) -> list[ProgrammeStanding]:
@@ -159,9 +162,8 @@ def household_standing(store: TerminalStore, household_id: bytes, now: datetime)
 def household_history(store: TerminalStore, household_id: bytes, limit: int = 5) -> list[HistoryEntry]:
     """Return the household's latest hand-overs recorded in this store, newest first.
 
-    NOTE: a kiosk records nothing itself and the server sends no per-household
-    history yet, so on a kiosk this list stays empty; the used counts of
-    household_standing() are the history it can show.
+    A kiosk records nothing itself, so there this list is empty. It shows the
+    history from the server instead (terminal.kiosk_history) when it can.
     """
     rows = store._db.execute(
         "SELECT program, quantity, tapped_at FROM redemptions WHERE household_id = ? AND status != 'rejected' "

@@ -42,7 +42,7 @@ from terminal.status_cover import StatusCover, cover_decision, status_cover
 from terminal.programmes import ProgrammeName, QuotaPeriod, amount, quota_period_of
 from terminal.store import QuotaUsage, TerminalStore
 
-__all__ = ["TapOutcome", "TapTimings", "TapService", "reader_failure", "household_use"]
+__all__ = ["TapOutcome", "CardPresence", "TapTimings", "TapService", "reader_failure", "household_use"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,19 @@ class TapOutcome:
     photo: bytes | None = None
     timings: TapTimings | None = None
     quota_period: str | None = None
+    # The verified chip read of a read-only tap, which proves to the server that the card is on this reader.
+    presence: CardPresence | None = None
+
+
+@dataclass(frozen=True)
+class CardPresence:
+    """The fields of card.records.tap_digest for one chip read and the card's 9E signature (DER) over it."""
+
+    nonce: bytes
+    program: str
+    quantity: int
+    tapped_at: int
+    card_signature: bytes
 
 
 @dataclass(frozen=True)
@@ -240,7 +253,8 @@ class TapService:
             if refusal is not None:
                 return TapOutcome(refusal, credential, photo=photo)
         if options.read_only:
-            return TapOutcome(Decision.accept(), credential, photo=photo)
+            presence = CardPresence(nonce, program, quantity, tapped_at, card_signature)
+            return TapOutcome(Decision.accept(), credential, photo=photo, presence=presence)
         record = Redemption(
             record_id=str(uuid.uuid4()), terminal_id=self.terminal_id, card_number=credential.card_number,
             household_id=credential.household_id, program=program, quantity=quantity, period=period_of(now),

@@ -24,6 +24,7 @@ from card.verify import verify_qr
 from hardware.monitor import CardMonitor, EventKind, ReaderEvent
 from hardware.pcsc import CardConnection, PcscContext
 from terminal.enrol import open_terminal
+from terminal.kiosk_history import KioskHistoryError, fetch_server_history
 from terminal.modes import Mode, household_history, household_standing
 from terminal.status import DEFAULT_MAX_LIST_AGE, TerminalStatus, read_status
 from terminal.offline_rules import RuledTapService
@@ -34,7 +35,9 @@ from terminal.tap_loop import TapLoop
 from terminal.web.events import EventBroker
 from terminal.web.print_worker import PrintJob, PrintWorker
 from terminal.web.receipts import CounterReceipts, ReceiptState
-from terminal.web.views import ClearScreen, NoticeScreen, ReceiptNotice, TapScreen, tap_screen
+from terminal.web.views import (
+    ClearScreen, HistorySource, KioskHistory, NoticeScreen, ReceiptNotice, TapScreen, tap_screen,
+)
 
 __all__ = ["Counter", "PIN_TIMEOUT_SECONDS"]
 
@@ -157,8 +160,28 @@ class Counter:
         household = outcome.credential.household_id
         now = datetime.now(timezone.utc)
         standings = tuple(household_standing(store, household, now))
-        history = tuple(household_history(store, household))
-        return tap_screen(self.mode, outcome, from_qr, standings, history, program=self.program, now=now)
+        history = self._kiosk_history(outcome)
+        return tap_screen(self.mode, outcome, from_qr, standings, history.entries, program=self.program, now=now,
+                          history_source=history.source)
+
+    def _kiosk_history(self, outcome: TapOutcome) -> KioskHistory:
+        """List the household's hand-overs from the server after a chip read, else those recorded here.
+
+        Only a chip read proves to the server that the card is on the reader,
+        so a QR scan shows the local list. Any failure of the server call
+        falls back to the local list too.
+        """
+        service = self.service()
+        card_number = outcome.credential.card_number
+        local = tuple(household_history(service.store, outcome.credential.household_id))
+        if outcome.presence is None:
+            return KioskHistory(local, HistorySource.LOCAL_QR)
+        try:
+            entries = fetch_server_history(service.store, service.signer, card_number, outcome.presence)
+        except KioskHistoryError as exc:
+            log.warning("card %s: showing local history, server history failed: %s", card_number, exc)
+            return KioskHistory(local, HistorySource.LOCAL_OFFLINE)
+        return KioskHistory(tuple(entries), HistorySource.SERVER)
 
     def _open_store(self) -> TerminalStore:
         store, _signer = open_terminal(self.directory)

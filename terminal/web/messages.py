@@ -42,6 +42,12 @@ COVERED_UNTIL_LINE = N_("{programme}: covered until {valid_until}")
 COVERED_LINE = N_("{programme}: covered, with no end date")
 COVER_ENDED_LINE = N_("{programme}: cover ended on {valid_until}")
 HISTORY_LINE = N_("{when}: {programme}, {quantity}")
+HISTORY_PLACE_LINE = N_("{when}: {programme}, {quantity}, at {service_point}")
+HISTORY_OFFLINE = N_("History from the server is not available, so only hand-overs recorded at this terminal "
+                     "are shown.")
+HISTORY_QR = N_("A QR code shows only hand-overs recorded at this terminal. Tap the card on the reader for the "
+                "full history.")
+NO_SERVER_HISTORY = N_("No hand-overs in the last 6 months.")
 QR_EMPTY = N_("The QR field is empty. Scan the QR code on the back of the card.")
 QUANTITY_INVALID = N_("Quantity {value} is not allowed here; choose 1 to {maximum}.")
 PIN_FORMAT = N_("The PIN must be 6 to 8 digits.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from enum import Enum
 from datetime import datetime, timezone
 
 from card.decision import Decision
@@ -19,7 +20,25 @@ from terminal.modes import HistoryEntry, Mode, ProgrammeStanding, mask_card_numb
 from terminal.tap import TapOutcome, period_of
 from terminal.web import messages
 
-__all__ = ["TapScreen", "NoticeScreen", "ClearScreen", "ReceiptNotice", "tap_screen"]
+__all__ = ["TapScreen", "NoticeScreen", "ClearScreen", "ReceiptNotice", "HistorySource", "KioskHistory", "tap_screen"]
+
+
+class HistorySource(str, Enum):
+    """Source of the kiosk's list of recent hand-overs."""
+
+    SERVER = "server"
+    # Recorded at this terminal, because the server call failed.
+    LOCAL_OFFLINE = "local_offline"
+    # Recorded at this terminal, because a QR scan cannot prove that the card is present.
+    LOCAL_QR = "local_qr"
+
+
+@dataclass(frozen=True)
+class KioskHistory:
+    """The kiosk's list of recent hand-overs, newest first, and its source."""
+
+    entries: tuple[HistoryEntry, ...]
+    source: HistorySource
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,8 @@ class TapScreen:
     period: str = ""
     # The pulled set's quota period of that programme; None falls back to terminal.programmes.
     quota_period: str | None = None
+    # Set on a kiosk screen only.
+    history_source: HistorySource | None = None
 
     def _receipt(self, language: str) -> str:
         if self.receipt is None or not self.receipt.failed:
@@ -84,17 +105,32 @@ class TapScreen:
         return lines
 
     def _history(self, language: str) -> list[str]:
-        return [
-            translate(messages.HISTORY_LINE, language, programme=messages.programme_name(entry.program, language),
-                      quantity=entry.quantity,
-                      when=datetime.fromtimestamp(entry.tapped_at, WIB).strftime("%d-%m-%Y %H:%M"))
-            for entry in self.history
-        ]
+        lines = []
+        for entry in self.history:
+            template = messages.HISTORY_LINE if entry.service_point is None else messages.HISTORY_PLACE_LINE
+            lines.append(translate(
+                template, language, programme=messages.programme_name(entry.program, language),
+                quantity=entry.quantity, when=datetime.fromtimestamp(entry.tapped_at, WIB).strftime("%d-%m-%Y %H:%M"),
+                service_point=entry.service_point,
+            ))
+        return lines
+
+    def _history_texts(self, language: str) -> tuple[str, str]:
+        """Return the line under the kiosk's history and the text shown when the list is empty."""
+        if self.history_source is HistorySource.SERVER:
+            return "", translate(messages.NO_SERVER_HISTORY, language)
+        no_history = translate(messages.PAGE_TEXTS["no_history"], language)
+        if self.history_source is HistorySource.LOCAL_OFFLINE:
+            return translate(messages.HISTORY_OFFLINE, language), no_history
+        if self.history_source is HistorySource.LOCAL_QR:
+            return translate(messages.HISTORY_QR, language), no_history
+        return "", no_history
 
     def render(self, language: str) -> dict[str, object]:
         accepted = self.decision.accepted
         show_photo = self.mode.check_photo and self.photo is not None
         label = self.mode.entitlement_label if accepted and self.mode.entitlement_label else None
+        history_note, no_history = self._history_texts(language)
         return {
             "kind": "tap",
             "accepted": accepted,
@@ -109,6 +145,8 @@ class TapScreen:
             "note": self._note(language),
             "standings": self._standings(language),
             "history": self._history(language),
+            "history_note": history_note,
+            "no_history": no_history,
             "receipt": self._receipt(language),
             "receipt_number": self.receipt.number if self.receipt is not None and self.receipt.failed else None,
         }
@@ -155,7 +193,7 @@ def _cover_line(standing: ProgrammeStanding, programme: str, language: str) -> s
 def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
                standings: tuple[ProgrammeStanding, ...] = (), history: tuple[HistoryEntry, ...] = (),
                offline_warning: object | None = None, program: str | None = None,
-               now: datetime | None = None) -> TapScreen:
+               now: datetime | None = None, history_source: HistorySource | None = None) -> TapScreen:
     """Build the screen of one decision; program defaults to the mode's and now to the current time."""
     credential = outcome.credential
     return TapScreen(
@@ -165,5 +203,5 @@ def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
         photo=outcome.photo, remaining=outcome.remaining, unit=outcome.unit, from_qr=from_qr,
         standings=standings, history=history, offline_warning=offline_warning,
         program=program or mode.program, period=period_of(now or datetime.now(timezone.utc)),
-        quota_period=outcome.quota_period,
+        quota_period=outcome.quota_period, history_source=history_source,
     )

@@ -51,6 +51,8 @@ function showScreen(screen) {
     fillList(byId("standings"), screen.standings);
     fillList(byId("history"), screen.history);
     byId("no-history").hidden = screen.history.length > 0;
+    byId("no-history").textContent = screen.no_history;
+    byId("history-note").textContent = screen.history_note;
   }
 }
 
