@@ -217,3 +217,14 @@ def test_history_rejects_short_nonce(kit: Kit) -> None:
 
     assert response.status_code == 422, response.text
     assert "16 bytes" in response.text
+
+
+def test_history_rejects_expired_card(kit: Kit) -> None:
+    card = kit.register_card(expires="2026-02-28")
+    kiosk = _kiosk(kit)
+
+    response = kiosk.client.post(PATH, json=_proof(kit, kiosk, card))
+
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "card_expired"
+    assert "2026-02-28" in response.json()["detail"]
