@@ -30,6 +30,10 @@ class Reason(str, Enum):
     CARD_READ_FAILED = "card_read_failed"
     NOT_ENTITLED = "not_entitled"
     QUOTA_EXCEEDED = "quota_exceeded"
+    # A per-person quota: this card has drawn one person's share of the quota period (terminal.card_share).
+    CARD_SHARE_USED = "card_share_used"
+    # The card's household is missing from the entitlement set, and the card was issued on or after the set's day.
+    CARD_NEWER_THAN_LIST = "card_newer_than_list"
     NO_ENTITLEMENTS = "no_entitlements"
     # The household's cover by a status programme without a quota (BPJS PBI) ended before today.
     STATUS_ENDED = "status_ended"
@@ -99,6 +103,12 @@ _TEMPLATES = {
     ),
     Reason.QUOTA_EXCEEDED: N_(
         "This household has used {used} of {quota} of its {program} quota for {period}. Requested: {quantity}; still available: {remaining}. Nothing was recorded. Hand over at most {remaining}, or ask the holder to come back when the next quota period starts."
+    ),
+    Reason.CARD_SHARE_USED: N_(
+        "This card has received {used} of {program} for {period} so far, and one card may receive at most {quota} in that period: one entitled person's share. Requested: {quantity}. Nothing was recorded. Another entitled member of the household must bring their own card to receive their share."
+    ),
+    Reason.CARD_NEWER_THAN_LIST: N_(
+        "This card was issued on {issued}, and this terminal's entitlement list for {program} dates from {listed}, so the list may not include the card's household yet. Nothing was recorded. Sync the terminal, then tap again; if the card is refused again after the sync, the holder can ask Dinas Sosial about their eligibility."
     ),
     Reason.STATUS_ENDED: N_(
         "This household's {program} status ended on {valid_until}. Nothing was recorded. Send the holder to the programme's office to renew the status; if it was renewed, sync the terminal and tap again."

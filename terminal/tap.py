@@ -37,10 +37,12 @@ from hardware.reader_errors import (
     CardRemoved, MalformedResponse, NoReader, ReaderError, ReaderNotFound, ServiceUnavailable,
 )
 from terminal.authenticity import diagnose_signature_failure
+from terminal.card_share import card_share_refusal
 from terminal.pin_proof import prove_pin
 from terminal.status_cover import StatusCover, cover_decision, status_cover
 from terminal.programmes import ProgrammeName, QuotaPeriod, amount, quota_period_of
 from terminal.store import QuotaUsage, TerminalStore
+from terminal.unlisted_card import unlisted_refusal
 
 __all__ = ["TapOutcome", "CardPresence", "TapTimings", "TapService", "reader_failure", "household_use"]
 
@@ -319,14 +321,15 @@ class TapService:
             if usage is None:
                 return TapOutcome(Decision.refuse(Reason.NO_ENTITLEMENTS, program=ProgrammeName(program)), credential)
             if usage.used_at_sync is None:
-                return TapOutcome(Decision.refuse(Reason.NOT_ENTITLED, program=ProgrammeName(program)), credential)
+                refusal = unlisted_refusal(db, program, credential)
+                log.info("card %s refused: %s", credential.card_number, refusal.reason.value)
+                return TapOutcome(refusal, credential)
             entitlement_set = usage.entitlement_set
             used = household_use(self.store, usage, program, record.household_id, record.period, db)
-            # NOTE: a per-person quota is checked per household, against quota x entitled persons, so one
-            # pupil's card can draw a sibling's share. No count here can do better, because the credential
-            # names no resident, the server links a card only to its household, and the set's use is per
-            # household. Per-person limits need the server to link each card to its resident and send each
-            # entitled resident's cards and use in the set.
+            # NOTE: a per-person quota is checked twice: the household against quota x entitled persons, and
+            # the card against the quota (terminal.card_share). The card's count covers only this terminal's
+            # records, because the set's use is per household, so a card that also drew elsewhere in the period
+            # is caught only by the server's reconciliation (quota_overuse of the card).
             # A status programme (BPJS PBI) has no quota, and the server sends quota 0 for it: its households
             # are served while their cover lasts, with no quota left to show (terminal.status_cover).
             cover = status_cover(db, program, record.household_id)
@@ -343,6 +346,11 @@ class TapService:
                     quantity=amount(record.quantity, unit),
                 )
                 return TapOutcome(decision, credential, remaining=limit - used, unit=entitlement_set.unit,
+                                  quota_period=entitlement_set.quota_period)
+            card_refusal = card_share_refusal(db, usage, record)
+            if card_refusal is not None:
+                log.info("card %s refused: its share of %s for the quota period is used", credential.card_number, program)
+                return TapOutcome(card_refusal, credential, unit=entitlement_set.unit,
                                   quota_period=entitlement_set.quota_period)
             remaining = limit - used - record.quantity
             self._insert(db, record, remaining, entitlement_set.unit)

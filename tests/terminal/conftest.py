@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,9 @@ from terminal.store import EntitlementSet, HouseholdUse, TerminalStore
 from tests.conftest import READER, EmulatedCard
 
 TERMINAL_ID = "TRM-TEST0001"
+# Pull time of make_terminal's set: the day after the fixture cards' issue day (2026-12-01), so a household
+# missing from the set is not entitled instead of possibly newer than the set (terminal.unlisted_card).
+PULLED_AT = int(datetime(2026, 12, 2, tzinfo=timezone.utc).timestamp())
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def personalise(context: PcscContext, station: Station, resident: Resident, stat
 
 def make_terminal(directory: Path, station: Station, entitled: dict[bytes, int | HouseholdUse], quota: int = 3,
                   period: str = "2026-12", program: str = "lpg",
-                  unit: str = "tabung") -> tuple[TerminalStore, FileSigner]:
+                  unit: str = "tabung", pulled_at: int = PULLED_AT) -> tuple[TerminalStore, FileSigner]:
     """Create an offline terminal that pins the station's issuer key and caches one programme's entitlements."""
     directory.mkdir(parents=True, exist_ok=True)
     key = generate_private_key()
@@ -80,7 +83,7 @@ def make_terminal(directory: Path, station: Station, entitled: dict[bytes, int |
     with store.transaction() as db:
         store.set_meta({"terminal_id": TERMINAL_ID, "server_url": "http://127.0.0.1:9", "service_point_id": "1",
                         "programmes": json.dumps([program])}, db)
-    store.replace_entitlements([(EntitlementSet(program, period, quota, unit, 0), entitled)], pulled_at=0)
+    store.replace_entitlements([(EntitlementSet(program, period, quota, unit, 0), entitled)], pulled_at=pulled_at)
     return store, FileSigner(key)
 
 

@@ -13,7 +13,7 @@ from card.keys import FileSigner, load_private_key
 from terminal.enrol import KEY_NAME, STORE_NAME
 from terminal.store import EntitlementSet, HouseholdUse, TerminalStore
 from terminal.tap import TapService
-from tests.terminal.conftest import make_terminal, qr_card
+from tests.terminal.conftest import PULLED_AT, make_terminal, qr_card
 
 NOW = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
 PERIOD = "2026-12"
@@ -111,7 +111,7 @@ def test_tap_refuses_household_removed_elsewhere(station, residents, tmp_path) -
     assert service.scan_qr(issued.qr_text, "lpg", NOW).decision.accepted
 
     sync_side = TerminalStore(tmp_path / "terminal" / STORE_NAME)
-    sync_side.replace_entitlements([(store.entitlement_set("lpg"), {FIRST: 0})], pulled_at=1)
+    sync_side.replace_entitlements([(store.entitlement_set("lpg"), {FIRST: 0})], pulled_at=PULLED_AT + 1)
     sync_side.close()
 
     refused = service.scan_qr(issued.qr_text, "lpg", NOW)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -27,6 +28,13 @@ def card(station, residents):
     return issue_qr_only(residents[0], station, NOW.date().replace(day=1))
 
 
+@pytest.fixture
+def sibling_card(station, residents):
+    """A card of another member of the first card's household (same KK)."""
+    sibling = replace(residents[0], nik=residents[0].nik[:-4] + "9901", name="SITI AMINAH")
+    return issue_qr_only(sibling, station, NOW.date().replace(day=1))
+
+
 def scholarship_terminal(tmp_path, station, household: bytes, persons: int | None):
     return make_terminal(tmp_path / "terminal", station, {household: HouseholdUse(0, persons)}, quota=1,
                          period=PERIOD, program="beasiswa", unit="pencairan")
@@ -36,13 +44,13 @@ def count_records(store: TerminalStore) -> int:
     return store.execute("SELECT COUNT(*) FROM redemptions").fetchone()[0]
 
 
-def test_two_pupils_two_taps_across_restart(station, card, tmp_path) -> None:
+def test_two_pupils_two_taps_across_restart(station, card, sibling_card, tmp_path) -> None:
     store, signer = scholarship_terminal(tmp_path, station, card.household_id, persons=2)
     first = TapService(store, signer).scan_qr(card.qr_text, "beasiswa", NOW)
     store.close()
 
     store, signer = open_terminal(tmp_path / "terminal")
-    second = TapService(store, signer).scan_qr(card.qr_text, "beasiswa", NOW)
+    second = TapService(store, signer).scan_qr(sibling_card.qr_text, "beasiswa", NOW)
     store.close()
 
     store, signer = open_terminal(tmp_path / "terminal")

@@ -80,7 +80,7 @@ def test_warn_rule_records_with_warning(terminal) -> None:
 
 def test_never_synced_counts_as_exceeded(station, residents, tmp_path) -> None:
     issued = qr_card(station, residents[1])
-    store, signer = make_terminal(tmp_path / "terminal", station, {issued.household_id: 0})
+    store, signer = make_terminal(tmp_path / "terminal", station, {issued.household_id: 0}, pulled_at=0)
     save_rule(store, OfflineRule("lpg", 30 * DAY, OfflineAction.REFUSE))
     outcome = RuledTapService(store, signer).scan_qr(issued.qr_text, "lpg", NOW)
     assert outcome.decision.reason is Reason.OFFLINE_TOO_LONG

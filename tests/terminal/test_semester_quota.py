@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -24,6 +25,13 @@ JULY = datetime(2027, 7, 5, 3, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def card(station, residents):
     return qr_card(station, residents[0])
+
+
+@pytest.fixture
+def sibling_card(station, residents):
+    """A card of another member of the first card's household (same KK)."""
+    sibling = replace(residents[0], nik=residents[0].nik[:-4] + "9901", name="SITI AMINAH")
+    return qr_card(station, sibling)
 
 
 def scholarship_terminal(tmp_path, station, household: bytes, used: int, persons: int | None = None,
@@ -63,30 +71,30 @@ def test_pulled_use_counts_next_month(station, card, tmp_path) -> None:
     assert store.count_by_status() == {}
 
 
-def test_acknowledged_use_not_counted_twice(station, card, tmp_path) -> None:
+def test_acknowledged_use_not_counted_twice(station, card, sibling_card, tmp_path) -> None:
     store, signer = scholarship_terminal(tmp_path, station, card.household_id, used=0, persons=2)
     service = TapService(store, signer)
     january = service.scan_qr(card.qr_text, "beasiswa", JANUARY)
     store.mark_acked([january.record_id])
     pull(store, card.household_id, used=1, period="2027-02", persons=2)
 
-    february = service.scan_qr(card.qr_text, "beasiswa", FEBRUARY)
-    again = service.scan_qr(card.qr_text, "beasiswa", FEBRUARY)
+    february = service.scan_qr(sibling_card.qr_text, "beasiswa", FEBRUARY)
+    again = service.scan_qr(sibling_card.qr_text, "beasiswa", FEBRUARY)
 
     assert february.decision.accepted, february.decision.message_en
     assert february.remaining == 0
     assert again.decision.reason is Reason.QUOTA_EXCEEDED
 
 
-def test_unacknowledged_use_counted_after_pull(station, card, tmp_path) -> None:
+def test_unacknowledged_use_counted_after_pull(station, card, sibling_card, tmp_path) -> None:
     # The push failed, so the February pull does not include January's payout yet.
     store, signer = scholarship_terminal(tmp_path, station, card.household_id, used=0, persons=2)
     service = TapService(store, signer)
     service.scan_qr(card.qr_text, "beasiswa", JANUARY)
     pull(store, card.household_id, used=0, period="2027-02", persons=2)
 
-    february = service.scan_qr(card.qr_text, "beasiswa", FEBRUARY)
-    again = service.scan_qr(card.qr_text, "beasiswa", FEBRUARY)
+    february = service.scan_qr(sibling_card.qr_text, "beasiswa", FEBRUARY)
+    again = service.scan_qr(sibling_card.qr_text, "beasiswa", FEBRUARY)
 
     assert february.decision.accepted, february.decision.message_en
     assert february.remaining == 0
