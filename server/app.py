@@ -27,6 +27,7 @@ from server.limits import BodySizeLimit
 from server.login_limit import LoginLimiter
 from server.periods import Clock
 from server.reconcile_queue import Reconciler
+from server.revocations import publish_empty_revocation_list
 from server.settings import Settings
 from server.sync_key_check import SyncKeyMonitor, check_sync_key_now
 
@@ -96,6 +97,8 @@ def create_app(
     app.state.sync_key_monitor = SyncKeyMonitor()
     with app.state.sessionmaker() as session:
         check_sync_key_now(app, session, clock())
+        if sync_signer is not None:
+            publish_empty_revocation_list(session, sync_signer, clock())
     app.state.login_limiter = LoginLimiter(engine)
     app.state.reconciler = reconciler
     install_error_handlers(app)

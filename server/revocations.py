@@ -7,6 +7,11 @@ writes the next version: a delta that adds the card's serial and the new full
 list, in the same database transaction as the revocation itself. The sync key
 must be a sync key of the newest trust list, valid on the issued day (WIB),
 else terminals would reject the list, so revoking is refused until it is.
+
+Before the first revocation a terminal would find no list and report it
+missing. So the server publishes an empty version 1 as soon as its sync key
+can sign lists. publish_empty_revocation_list() tries at startup and after
+each trust list upload.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from card.cose import Signer
@@ -35,6 +41,7 @@ __all__ = [
     "latest_trust_list",
     "latest_revocation_version",
     "revoke_card",
+    "publish_empty_revocation_list",
     "revocation_day_is_valid",
 ]
 
@@ -159,6 +166,38 @@ def revoke_card(
     logger.info("card %s revoked from %s; revocation list version %d lists %d cards",
                 card.card_number, revoked_from, version, len(revoked))
     return revocation
+
+
+def publish_empty_revocation_list(session: Session, signer: Signer, now: float) -> bool:
+    """Publish revocation list version 1 listing no card when no version exists yet, and commit.
+
+    Returns True when it published. Returns False when a version exists, or
+    when no stored trust list names the sync key for today, because terminals
+    would reject the list. The next trust list upload tries again.
+    """
+    if latest_revocation_version(session) is not None:
+        return False
+    issued_at = int(now)
+    try:
+        _check_sync_key(session, signer, wib_date(issued_at))
+    except TrustConflict as exc:
+        logger.info("no empty revocation list published yet: %s", exc)
+        return False
+    empty = array("Q")
+    full = RevocationList(ListKind.FULL, 1, issued_at, empty, count=0)
+    delta = RevocationList(ListKind.DELTA, 1, issued_at, empty, count=0, base_version=0)
+    session.add(RevocationListVersion(
+        version=1, issued_at=issued_at, count=0, signer_kid=signer.kid,
+        delta=sign_revocation_list(delta, signer), full=sign_revocation_list(full, signer),
+    ))
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another worker or a revocation published version 1 first.
+        session.rollback()
+        return False
+    logger.info("published empty revocation list version 1 signed by sync key %s", signer.kid.hex())
+    return True
 
 
 def revocation_day_is_valid(revoked_from: date, now: float) -> bool:

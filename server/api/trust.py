@@ -3,7 +3,9 @@
 The city root key stays offline. The administrator pins the root public key
 once, then uploads each trust list signed offline with `kartu keys`. The
 server verifies every upload against the pinned key and serves the newest. Revoking a card
-makes the server sign the next revocation list version with its sync key.
+makes the server sign the next revocation list version with its sync key. The
+first trust list upload that names the sync key also publishes an empty
+version 1, so terminals hold a revocation list before the first revocation.
 
 Administrator routes (administrator token or an administrator session):
   PUT  /api/v1/trust/root {public_key: base64 SubjectPublicKeyInfo DER}
@@ -29,7 +31,7 @@ Terminal routes (signed terminal requests):
           the latest, oldest first. gap is true when V is not a version the
           deltas can start from (V above the latest, or more than
           MAX_DELTAS behind), and the terminal then fetches the full list.
-  GET /api/v1/trust/revocations/full -> 200 {version, full: base64}; 404 before the first revocation
+  GET /api/v1/trust/revocations/full -> 200 {version, full: base64}; 404 before the first list is published
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from server.revocations import (
     TrustConflict,
     latest_revocation_version,
     latest_trust_list,
+    publish_empty_revocation_list,
     pin_root,
     revocation_day_is_valid,
     revoke_card,
@@ -174,6 +177,9 @@ def put_trust_list(payload: TrustListIn, caller: AdminCaller, session: SessionDe
         logger.warning("trust list upload by %s rejected: %s", caller.actor, exc)
         raise _conflict(exc) from None
     check_sync_key_now(request.app, session, settings.clock())
+    signer = getattr(request.app.state, "sync_signer", None)
+    if signer is not None:
+        publish_empty_revocation_list(session, signer, settings.clock())
     return TrustListOut(sequence=trust_list.sequence, keys=len(trust_list.keys))
 
 
@@ -209,7 +215,10 @@ def get_revocation_deltas(
 def get_full_revocation_list(_terminal: CurrentTerminal, session: SessionDep) -> FullListOut:
     latest = latest_revocation_version(session)
     if latest is None or latest.full is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no card has been revoked on this server yet")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail="no revocation list has been published on this server yet; upload a trust list that names the sync key",
+        )
     return FullListOut(version=latest.version, full=encode_base64(latest.full))
 
 

@@ -6,7 +6,7 @@ windows here are wide instead of tied to one year.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 
 from card.cardnumber import make_card_number
 from card.keys import save_public_key, spki_of
-from card.revocation import ListKind, RevocationList, sign_revocation_list
+from card.revocation import ListKind, RevocationList, decode_revocation_list, sign_revocation_list
 from card.trustlist import Role
+from server.app import create_app
 from server.fields import encode_base64
 from server.models_revocation import RevocationListVersion
 from terminal.enrol import enrol_terminal, open_terminal
+from terminal.status import read_status
 from terminal.store import TerminalStore
 from terminal.sync import EntitlementSetRejected, SyncClient, SyncError
 from tests.card.trust_kit import City, entry, new_signer
@@ -194,3 +196,47 @@ def kit(tmp_path):
 def kit_city_dir(kit, city, tmp_path):
     _trusted(kit, city)
     return kit, city, _terminal(kit, city, tmp_path)
+
+
+def test_fresh_server_publishes_empty_list(kit, city, tmp_path):
+    kit.live.app.state.sync_signer = city.sync
+    _trusted(kit, city)
+    directory = _terminal(kit, city, tmp_path)
+
+    store, report = _sync(directory)
+    assert report.revocation_version == 1
+    assert store.revoked_count() == 0
+    # The test city's trust list carries a fixed issue time, so list age is not judged here.
+    status = read_status(store, max_list_age=timedelta(days=36500))
+    assert status.revocation_issued_at is not None
+    assert status.render("en")["warning"] == ""
+    store.close()
+
+    # The first revocation follows the empty list as version 2.
+    _revoke(kit, kit.register_card().number)
+    store, report = _sync(directory)
+    assert report.revocation_version == 2
+    assert store.revoked_count() == 1
+    store.close()
+
+
+def test_startup_publishes_empty_list(kit, city, tmp_path):
+    _trusted(kit, city)
+    kit.live.app.state.sync_signer = None
+    with Session(kit.live.app.state.engine) as session:
+        assert session.query(RevocationListVersion).count() == 0
+
+    restarted = create_app(f"sqlite:///{tmp_path / 'server.db'}", kit.live.admin_token, sync_signer=city.sync)
+    restarted.state.engine.dispose()
+    with Session(kit.live.app.state.engine) as session:
+        [published] = session.query(RevocationListVersion).all()
+    assert (published.version, published.count, published.signer_kid) == (1, 0, city.sync.kid)
+    full = decode_revocation_list(published.full, {city.sync.kid: city.sync.public_key})
+    assert (full.kind, len(full.added)) == (ListKind.FULL, 0)
+
+
+def test_untrusted_sync_key_publishes_nothing(kit, city):
+    kit.live.app.state.sync_signer = new_signer()
+    _trusted(kit, city)
+    with Session(kit.live.app.state.engine) as session:
+        assert session.query(RevocationListVersion).count() == 0
