@@ -18,6 +18,11 @@ because a file may cover only part of the city. Rejected rows are reported
 with their line and reason and the other rows are imported. The caller
 commits, so the whole import is one transaction. Every import, even one
 that changes nothing, is recorded in register_imports.
+
+Imports run one at a time. On PostgreSQL an import takes a transaction-level
+advisory lock before it reads the register, so a second import waits for the
+first to commit and then finds its rows unchanged instead of inserting the
+same NIKs again. On SQLite the first write takes the database's write lock.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from issuance.register import RowError, household_id
@@ -42,6 +47,8 @@ __all__ = ["ImportReport", "import_register", "RESIDENT_COLUMNS"]
 logger = logging.getLogger(__name__)
 
 _CHUNK = 5000
+# Key of the PostgreSQL advisory lock that serializes imports: "KBREG" in ASCII.
+_IMPORT_LOCK_KEY = 0x4B42524547
 # Resident columns that an import compares and keeps history of, besides the household (kk).
 RESIDENT_COLUMNS = (
     "name", "birth_date", "sex", "address", "kelurahan", "desil", "relationship", "occupation", "school",
@@ -92,6 +99,12 @@ def _values_of(row: ParsedRow) -> dict:
 def _chunks(items: list, size: int = _CHUNK):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _lock_imports(session: Session) -> None:
+    """Wait until no other import's transaction is open, then hold the lock until this one ends (PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK_KEY)))
 
 
 def _households(session: Session, kks: set[str], key: bytes | None, report: ImportReport) -> dict[str, int]:
@@ -199,6 +212,7 @@ def import_register(session: Session, data: bytes, filename: str, now: datetime,
     if not checked.header_valid:
         return report
 
+    _lock_imports(session)
     leaving: list[int] = []
     if complete:
         leavers = find_leavers(session, {row.resident.nik for row in checked.rows})
