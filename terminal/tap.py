@@ -78,6 +78,8 @@ class TapOutcome:
     quota_period: str | None = None
     # The verified chip read of a read-only tap, which proves to the server that the card is on this reader.
     presence: CardPresence | None = None
+    # Units recorded by an accepted hand-over under a quota; None for a refusal or a status programme.
+    quantity: int | None = None
 
 
 @dataclass(frozen=True)
@@ -356,7 +358,7 @@ class TapService:
             self._insert(db, record, remaining, entitlement_set.unit)
         log.info("card %s accepted: %s x%d, record %s", credential.card_number, program, record.quantity, record.record_id)
         return TapOutcome(Decision.accept(), credential, record.record_id, remaining, entitlement_set.unit,
-                          quota_period=entitlement_set.quota_period)
+                          quota_period=entitlement_set.quota_period, quantity=record.quantity)
 
     def _commit_status(self, db: sqlite3.Connection, credential: Credential, record: Redemption,
                        cover: StatusCover) -> TapOutcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from card.decision import Reason
 from card.i18n import N_, Counted, translate
 from terminal.programmes import QuotaPeriod, programme_name, quota_period_of
 
@@ -53,6 +54,17 @@ QUANTITY_INVALID = N_("Quantity {value} is not allowed here; choose 1 to {maximu
 PIN_FORMAT = N_("The PIN must be 6 to 8 digits.")
 RECEIPT_QUEUED = N_("Receipt {number} is queued, not printed.")
 RECEIPT_REPRINTED = N_("Receipt {number} printed again.")
+# A QR-only card prints no photo, only a grey box, so the clerk checks the holder's identity card instead.
+QR_ONLY_ID_CHECK = N_("QR-only card without a photo: check the holder's KTP before serving.")
+# The decision word with the units to hand over, such as "GIVE 2 cylinders".
+HAND_OVER_WORD = N_("{word} {quantity}")
+# Refusals worded for the resident who scans their own card at the kiosk, in place of the clerk's wording.
+KIOSK_REFUSALS = {
+    Reason.CHIP_REQUIRED: N_(
+        "This QR code is printed on a card with a chip, so place the card on the reader instead. If the card "
+        "cannot be read, ask at the Dinas Sosial office for a new card."
+    ),
+}
 
 
 def page_texts(language: str) -> dict[str, str]:

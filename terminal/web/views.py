@@ -66,6 +66,10 @@ class TapScreen:
     quota_period: str | None = None
     # Set on a kiosk screen only.
     history_source: HistorySource | None = None
+    # The card is QR-only (credential.on_chip_card False), so it carries no printed photo.
+    qr_only: bool = False
+    # Units recorded by an accepted hand-over (TapOutcome.quantity).
+    quantity: int | None = None
 
     def _receipt(self, language: str) -> str:
         if self.receipt is None or not self.receipt.failed:
@@ -76,12 +80,27 @@ class TapScreen:
         if self.offline_warning is not None:
             return self.offline_warning.warning(language)
         if self.from_qr and self.mode.check_photo:
+            if self.qr_only:
+                return translate(messages.QR_ONLY_ID_CHECK, language)
             return translate(messages.PAGE_TEXTS["qr_photo_check"], language)
         return ""
 
     def _word(self, language: str) -> str:
-        word = self.mode.accepted_word if self.decision.accepted else messages.REFUSED_WORD
-        return translate(word, language)
+        if not self.decision.accepted:
+            return translate(messages.REFUSED_WORD, language)
+        word = translate(self.mode.accepted_word, language)
+        # Only a mode whose clerk picks a quantity names it; elsewhere every hand-over is one unit.
+        if self.mode.max_quantity > 1 and self.quantity is not None:
+            return translate(messages.HAND_OVER_WORD, language, word=word, quantity=amount(self.quantity, self.unit))
+        return word
+
+    def _message(self, language: str) -> str:
+        if self.decision.accepted:
+            return ""
+        kiosk_text = messages.KIOSK_REFUSALS.get(self.decision.reason) if not self.mode.records else None
+        if kiosk_text is not None:
+            return translate(kiosk_text, language)
+        return self.decision.message(language)
 
     def _remaining(self, language: str) -> str:
         if self.remaining is None or not self.mode.records:
@@ -141,7 +160,7 @@ class TapScreen:
             "photo": "data:image/jpeg;base64," + base64.b64encode(self.photo).decode("ascii") if show_photo else None,
             "remaining": self._remaining(language),
             "entitlement": translate(label, language) if label else "",
-            "message": "" if accepted else self.decision.message(language),
+            "message": self._message(language),
             "note": self._note(language),
             "standings": self._standings(language),
             "history": self._history(language),
@@ -204,4 +223,5 @@ def tap_screen(mode: Mode, outcome: TapOutcome, from_qr: bool = False,
         standings=standings, history=history, offline_warning=offline_warning,
         program=program or mode.program, period=period_of(now or datetime.now(timezone.utc)),
         quota_period=outcome.quota_period, history_source=history_source,
+        qr_only=credential is not None and not credential.on_chip_card, quantity=outcome.quantity,
     )

@@ -52,7 +52,7 @@ def test_qr_accepted_and_recorded(station, qr, tmp_path) -> None:
     with page_client(directory, "lpg") as client:
         screen = client.post("/qr", data={"text": qr.qr_text, "quantity": "2"}).json()
     assert screen["accepted"] is True
-    assert screen["word"] == "BERIKAN"
+    assert screen["word"] == "BERIKAN 2 tabung"
     assert screen["remaining"] == "Sisa bulan ini: 1 tabung"
     assert qr.card_number not in screen["card"]
     assert screen["card"].endswith(qr.card_number[-4:])
@@ -137,6 +137,74 @@ def test_kiosk_chip_card_qr_refused_with_reader(station, chip_qr, tmp_path) -> N
     counter.stop()
     assert screen["reason"] == "chip_required"
     assert screen["standings"] == []
+
+
+def test_kiosk_chip_card_qr_addresses_resident(station, chip_qr, tmp_path) -> None:
+    text, household = chip_qr
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {household: 0})})
+    counter = build_counter(directory, "kiosk")
+    counter.reader_check = lambda name: True
+    screen = counter.scan_qr(text)
+    counter.stop()
+    english = screen.render("en")["message"]
+    indonesian = screen.render("id")["message"]
+
+    assert "place the card on the reader" in english
+    assert "send the holder" not in english
+    assert "Nothing was recorded" not in english
+    assert "tempelkan kartu pada pembaca" in indonesian
+    assert "pemegang" not in indonesian
+
+
+def test_counter_chip_card_qr_keeps_clerk_text(station, chip_qr, tmp_path) -> None:
+    text, household = chip_qr
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {household: 0})})
+    counter = build_counter(directory, "lpg")
+    counter.reader_check = lambda name: True
+    message = counter.scan_qr(text).render("en")["message"]
+
+    assert "send the holder to Dinas Sosial" in message
+
+
+def test_clinic_qr_only_card_checks_ktp(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"pbi": (31, "kunjungan", {qr.household_id: 0})})
+    counter = build_counter(directory, "clinic")
+    counter.reader_check = lambda name: True
+    screen = counter.scan_qr(qr.qr_text)
+
+    assert screen.render("id")["accepted"] is True
+    assert "KTP" in screen.render("id")["note"]
+    assert "foto yang tercetak" not in screen.render("id")["note"]
+    assert screen.render("en")["note"] == "QR-only card without a photo: check the holder's KTP before serving."
+
+
+def test_clinic_chip_card_qr_checks_photo(station, chip_qr, tmp_path) -> None:
+    text, household = chip_qr
+    directory = make_mode_terminal(tmp_path / "t", station, {"pbi": (31, "kunjungan", {household: 0})})
+    counter = build_counter(directory, "clinic")
+    counter.reader_check = lambda name: False
+    screen = counter.scan_qr(text)
+
+    assert screen.render("en")["accepted"] is True
+    assert screen.render("en")["note"] == "QR code: compare the holder with the photo printed on the card."
+
+
+def test_lpg_word_names_quantity_in_english(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"lpg": (3, "tabung", {qr.household_id: 0})})
+    counter = build_counter(directory, "lpg")
+    counter.set_quantity(2)
+    screen = counter.scan_qr(qr.qr_text)
+
+    assert screen.render("en")["word"] == "GIVE 2 cylinders"
+    assert screen.render("id")["word"] == "BERIKAN 2 tabung"
+
+
+def test_school_word_without_quantity(station, qr, tmp_path) -> None:
+    directory = make_mode_terminal(tmp_path / "t", station, {"beasiswa": (1, "pencairan", {qr.household_id: 0})})
+    counter = build_counter(directory, "school")
+    screen = counter.scan_qr(qr.qr_text)
+
+    assert screen.render("id")["word"] == "CAIRKAN"
 
 
 def test_qr_only_card_accepted_with_reader(station, qr, tmp_path) -> None:

@@ -127,7 +127,7 @@ def test_lpg_tap_quota_and_refusal(page, reader_context, station, chip_card, tmp
         open_ui(page, base)
         expect(page.locator("#waiting")).to_be_visible()
         page.click("button.quantity[data-quantity='2']")
-        tap(reader_context, state_file, page, "BERIKAN")
+        tap(reader_context, state_file, page, "BERIKAN 2 tabung")
 
         expect(page.locator("#screen")).to_have_attribute("data-state", "accepted")
         expect(page.locator("#remaining")).to_have_text("Sisa bulan ini: 1 tabung")
@@ -151,17 +151,17 @@ def test_language_switch_rerenders_screen(page, reader_context, station, chip_ca
         open_ui(page, base)
         expect(page.locator("html")).to_have_attribute("lang", "id")
         expect(page.locator("#waiting .big")).to_have_text("Tempelkan kartu pada pembaca")
-        tap(reader_context, state_file, page, "BERIKAN")
+        tap(reader_context, state_file, page, "BERIKAN 1 tabung")
 
         page.click("#language-switch")
         expect(page.locator("html")).to_have_attribute("lang", "en")
-        expect(page.locator("#word")).to_have_text("GIVE", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#word")).to_have_text("GIVE 1 cylinder", timeout=SCREEN_TIMEOUT_MS)
         expect(page.locator("#remaining")).to_have_text("Remaining this month: 2 cylinders")
         expect(page.locator("#status-sync")).to_contain_text("Last sync")
         screenshot(page, "lpg-accepted-english")
 
         page.click("#language-switch")
-        expect(page.locator("#word")).to_have_text("BERIKAN", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#word")).to_have_text("BERIKAN 1 tabung", timeout=SCREEN_TIMEOUT_MS)
 
 
 def test_refusals_name_programme_and_units(page, station, holders, tmp_path, pcsc_available) -> None:
@@ -189,7 +189,7 @@ def test_refusals_name_programme_and_units(page, station, holders, tmp_path, pcs
 
         page.fill("#qr-text", entitled.qr_text)
         page.press("#qr-text", "Enter")
-        expect(page.locator("#word")).to_have_text("GIVE", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#word")).to_have_text("GIVE 1 cylinder", timeout=SCREEN_TIMEOUT_MS)
         expect(page.locator("#remaining")).to_have_text("Remaining this month: 0 cylinders")
 
 
@@ -251,7 +251,7 @@ def test_receipt_queued_then_reprinted(page, station, holders, tmp_path, pcsc_av
         open_ui(page, base)
         page.fill("#qr-text", qr.qr_text)
         page.press("#qr-text", "Enter")
-        expect(page.locator("#word")).to_have_text("BERIKAN", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#word")).to_have_text("BERIKAN 1 tabung", timeout=SCREEN_TIMEOUT_MS)
         expect(page.locator("#receipt")).to_contain_text("Struk 1 masuk antrean, belum dicetak.")
         expect(page.locator("#reprint")).to_be_visible()
         screenshot(page, "lpg-receipt-queued")
@@ -333,6 +333,38 @@ def test_kiosk_shows_own_entitlements_then_clears(page, reader_context, station,
 
     store = TerminalStore(directory / STORE_NAME)
     assert store.count_by_status() == {}
+
+
+def test_kiosk_chip_card_qr_addresses_resident(page, reader_context, station, chip_card, tmp_path,
+                                               screenshot) -> None:
+    issued, _state_file = chip_card
+    directory = make_mode_terminal(tmp_path / "kiosk", station, {"lpg": (3, "tabung", {issued.household_id: 0})})
+    with serve_ui(directory, "kiosk", READER) as base:
+        open_ui(page, base)
+        page.fill("#qr-text", issued.qr_text)
+        page.press("#qr-text", "Enter")
+        expect(page.locator("#screen")).to_have_attribute("data-reason", "chip_required", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#message")).to_contain_text("tempelkan kartu pada pembaca")
+        expect(page.locator("#message")).not_to_contain_text("pemegang")
+        screenshot(page, "kiosk-chip-card-qr")
+
+        page.click("#language-switch")
+        expect(page.locator("#message")).to_contain_text("place the card on the reader", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#message")).not_to_contain_text("send the holder")
+    assert TerminalStore(directory / STORE_NAME).count_by_status() == {}
+
+
+def test_clinic_qr_only_card_asks_for_ktp(page, station, holders, tmp_path, pcsc_available) -> None:
+    qr = issue_qr_only(holders[1], station, date(2026, 12, 1))
+    directory = make_mode_terminal(tmp_path / "clinic", station, {"pbi": (31, "kunjungan", {qr.household_id: 0})})
+    with serve_ui(directory, "clinic", READER) as base:
+        open_ui(page, base)
+        page.fill("#qr-text", qr.qr_text)
+        page.press("#qr-text", "Enter")
+        expect(page.locator("#word")).to_have_text("TERDAFTAR", timeout=SCREEN_TIMEOUT_MS)
+        expect(page.locator("#note")).to_contain_text("KTP")
+        expect(page.locator("#note")).not_to_contain_text("foto yang tercetak")
+        expect(page.locator("#photo")).to_be_hidden()
 
 
 def test_status_bar_warns_when_lists_are_old(page, station, tmp_path, pcsc_available, screenshot) -> None:
