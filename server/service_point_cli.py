@@ -10,6 +10,7 @@ An enrolment code is printed once and stored only as its SHA-256 hash.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from card.i18n import N_, translate
 from server.api.service_points import ServicePointIn
 from server.database_option import DatabaseOpenError, add_database_option, open_database
+from server.db import redacted_url
 from server.enrolment_codes import generate_code, hash_code
 from server.models import EnrolmentCode, Programme, ServicePoint
 from server.periods import utc_datetime
@@ -125,8 +127,8 @@ def run_create(args: argparse.Namespace) -> int:
         id=service_point.id, name=service_point.name, kind=service_point.kind, programmes=codes,
     ))
     print(translate(
-        N_("Next, create a code for its terminal: kartu service-point enrolment-code --service-point {id}"),
-        args.lang, id=service_point.id,
+        N_("Next, create a code for its terminal: kartu service-point enrolment-code --db {db} --service-point {id}"),
+        args.lang, id=service_point.id, db=shlex.quote(redacted_url(args.db)),
     ))
     return 0
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from kartu.cli import main
@@ -37,7 +39,34 @@ def test_create_service_point(database_url, capsys):
     points = stored(database_url, ServicePoint)
     assert points == [(points[0][0], "Pangkalan LPG Sukamaju", "lpg_agent", ["lansia", "lpg"])]
     assert f"Created service point {points[0][0]}: Pangkalan LPG Sukamaju (lpg_agent)" in out
-    assert f"kartu service-point enrolment-code --service-point {points[0][0]}" in out
+    assert f"kartu service-point enrolment-code --db {shlex.quote(database_url)} --service-point {points[0][0]}" in out
+
+
+def hinted_command(out: str) -> list[str]:
+    [line] = [line for line in out.splitlines() if "kartu service-point enrolment-code" in line]
+    return shlex.split(line.split(": ", 1)[1])
+
+
+def test_create_hint_runs_on_same_database(database_url, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert create(database_url, "--name", "Pangkalan", "--kind", "lpg_agent", "--programme", "lpg") == 0
+    command = hinted_command(capsys.readouterr().out)
+    assert command[:3] == ["kartu", "service-point", "enrolment-code"]
+
+    assert main(["--lang", "en", *command[1:]]) == 0
+    assert CODE_LINE.search(capsys.readouterr().out)
+    assert len(stored(database_url, EnrolmentCode)) == 1
+    assert not (tmp_path / "kartu-server.db").exists()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_create_hint_masks_password(database_url, capsys):
+    # The test server trusts loopback connections, so it ignores the password.
+    with_password = database_url.replace("@", ":kata-rahasia@", 1)
+    assert create(with_password, "--name", "Pangkalan", "--kind", "lpg_agent", "--programme", "lpg") == 0
+    out = capsys.readouterr().out
+    assert "kata-rahasia" not in out
+    assert ":***@" in " ".join(hinted_command(out))
 
 
 def test_create_message_in_indonesian(database_url, capsys):
