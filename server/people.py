@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from card.i18n import N_, TranslatedError
+from server.models import Programme
 from server.models_people import ROLE_OPERATOR, ROLES, StaffUser
 
 __all__ = [
@@ -87,11 +88,25 @@ def check_new_account(username: str, password: str, role: str, opd: str | None) 
         raise AccountError("opd", N_("must be empty for the role {role}; only operators belong to an OPD"), role=role)
 
 
+def _check_owner_opd(session: Session, opd: str) -> None:
+    owners = session.scalars(select(Programme.owner_opd).distinct().order_by(Programme.owner_opd)).all()
+    if opd not in owners:
+        known = ", ".join(f"'{owner}'" for owner in owners)
+        raise AccountError("opd", N_("'{opd}' owns no programme; use the OPD of a programme: {known}"),
+                           opd=opd, known=known)
+
+
 def create_user(
     session: Session, username: str, password: str, role: str, opd: str | None, now: datetime
 ) -> StaffUser:
-    """Insert and commit a new active account; raise AccountError for bad input or a taken username."""
+    """Insert and commit a new active account; raise AccountError for bad input or a taken username.
+
+    An operator's OPD must own at least one programme, because an operator
+    sees only the programmes of their OPD.
+    """
     check_new_account(username, password, role, opd)
+    if opd is not None:
+        _check_owner_opd(session, opd.strip())
     user = StaffUser(
         username=username,
         password_hash=hash_password(password),

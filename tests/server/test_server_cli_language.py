@@ -51,6 +51,17 @@ def test_staff_account_error(tmp_path, capsys, language, expected):
 
 
 @pytest.mark.parametrize("language, expected", [
+    ("id", "kartu staff: kesalahan: opd: 'Dinas Perindag' tidak memiliki program; gunakan OPD pemilik program: "),
+    ("en", "kartu staff: error: opd: 'Dinas Perindag' owns no programme; use the OPD of a programme: "),
+])
+def test_staff_unknown_opd(tmp_path, capsys, language, expected):
+    status = main(["--lang", language, "staff", "create", "--db", str(tmp_path / "s.db"), "--username", "sari",
+                   "--role", "operator", "--opd", "Dinas Perindag", "--password-file", str(password_file(tmp_path))])
+    assert status == 2
+    assert capsys.readouterr().err.startswith(expected)
+
+
+@pytest.mark.parametrize("language, expected", [
     ("id", "kartu staff: kesalahan: akun petugas 'budi' tidak ditemukan"),
     ("en", "kartu staff: error: staff account 'budi' not found"),
 ])

@@ -52,6 +52,7 @@ def test_user_created_with_argon2id(kit):
     ({"username": "andi", "password": "short", "role": "auditor"}, "password"),
     ({"username": "andi", "password": PASSWORD, "role": "operator"}, "opd"),
     ({"username": "andi", "password": PASSWORD, "role": "auditor", "opd": TEST_OPD}, "opd"),
+    ({"username": "andi", "password": PASSWORD, "role": "operator", "opd": TEST_OPD}, "opd"),
 ])
 def test_user_invalid_fields(kit, payload, field):
     response = kit.admin.post("/api/v1/users", json=payload)

@@ -57,6 +57,25 @@ def test_create_operator_needs_opd(database_url, tmp_path, capsys):
     assert stored_users(database_url) == []
 
 
+def test_create_operator_with_owner_opd(database_url, tmp_path, capsys):
+    status = main(["staff", "create", "--db", database_url, "--username", "sari", "--role", "operator",
+                   "--opd", " Dinas Sosial ", "--password-file", str(password_file(tmp_path))])
+    assert status == 0
+    assert "Created staff account sari" in capsys.readouterr().out
+    assert [(user.username, user.opd) for user in stored_users(database_url)] == [("sari", "Dinas Sosial")]
+
+
+def test_create_operator_unknown_opd(database_url, tmp_path, capsys):
+    status = main(["staff", "create", "--db", database_url, "--username", "sari", "--role", "operator",
+                   "--opd", "Dinas Perindag", "--password-file", str(password_file(tmp_path))])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "opd: 'Dinas Perindag' owns no programme; use the OPD of a programme: " in err
+    assert "'Dinas Perindustrian dan Perdagangan'" in err
+    assert "'Dinas Sosial'" in err
+    assert stored_users(database_url) == []
+
+
 def test_password_file_mode_checked(database_url, tmp_path, capsys):
     path = password_file(tmp_path, 0o644)
     status = main(["staff", "create", "--db", database_url, "--username", "andi", "--role", "auditor",
