@@ -31,7 +31,8 @@ import hashlib
 import hmac
 import io
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -165,12 +166,23 @@ def household_id(kk: str, key: bytes) -> bytes:
     return hmac.new(key, kk.encode("ascii"), hashlib.sha256).digest()[:HOUSEHOLD_ID_SIZE]
 
 
-def write_register(residents: Iterable[Resident], path: str | Path) -> None:
-    """Write residents as a register CSV in the layout above (UTF-8 without BOM, CRLF line ends)."""
-    with open(path, "w", encoding="utf-8", newline="") as stream:
+def write_register(
+    residents: Iterable[Resident], path: str | Path, *, extra_columns: Sequence[str] = (),
+    extra_cells: Callable[[Resident], Sequence[str]] | None = None,
+) -> None:
+    """Write residents as a register CSV in the layout above (UTF-8 without BOM, CRLF line ends).
+
+    extra_columns are appended to the header and extra_cells(resident)
+    returns their cells for each row. The file gets mode 0600, also when it
+    existed before, because it contains NIKs.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with open(descriptor, "w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(COLUMNS)
+        writer.writerow([*COLUMNS, *extra_columns])
         for resident in residents:
+            extra = list(extra_cells(resident)) if extra_cells is not None else []
             writer.writerow(
                 [
                     resident.nik,
@@ -183,6 +195,7 @@ def write_register(residents: Iterable[Resident], path: str | Path) -> None:
                     resident.kecamatan.upper(),
                     str(resident.desil),
                     resident.relationship,
+                    *extra,
                 ]
             )
 

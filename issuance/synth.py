@@ -4,6 +4,14 @@ Every name is drawn by combining a given-name list with a family-name list, so n
 describes a real person. NIK and KK numbers are structurally valid for
 issuance.register and unique within one generated register. write_register is
 issuance.register.write_register, exported here as well for callers of the generator.
+
+write_synthetic_register() also writes the optional PEKERJAAN and SEKOLAH
+columns that the server's register import reads: school-age children get a
+school level, and some household heads and wives are RT heads, Quran teachers
+or street cleaners, so the scholarship and BPJS Ketenagakerjaan programmes
+find entitled residents. These columns come from a random generator seeded
+with the seed and the NIK, so the residents themselves are the same as
+generate_register() returns for that seed.
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from pathlib import Path
 from issuance import regions
 from issuance.register import MAX_NAME_LENGTH, Resident, write_register
 
-__all__ = ["DEFAULT_AS_OF", "generate_register", "write_register", "add_commands"]
+__all__ = [
+    "DEFAULT_AS_OF", "generate_register", "write_register", "write_synthetic_register", "work_and_school",
+    "add_commands",
+]
 
 # Reference date for ages and KK issue dates, fixed so that a seed gives the same
 # register on any day.
@@ -55,6 +66,17 @@ DESIL_WEIGHTS = (18, 17, 16, 14, 12, 8, 6, 4, 3, 2)
 
 EARLIEST_KK_ISSUE = date(2005, 1, 1)
 
+OCCUPATION_COLUMN, SCHOOL_COLUMN = "PEKERJAAN", "SEKOLAH"
+# Occupations of working adults with weights. The first three are those that the
+# BPJS Ketenagakerjaan programme covers, at about 4 % each.
+ADULT_OCCUPATIONS = (
+    ("KETUA RT", 4), ("GURU NGAJI", 4), ("PETUGAS KEBERSIHAN", 4), ("BURUH HARIAN LEPAS", 30),
+    ("PEDAGANG", 20), ("WIRASWASTA", 15), ("PETANI/PEKEBUN", 10), ("SOPIR", 8), ("NELAYAN", 5),
+)
+# School level by age, with the share of children of that age who attend.
+SCHOOL_BY_AGE = ((7, 12, ("SD",), 0.97), (13, 15, ("SMP",), 0.9), (16, 18, ("SMA", "SMK"), 0.75),
+                 (19, 24, ("PT",), 0.2))
+
 
 def generate_register(count: int, seed: int, *, as_of: date = DEFAULT_AS_OF) -> list[Resident]:
     """Generate count residents in households of 2-6 members, deterministic for (count, seed, as_of).
@@ -74,6 +96,34 @@ def generate_register(count: int, seed: int, *, as_of: date = DEFAULT_AS_OF) -> 
     if count >= LONG_NAME_MIN_ROWS:
         _give_long_name(rng, residents)
     return residents
+
+
+def work_and_school(resident: Resident, seed: int, as_of: date = DEFAULT_AS_OF) -> tuple[str, str]:
+    """Return the PEKERJAAN and SEKOLAH cells of a generated resident, each "" when it has none."""
+    rng = random.Random(f"{seed}:{resident.nik}")
+    age = _age(resident.birth_date, as_of)
+    school = ""
+    if resident.relationship == "ANAK":
+        for youngest, oldest, levels, attending in SCHOOL_BY_AGE:
+            if youngest <= age <= oldest and rng.random() < attending:
+                school = rng.choice(levels)
+    if school:
+        return "PELAJAR/MAHASISWA", school
+    if age < 18:
+        return "BELUM/TIDAK BEKERJA", ""
+    if resident.relationship == "ISTRI" and rng.random() < 0.7:
+        return "MENGURUS RUMAH TANGGA", ""
+    if age >= 65 or resident.relationship == "FAMILI LAIN":
+        return "BELUM/TIDAK BEKERJA", ""
+    names, weights = zip(*ADULT_OCCUPATIONS)
+    return rng.choices(names, weights=weights)[0], ""
+
+
+def write_synthetic_register(residents: list[Resident], path: str | Path, seed: int,
+                             as_of: date = DEFAULT_AS_OF) -> None:
+    """Write generated residents with the PEKERJAAN and SEKOLAH columns, with file mode 0600."""
+    write_register(residents, path, extra_columns=(OCCUPATION_COLUMN, SCHOOL_COLUMN),
+                   extra_cells=lambda resident: work_and_school(resident, seed, as_of))
 
 
 def _household_size(rng: random.Random, remaining: int) -> int:
@@ -221,7 +271,7 @@ def _positive_int(text: str) -> int:
 
 def _run_generate_register(args: argparse.Namespace) -> int:
     residents = generate_register(args.count, args.seed)
-    write_register(residents, args.out)
+    write_synthetic_register(residents, args.out, args.seed)
     households = len({resident.kk for resident in residents})
     # `kartu --lang` sets args.lang to "id" or "en".
     if getattr(args, "lang", "id") == "en":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import stat
 import sys
 import time
@@ -113,6 +114,19 @@ def _print_rejection(rejection: CompleteImportRejection, language: str) -> None:
     print(translate(message, language, **counts), file=sys.stderr)
 
 
+# A run of 12 or more digits: a NIK or KK number, also a malformed one with a few digits too many or too few.
+_LONG_NUMBER = re.compile(r"\d{12,}")
+
+
+def mask_numbers(text: str) -> str:
+    """Replace all but the first 6 and last 4 digits of each NIK or KK number in text with '*'.
+
+    The line number identifies the row, and the kecamatan code and serial
+    that remain are enough to find it in the file.
+    """
+    return _LONG_NUMBER.sub(lambda match: match[0][:6] + "*" * (len(match[0]) - 10) + match[0][-4:], text)
+
+
 def _print_report(report: ImportReport, language: str) -> None:
     print(translate(
         N_("Register {file}: {rows} rows, {inserted} new, {updated} changed, {unchanged} unchanged, "
@@ -122,7 +136,7 @@ def _print_report(report: ImportReport, language: str) -> None:
     ))
     for error in report.errors:
         message = error.message_en if language == "en" else error.message_id
-        print(translate(N_("line {line}: {reason}"), language, line=error.line, reason=message))
+        print(translate(N_("line {line}: {reason}"), language, line=error.line, reason=mask_numbers(message)))
     if report.rejection is not None:
         _print_rejection(report.rejection, language)
     if report.complete and report.import_id is not None:
@@ -172,8 +186,8 @@ def run_import(args: argparse.Namespace) -> int:
     except OperationalError as exc:
         return _fail(_database_error(exc, args.db, language), language)
     except SQLAlchemyError as exc:
-        return _fail(translate(N_("import failed and changed nothing: {error}"), language, error=type(exc).__name__),
-                     language)
+        return _fail(translate(N_("import failed and changed nothing ({error}); run the import again"), language,
+                               error=type(exc).__name__), language)
     if args.json:
         print(json.dumps(report_json(report).model_dump(mode="json"), ensure_ascii=False, indent=2))
         if report.rejection is not None:

@@ -1,7 +1,9 @@
 """Synthetic register generator and its generate-register command."""
 
 import argparse
+import csv
 import re
+import stat
 from collections import Counter
 from datetime import date
 
@@ -9,7 +11,9 @@ import pytest
 
 from issuance import regions
 from issuance.register import MAX_NAME_LENGTH, read_register
-from issuance.synth import add_commands, generate_register, write_register
+from issuance.synth import (
+    DEFAULT_AS_OF, add_commands, generate_register, work_and_school, write_register, write_synthetic_register,
+)
 
 ADDRESS = re.compile(r"^JL\. [A-Z ]+ NO\. \d{1,3} RT 0\d\d$")
 
@@ -167,3 +171,41 @@ def test_generate_register_command_rejects_zero_count(tmp_path):
         command_parser().parse_args(
             ["generate-register", "--count", "0", "--seed", "4", "--out", str(tmp_path / "x.csv")]
         )
+
+
+def test_generate_register_command_writes_work_and_school(tmp_path):
+    out = tmp_path / "out.csv"
+    args = command_parser().parse_args(["generate-register", "--count", "300", "--seed", "4", "--out", str(out)])
+    assert args.handler(args) == 0
+
+    with open(out, encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    occupations = Counter(row["PEKERJAAN"] for row in rows)
+    schools = Counter(row["SEKOLAH"] for row in rows if row["SEKOLAH"])
+    assert {"KETUA RT", "GURU NGAJI", "PETUGAS KEBERSIHAN"} & set(occupations)
+    assert set(schools) <= {"SD", "SMP", "SMA", "SMK", "PT"}
+    assert schools["SD"] > 0
+    for row in rows:
+        if row["SEKOLAH"]:
+            assert row["HUBUNGAN_KELUARGA"] == "ANAK"
+            assert row["PEKERJAAN"] == "PELAJAR/MAHASISWA"
+
+
+def test_work_and_school_by_age(register):
+    for resident in register:
+        occupation, school = work_and_school(resident, seed=11)
+        birth = resident.birth_date
+        age = DEFAULT_AS_OF.year - birth.year - ((DEFAULT_AS_OF.month, DEFAULT_AS_OF.day) < (birth.month, birth.day))
+        if school == "SD":
+            assert 7 <= age <= 12
+        if age < 6:
+            assert (occupation, school) == ("BELUM/TIDAK BEKERJA", "")
+
+
+def test_register_file_mode_0600(tmp_path, register):
+    path = tmp_path / "register.csv"
+    path.write_text("old\n")
+    path.chmod(0o644)
+    write_synthetic_register(register, path, seed=11)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_register(path).residents == register

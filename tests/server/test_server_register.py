@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kartu.cli import main as kartu_main
+from server.db import create_db_engine
 from server.models_register import Entitlement, Household, RegisterImport, Resident, ResidentHistory
 from server.register_rows import parse_clerk_date
 from tests.server.register_support import (
@@ -276,3 +277,30 @@ def test_auditor_lists_but_cannot_upload(kit):
     response = auditor.post(IMPORTS, content=csv_bytes(FAMILY), headers={"Content-Type": "text/csv"})
     assert response.status_code == 403
     assert count(kit, Resident) == 0
+
+
+def test_cli_masks_nik_in_rejected_rows(tmp_path, capsys):
+    register = tmp_path / "register.csv"
+    register.write_bytes(csv_bytes(FAMILY + [{**ELDER, "NIK": "3171014101500001"}]))
+    status = kartu_main(["--lang", "en", "server", "import-register", str(register), "--db",
+                         f"sqlite:///{tmp_path / 's.db'}"])
+    output = capsys.readouterr().out
+    assert status == 1
+    assert "line 5: NIK 317101******0001 does not start with 1571" in output
+    assert "3171014101500001" not in output
+
+
+def test_generated_register_entitles_all_programmes(database_url, tmp_path, capsys):
+    register = tmp_path / "register.csv"
+    assert kartu_main(["issuance", "generate-register", "--count", "400", "--seed", "2", "--out", str(register)]) == 0
+    assert kartu_main(["server", "import-register", str(register), "--db", database_url]) == 0
+    capsys.readouterr()
+
+    engine = create_db_engine(database_url)
+    with Session(engine) as session:
+        counts = dict(session.execute(
+            select(Entitlement.program, func.count()).group_by(Entitlement.program)
+        ).all())
+    engine.dispose()
+    for program in ("lpg", "pbi", "lansia", "beasiswa", "bpjstk"):
+        assert counts.get(program, 0) > 0, program
