@@ -163,7 +163,8 @@ def issue_card(station: Station, resident: Resident, connection: Connection | No
         card_number = _allocated_since(station, before)
         message = exc.message(lang) if isinstance(exc, ReaderError) else str(exc)
         _fail(db, clerk, card_number, resident.nik, detail, message)
-        log.warning("card %s failed during personalisation: %s", card_number, type(exc).__name__)
+        log.warning("%s: card %s failed during personalisation: %s", detail,
+                    card_number or "(no card number allocated yet)", type(exc).__name__)
         raise CardFailure(message, card_number) from exc
     if slip_pin is not None:
         _write_pin_slip(station, slip_group, card.card_number, resident, slip_pin, clerk, detail, lang)

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from card.apdu import ApduError
-from card.i18n import N_, translate
+from card.i18n import N_, TranslatedError, translate
 from card.piv import ManagementKeyError
 from card.signing import SignerError
 from hardware.pcsc import PcscContext, ReaderError
@@ -55,14 +55,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     station_cli.add_commands(commands)
 
 
+class IssueCommandError(TranslatedError, ValueError):
+    """A problem with the command's input files or options, printed in the language of --lang."""
+
+
 def read_admin_token(path: Path) -> str:
-    """Read the administrator token from a file that only its owner may read."""
+    """Read the administrator token from a file that only its owner may read; raise IssueCommandError."""
     mode = path.stat().st_mode
     if mode & 0o077:
-        raise ValueError(f"administrator token file {path} has mode {mode & 0o777:04o}; run 'chmod 600 {path}'")
+        raise IssueCommandError(N_("administrator token file {path} has mode {mode}; run 'chmod 600 {path}'"),
+                                path=path, mode=f"{mode & 0o777:04o}")
     token = path.read_text(encoding="utf-8").strip()
     if not token:
-        raise ValueError(f"administrator token file {path} is empty")
+        raise IssueCommandError(N_("administrator token file {path} is empty"), path=path)
     return token
 
 
@@ -70,11 +75,13 @@ def _find_resident(args: argparse.Namespace) -> Resident:
     """Find the resident, explaining register rows that were rejected on the way."""
     nik = args.nik.strip()
     if not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
-        raise LookupError(f"--nik {args.nik!r} is not a NIK: give the 16 digits exactly as printed on the KTP")
+        raise IssueCommandError(N_("--nik {nik!r} is not a NIK: give the 16 digits exactly as printed on the KTP"),
+                                nik=args.nik)
     try:
         result = read_register(args.register)
     except OSError as exc:
-        raise LookupError(f"cannot read the register {args.register}: {exc.strerror}; check the path") from None
+        raise IssueCommandError(N_("cannot read the register {path}: {reason}; check the path"),
+                                path=args.register, reason=exc.strerror) from None
     try:
         return find_resident(result.residents, args.nik)
     except ResidentNotFoundError as exc:
@@ -85,7 +92,8 @@ def _find_resident(args: argparse.Namespace) -> Resident:
             message = error.message_id if args.lang == "id" else error.message_en
             lines.append(f"  {args.register}:{error.line} {error.column}: {message}")
         if len(result.errors) > len(shown):
-            lines.append(f"  ... {len(result.errors) - len(shown)} more rejected rows")
+            lines.append("  " + translate(N_("... {count} more rejected rows"), args.lang,
+                                          count=len(result.errors) - len(shown)))
         raise LookupError("\n".join(lines)) from None
 
 
@@ -114,11 +122,11 @@ def _issue(args: argparse.Namespace) -> int:
 
 def _check_and_issue(args: argparse.Namespace) -> int:
     if (args.server is None) != (args.admin_token_file is None):
-        print("give --server and --admin-token-file together, or neither", file=sys.stderr)
+        print(translate(N_("give --server and --admin-token-file together, or neither"), args.lang), file=sys.stderr)
         return 2
     if args.qr_only and args.pin_file is not None:
-        print("--pin-file sets the chip's PIN; a QR-only card has no chip, so drop --pin-file or --qr-only",
-              file=sys.stderr)
+        print(translate(N_("--pin-file sets the chip's PIN; a QR-only card has no chip, so drop --pin-file or "
+                           "--qr-only"), args.lang), file=sys.stderr)
         return 2
     try:
         pin = read_pin_file(args.pin_file) if args.pin_file is not None else None
@@ -137,10 +145,10 @@ def _check_and_issue(args: argparse.Namespace) -> int:
         if args.server is not None:
             check_server(args.server, token)
         photo = check_can_issue(station, resident, chip=not args.qr_only)
-    except (CardAlreadyIssuedError, PhotoMissingError) as exc:
+    except (CardAlreadyIssuedError, PhotoMissingError, IssueCommandError, RegistrationError) as exc:
         print(exc.message(args.lang), file=sys.stderr)
         return 2
-    except (LookupError, StationError, RegistrationError, OSError, ValueError) as exc:
+    except (LookupError, StationError, OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
     before = take_snapshot(station, resident.nik)
@@ -157,15 +165,20 @@ def _check_and_issue(args: argparse.Namespace) -> int:
         print(translate(ISSUER_SIGNING_FAILED, args.lang, detail=exc), file=sys.stderr)
         return 1
     except RegistrationError as exc:
-        print(f"{exc}\ncard issued but NOT registered; run 'kartu issuance register-pending' when the server is back",
-              file=sys.stderr)
+        print(exc.message(args.lang), file=sys.stderr)
+        print(translate(N_("card issued but NOT registered; run 'kartu issuance register-pending' when the server "
+                           "is back"), args.lang), file=sys.stderr)
         return 1
     except (ApduError, ManagementKeyError, PersonalisationError) as exc:
         print(translate(PERSONALISATION_FAILED, args.lang, detail=exc), file=sys.stderr)
         return 1
-    registered = "registered with the server" if args.server else "NOT registered (no --server given)"
-    print(f"card {issued.card.card_number} ({issued.card.assurance}) issued, {registered}")
-    print(f"card face: {issued.front} {issued.back}")
+    if args.server:
+        outcome = N_("card {card_number} ({kind}) issued and registered with the server")
+    else:
+        outcome = N_("card {card_number} ({kind}) issued, NOT registered (no --server given)")
+    kind = N_("chip card") if issued.card.assurance == "chip" else N_("QR-only card")
+    print(translate(outcome, args.lang, card_number=issued.card.card_number, kind=translate(kind, args.lang)))
+    print(translate(N_("card face: {front} {back}"), args.lang, front=issued.front, back=issued.back))
     return 0
 
 

@@ -70,8 +70,15 @@ def _submit(command: list[str], queue: str) -> str:
     result = _run(command)
     match = REQUEST_ID.search(result.stdout)
     if result.returncode != 0 or match is None:
-        detail = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
+        # lp ends its own sentences with a full stop, and the message adds one after the detail.
+        detail = (result.stderr or result.stdout).strip().rstrip(".") or f"exit status {result.returncode}"
         log.warning("lp failed for queue %s: %s", queue, detail)
+        # lp reports an unknown queue only in words ("The printer or class does not exist.").
+        if "does not exist" in detail:
+            raise PrintError(
+                N_("Print queue {queue} does not exist. List the queues with 'lpstat -e' and give one of them."),
+                queue=queue,
+            )
         raise PrintError(
             N_("Printing to queue {queue} failed: {detail}. Check the printer with 'lpstat -p {queue}'."),
             queue=queue, detail=detail,

@@ -108,9 +108,10 @@ def server_queue(server_url: str, admin_token: str, client: httpx.Client | None 
     try:
         response = (client or httpx).get(url, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
-        raise ServerUnreachableError(f"server {url} unreachable: {exc}") from None
+        raise ServerUnreachableError(N_("server {url} unreachable: {error}"), url=url, error=exc) from None
     if response.status_code != 200:
-        raise RegistrationError(f"server rejected the queue request ({response.status_code}): {response.text[:300]}")
+        raise RegistrationError(N_("server rejected the queue request (HTTP {status}): {detail}"),
+                                status=response.status_code, detail=response.text[:300])
     try:
         rows = response.json()["residents"]
     except (ValueError, KeyError, TypeError):
@@ -145,12 +146,13 @@ def server_resident(server_url: str, admin_token: str, nik: str, client: httpx.C
         response = (client or httpx).post(url, json={"nik": nik}, headers={"Authorization": f"Bearer {admin_token}"},
                                           timeout=30)
     except httpx.HTTPError as exc:
-        raise ServerUnreachableError(f"server {url} unreachable: {exc}") from None
+        raise ServerUnreachableError(N_("server {url} unreachable: {error}"), url=url, error=exc) from None
     if response.status_code == 404:
         raise QueueError(N_("the server has no resident with NIK {nik}; check the NIK or import the register"),
                          nik=nik)
     if response.status_code != 200:
-        raise RegistrationError(f"server rejected the resident request ({response.status_code}): {response.text[:300]}")
+        raise RegistrationError(N_("server rejected the resident request (HTTP {status}): {detail}"),
+                                status=response.status_code, detail=response.text[:300])
     row = response.json()
     return QueueEntry(1, resident_from_dict(row), row.get("reason", "new"))
 

@@ -6,6 +6,7 @@ import logging
 
 import httpx
 
+from card.i18n import N_, Localized, TranslatedError
 from issuance.personalise import IssuedCard
 from issuance.register import Resident
 
@@ -17,8 +18,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class RegistrationError(Exception):
-    """The server did not accept the card; the card stays unregistered in the station journal."""
+class RegistrationError(TranslatedError, Localized):
+    """The server did not accept the request; str() is the English text that the station journal keeps.
+
+    As a parameter of a translated message, the error is shown in that message's language.
+    """
+
+    def localize(self, language: str) -> str:
+        return self.message(language)
 
 
 class ServerUnreachableError(RegistrationError):
@@ -28,16 +35,18 @@ class ServerUnreachableError(RegistrationError):
 def check_server(server_url: str, admin_token: str) -> None:
     """Check that the server answers and accepts the token, before a card is written."""
     if not server_url.startswith(("http://", "https://")):
-        raise RegistrationError(f"server URL {server_url!r} must start with http:// or https://")
+        raise RegistrationError(N_("server URL {url!r} must start with http:// or https://"), url=server_url)
     try:
         response = httpx.get(
             f"{server_url.rstrip('/')}/api/v1/stats", headers={"Authorization": f"Bearer {admin_token}"}, timeout=10
         )
     except httpx.HTTPError as exc:
-        raise RegistrationError(f"server {server_url} unreachable: {exc}; no card was written") from None
+        raise RegistrationError(N_("server {url} unreachable: {error}; no card was written"), url=server_url,
+                                error=exc) from None
     if response.status_code != 200:
         raise RegistrationError(
-            f"server {server_url} refused the administrator token ({response.status_code}); no card was written"
+            N_("server {url} refused the administrator token (HTTP {status}); no card was written"),
+            url=server_url, status=response.status_code,
         )
 
 
@@ -69,7 +78,8 @@ def post_registration(server_url: str, admin_token: str, body: dict, client: htt
     response = _send(client, "POST", f"{server_url.rstrip('/')}/api/v1/cards", admin_token, body)
     if response.status_code not in (200, 201):
         raise RegistrationError(
-            f"server rejected card {body['card_number']} ({response.status_code}): {response.text[:300]}"
+            N_("server rejected card {card_number} (HTTP {status}): {detail}"),
+            card_number=body["card_number"], status=response.status_code, detail=response.text[:300],
         )
 
 
@@ -100,8 +110,8 @@ def revoke_card(server_url: str, admin_token: str, body: dict, client: httpx.Cli
         return
     if response.status_code not in (200, 201):
         raise RegistrationError(
-            f"server rejected the revocation of card {body['card_number']} ({response.status_code}): "
-            f"{response.text[:300]}"
+            N_("server rejected the revocation of card {card_number} (HTTP {status}): {detail}"),
+            card_number=body["card_number"], status=response.status_code, detail=response.text[:300],
         )
 
 
@@ -124,4 +134,4 @@ def _send(client: httpx.Client | None, method: str, url: str, admin_token: str, 
             return client.request(method, url, json=body, headers=headers, timeout=30)
         return httpx.request(method, url, json=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
-        raise ServerUnreachableError(f"server {url} unreachable: {exc}") from None
+        raise ServerUnreachableError(N_("server {url} unreachable: {error}"), url=url, error=exc) from None

@@ -9,17 +9,18 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
-from card.i18n import translate
+from card.i18n import N_, TranslatedError, argument_language, translate
 from card.piv import Connection
 from hardware.pcsc import PcscContext, ReaderError
 from issuance import audit, batch, pending, pin_slips, queue, reissue, slips_cli, wipe_cli
-from issuance.card_secrets import MasterKeyError
 from issuance.photo_store import PhotoMissingError
 from issuance.register import Resident, ResidentNotFoundError, find_resident, read_register
-from issuance.server_client import RegistrationError
 from issuance.station import Station, StationError
 
 __all__ = ["add_commands"]
+
+# How `queue` and `show` name a queue entry's reason code (queue.REASONS).
+REASON_TEXT = {"new": N_("new card"), "reissue": N_("replacement card")}
 
 
 def _positive(text: str) -> int:
@@ -27,9 +28,10 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(
+            translate(N_("{value!r} is not a whole number"), argument_language(), value=text)) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+        raise argparse.ArgumentTypeError(translate(N_("{value} must be at least 1"), argument_language(), value=value))
     return value
 
 
@@ -146,17 +148,23 @@ def _entries(args: argparse.Namespace, station: Station) -> list[queue.QueueEntr
 
 def _run(args: argparse.Namespace, body) -> int:
     """Open the station, run body(station), and turn expected failures into a message and exit status 2."""
+    from issuance.cli import STATION_KEYS_UNUSABLE
+
     try:
         station = _open_station(args.station)
-    except (StationError, OSError) as exc:
+    except StationError as exc:
+        print(translate(STATION_KEYS_UNUSABLE, args.lang, station=args.station, detail=exc), file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(exc, file=sys.stderr)
         return 2
     try:
         return body(station)
-    except (queue.QueueError, audit.ClerkMissingError, reissue.ReissueError, PhotoMissingError) as exc:
+    except (TranslatedError, PhotoMissingError) as exc:
+        # QueueError, ClerkMissingError, ReissueError, RegistrationError, MasterKeyError and admin token errors.
         print(exc.message(args.lang), file=sys.stderr)
         return 2
-    except (_UsageError, RegistrationError, MasterKeyError, ValueError, OSError) as exc:
+    except (_UsageError, ValueError, OSError) as exc:
         print(exc, file=sys.stderr)
         return 2
     finally:
@@ -168,7 +176,7 @@ def _queue(args: argparse.Namespace) -> int:
         entries = queue.search(_entries(args, station), args.search)
         for entry in entries:
             resident = entry.resident
-            print(f"{entry.position:5d}  {queue.mask_number(resident.nik)}  {entry.reason:7s}  "
+            print(f"{entry.position:5d}  {queue.mask_number(resident.nik)}  {_reason_text(entry.reason, args.lang)}  "
                   f"{resident.name}  {resident.kelurahan}")
         print(translate("{count} residents waiting", args.lang, count=len(entries)))
         return 0
@@ -198,7 +206,7 @@ def _show(args: argparse.Namespace) -> int:
             (translate("Kecamatan", args.lang), resident.kecamatan),
             ("Desil", str(resident.desil)),
             (translate("Relationship", args.lang), resident.relationship),
-            (translate("Queue reason", args.lang), entry.reason),
+            (translate("Queue reason", args.lang), _reason_text(entry.reason, args.lang).rstrip()),
         ]
         width = max(len(label) for label, _ in rows)
         for label, value in rows:
@@ -206,6 +214,12 @@ def _show(args: argparse.Namespace) -> int:
         return 0
 
     return _run(args, body)
+
+
+def _reason_text(reason: str, lang: str) -> str:
+    """Return the reason code's name in lang, padded to one width so that queue columns line up."""
+    names = {code: translate(text, lang) for code, text in REASON_TEXT.items()}
+    return names.get(reason, reason).ljust(max(len(name) for name in names.values()))
 
 
 class _ReaderSlot:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from card.cardnumber import is_valid_card_number
+from card.i18n import N_, translate
 from card.keys import KeyFileError, kid_of, load_private_key, load_public_key, save_public_key
 from card.publish import RevocationPublisher, publish_trust_list, write_atomically
 from card.revocation import RevocationError, serial_of
@@ -87,6 +88,14 @@ def _fail(message: object) -> int:
     return EXIT_ERROR
 
 
+def _fail_with(args: argparse.Namespace, template: str, **params: object) -> int:
+    return _fail(translate(template, args.lang, **params))
+
+
+def _say(args: argparse.Namespace, template: str, **params: object) -> None:
+    print(translate(template, args.lang, **params))
+
+
 def _close(signer: object) -> None:
     close = getattr(signer, "close", None)
     if close is not None:
@@ -96,29 +105,31 @@ def _close(signer: object) -> None:
 def _create(args: argparse.Namespace) -> int:
     if args.dir is not None:
         if args.public_out is not None:
-            return _fail("--public-out goes with --key; a station keeps its public key in issuer.pub.pem")
+            return _fail_with(args, N_("--public-out goes with --key; a station keeps its public key in "
+                                       "issuer.pub.pem"))
         try:
             kid = create_station_keys(args.dir, args.issuer_key)
         except (OSError, StationError) as exc:
             return _fail(exc)
-        print(f"issuer kid {kid.hex()} in {args.dir}")
+        _say(args, N_("station keys created in {directory}; issuer kid {kid}"), directory=args.dir, kid=kid.hex())
         return EXIT_OK
     if args.issuer_key is not None:
-        return _fail("--issuer-key goes with --dir")
+        return _fail_with(args, N_("--issuer-key goes with --dir"))
     public_out = args.public_out
     if public_out is None:
         if is_pkcs11_uri(args.key):
-            return _fail("give --public-out FILE for the public key of a token key")
+            return _fail_with(args, N_("give --public-out FILE for the public key of a token key"))
         public_out = Path(args.key).with_suffix(".pub.pem")
     if public_out.exists():
-        return _fail(f"public key file {public_out} already exists; choose another --public-out")
+        return _fail_with(args, N_("public key file {path} already exists; choose another --public-out"),
+                          path=public_out)
     try:
         signer = create_key(args.key)
     except (SignerError, OSError) as exc:
         return _fail(exc)
     save_public_key(signer.public_key, public_out)
     _close(signer)
-    print(f"kid {signer.kid.hex()} public key {public_out}")
+    _say(args, N_("key created: kid {kid}, public key {path}"), kid=signer.kid.hex(), path=public_out)
     return EXIT_OK
 
 
@@ -134,7 +145,7 @@ def _list(args: argparse.Namespace) -> int:
             print(f"{kid.hex()}  {label}")
         return EXIT_OK
     if not args.dir.is_dir():
-        return _fail(f"directory {args.dir} does not exist")
+        return _fail_with(args, N_("directory {directory} does not exist"), directory=args.dir)
     for path in sorted(args.dir.rglob("*")):
         line = _describe_key_file(path)
         if line:
@@ -168,8 +179,9 @@ def _rotate(args: argparse.Namespace) -> int:
         old_kid, new_kid = rotate_issuer_key(args.dir, args.new_key)
     except (StationError, OSError) as exc:
         return _fail(exc)
-    print(f"issuer kid {old_kid.hex()} retired, new issuer kid {new_kid.hex()} in {args.dir}")
-    print("add the new key to the trust list and publish it before this station issues cards")
+    _say(args, N_("issuer kid {old_kid} retired, new issuer kid {new_kid} in {directory}"), old_kid=old_kid.hex(),
+         new_kid=new_kid.hex(), directory=args.dir)
+    _say(args, N_("add the new key to the trust list and publish it before this station issues cards"))
     return EXIT_OK
 
 
@@ -187,7 +199,7 @@ def _export(args: argparse.Namespace) -> int:
         ).decode("ascii"))
         return EXIT_OK
     save_public_key(signer.public_key, args.out)
-    print(f"kid {signer.kid.hex()} public key {args.out}")
+    _say(args, N_("kid {kid}, public key written to {path}"), kid=signer.kid.hex(), path=args.out)
     return EXIT_OK
 
 
@@ -208,8 +220,8 @@ def _sign_trust_list(args: argparse.Namespace) -> int:
     else:
         path = args.out
         write_atomically(path, signed)
-    print(f"trust list sequence {trust_list.sequence} with {len(trust_list.keys)} keys, "
-          f"signed by root kid {root.kid.hex()}, in {path}")
+    _say(args, N_("trust list sequence {sequence} with {count} keys, signed by root kid {kid}, in {path}"),
+         sequence=trust_list.sequence, count=len(trust_list.keys), kid=root.kid.hex(), path=path)
     return EXIT_OK
 
 
@@ -220,12 +232,16 @@ def _show_trust_list(args: argparse.Namespace) -> int:
     except (KeyFileError, TrustListError) as exc:
         return _fail(exc)
     except OSError as exc:
-        return _fail(f"cannot read trust list {args.file}: {exc.strerror}")
-    print(f"trust list sequence {trust_list.sequence}, issued {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(trust_list.issued_at))}, "
-          f"root kid {kid_of(root_key).hex()}")
+        return _fail_with(args, N_("cannot read trust list {path}: {reason}"), path=args.file, reason=exc.strerror)
+    issued = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(trust_list.issued_at))
+    _say(args, N_("trust list sequence {sequence}, issued {issued}, root kid {kid}"), sequence=trust_list.sequence,
+         issued=issued, kid=kid_of(root_key).hex())
     for entry in trust_list.keys:
-        revoked = f"  revoked from {entry.revoked_from}" if entry.revoked_from else ""
-        print(f"{entry.kid.hex()}  {entry.role.name.lower():<8}  {entry.not_before} to {entry.not_after}{revoked}  {entry.label}")
+        revoked = ""
+        if entry.revoked_from:
+            revoked = "  " + translate(N_("revoked from {day}"), args.lang, day=entry.revoked_from)
+        validity = translate(N_("{start} to {end}"), args.lang, start=entry.not_before, end=entry.not_after)
+        print(f"{entry.kid.hex()}  {entry.role.name.lower():<8}  {validity}{revoked}  {entry.label}")
     return EXIT_OK
 
 
@@ -250,7 +266,7 @@ def _read_serials(path: Path | None) -> list[int]:
 
 def _sign_revocations(args: argparse.Namespace) -> int:
     if args.revoke is None and args.reinstate is None:
-        return _fail("give --revoke FILE, --reinstate FILE or both")
+        return _fail_with(args, N_("give --revoke FILE, --reinstate FILE or both"))
     try:
         revoke, reinstate = _read_serials(args.revoke), _read_serials(args.reinstate)
         previous_keys = [load_public_key(path) for path in args.previous_sync_key]
@@ -263,6 +279,6 @@ def _sign_revocations(args: argparse.Namespace) -> int:
         return _fail(exc)
     finally:
         _close(signer)
-    print(f"revocation list version {full.version}: {full.count} cards revoked, signed by sync kid {signer.kid.hex()}, "
-          f"in {args.publish}")
+    _say(args, N_("revocation list version {version}: {count} cards revoked, signed by sync kid {kid}, in {directory}"),
+         version=full.version, count=full.count, kid=signer.kid.hex(), directory=args.publish)
     return EXIT_OK

@@ -48,24 +48,27 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
-def _parse_time(text: str | None) -> datetime:
+def _parse_time(text: str | None, language: str) -> datetime:
     if text is None:
         return datetime.now(timezone.utc)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--at {text!r} is not an ISO 8601 time; write e.g. 2027-01-31T23:59:59+07:00") from None
+        raise ValueError(translate(N_("--at {text!r} is not an ISO 8601 time; write e.g. 2027-01-31T23:59:59+07:00"),
+                                   language, text=text)) from None
     if moment.tzinfo is None:
-        raise ValueError(f"--at {text!r} has no UTC offset; add one, e.g. +07:00 for WIB")
+        raise ValueError(translate(N_("--at {text!r} has no UTC offset; add one, e.g. +07:00 for WIB"), language,
+                                   text=text))
     return moment
 
 
 def _verify(args: argparse.Namespace) -> int:
     store_path = args.dir / STORE_NAME
     if not store_path.is_file():
-        return _usage_error(f"{args.dir} is not a terminal directory (no {STORE_NAME}); enrol it with 'kartu terminal enrol'")
+        return _usage_error(translate(N_("{directory} is not a terminal directory (no {store}); run 'kartu terminal "
+                                         "enrol' first"), args.lang, directory=args.dir, store=STORE_NAME))
     try:
-        now = _parse_time(args.at)
+        now = _parse_time(args.at, args.lang)
         text = args.qr_text if args.qr_text is not None else decode_qr_image(args.qr_image)
     except (ValueError, QRImageError) as exc:
         return _usage_error(str(exc))

@@ -128,17 +128,25 @@ def test_image_without_qr_is_usage_error(tmp_path, capsys, terminal) -> None:
     assert "no QR code found" in err
 
 
-def test_missing_terminal_is_usage_error(tmp_path, capsys, city) -> None:
-    code, _, err = run(capsys, "verify", "--dir", str(tmp_path / "nowhere"), "--qr-text", _qr(city))
+@pytest.mark.parametrize(("language", "message"), [("en", "is not a terminal directory"),
+                                                   ("id", "bukan direktori terminal")])
+def test_missing_terminal_is_usage_error(tmp_path, capsys, city, language, message) -> None:
+    code, _, err = run(capsys, "verify", "--dir", str(tmp_path / "nowhere"), "--qr-text", _qr(city),
+                       "--lang", language)
     assert code == 2
-    assert "not a terminal directory" in err
+    assert message in err
     assert not (tmp_path / "nowhere").exists()
 
 
-@pytest.mark.parametrize(("value", "message"), [("yesterday", "not an ISO 8601 time"),
-                                                ("2026-06-02T10:00:00", "has no UTC offset")])
-def test_bad_time_is_usage_error(capsys, terminal, city, value, message) -> None:
-    code, _, err = run(capsys, "verify", "--dir", str(terminal), "--qr-text", _qr(city), "--at", value)
+@pytest.mark.parametrize(("value", "language", "message"), [
+    ("yesterday", "en", "not an ISO 8601 time"),
+    ("2026-06-02T10:00:00", "en", "has no UTC offset"),
+    ("yesterday", "id", "bukan waktu ISO 8601"),
+    ("2026-06-02T10:00:00", "id", "tidak memiliki selisih UTC"),
+])
+def test_bad_time_is_usage_error(capsys, terminal, city, value, language, message) -> None:
+    code, _, err = run(capsys, "verify", "--dir", str(terminal), "--qr-text", _qr(city), "--at", value,
+                       "--lang", language)
     assert code == 2
     assert message in err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from datetime import date
 
 import pytest
@@ -221,7 +222,7 @@ def test_retry_failed_items(station, residents, tmp_path):
     assert _journal_niks(station) == [residents[1].nik]
 
 
-def test_management_key_error_is_card_failure(station, residents, tmp_path, monkeypatch):
+def test_management_key_error_is_card_failure(station, residents, tmp_path, monkeypatch, caplog):
     def not_blank(*args, **kwargs):
         raise ManagementKeyError("card refused the management key")
 
@@ -236,9 +237,13 @@ def test_management_key_error_is_card_failure(station, residents, tmp_path, monk
             yield object()
 
     batch_id = create_batch(station.journal, entries_of(residents[:2]), CLERK, "register.csv", qr_only=False)
-    report = _run(station, batch_id, FakeSlot(), tmp_path)
+    with caplog.at_level(logging.WARNING, logger="issuance.batch"):
+        report = _run(station, batch_id, FakeSlot(), tmp_path)
     assert [position for position, _ in report.failed] == [1, 2]
     assert report.stopped is None
+    # The card gets no number before the chip is written, so the log names the batch item instead.
+    assert f"batch {batch_id} item 1: card (no card number allocated yet) failed" in caplog.text
+    assert "card None" not in caplog.text
 
 
 def test_batch_command_qr_only(station_dir, register_file, residents, tmp_path, capsys):

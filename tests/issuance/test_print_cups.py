@@ -128,8 +128,25 @@ def test_queue_listed(pdf_queue):
 def test_unknown_queue_rejected(pdf_queue, tmp_path):
     files = write_face_files(card_face(), tmp_path)
 
-    with pytest.raises(PrintError, match="kartu-no-such-queue"):
+    with pytest.raises(PrintError, match="kartu-no-such-queue") as caught:
         print_pdf(files.pdf, "kartu-no-such-queue", title="x")
+
+    assert caught.value.message("en") == ("Print queue kartu-no-such-queue does not exist. List the queues with "
+                                          "'lpstat -e' and give one of them.")
+    assert caught.value.message("id").startswith("Antrean cetak kartu-no-such-queue tidak ada.")
+
+
+def test_lp_failure_detail_ends_one_sentence(monkeypatch, tmp_path):
+    failed = subprocess.CompletedProcess(["lp"], 1, stdout="", stderr="lp: Error - the job was cancelled.\n")
+    monkeypatch.setattr(cups, "_run", lambda command: failed)
+    monkeypatch.setattr(cups, "_client_tool", lambda name: name)
+
+    with pytest.raises(PrintError) as caught:
+        print_pdf(tmp_path / "face.pdf", "kartu-queue", title="x")
+
+    message = caught.value.message("en")
+    assert "the job was cancelled. Check the printer" in message
+    assert ".." not in message
 
 
 @pytest.mark.parametrize("queue", ["-o", "", "two words", "a/b", "x" * 200])
