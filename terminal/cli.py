@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import datetime, time as day_time, timezone
 from pathlib import Path
 
-from card.i18n import N_, translate
+from card.i18n import N_, argument_language, translate
 from hardware.pcsc import ReaderError
 from hardware.qrimage import QRImageError, decode_qr_image
 from terminal.enrol import EnrolmentError, enrol_terminal, open_terminal
 from terminal.cli_errors import guard_subcommands
 from terminal.store import StoreError
-from terminal.sync import SyncClient, SyncError
+from terminal.sync import SyncClient, SyncError, SyncReport
 from terminal.tap import TapOutcome, TapService, period_of
 from terminal.tap_cli import reader_available, serve_chip_cards
 from terminal.web.serve import add_serve_command
@@ -103,9 +104,12 @@ def _enrol(args: argparse.Namespace) -> int:
     try:
         store = enrol_terminal(args.dir, args.server, args.code, args.issuer_key, args.name,
                                root_key_file=args.root_key, trust_list_file=args.trust_list)
-    except (EnrolmentError, OSError, ValueError) as exc:
+    except EnrolmentError as exc:
+        return _fail(exc.message(args.lang))
+    except (OSError, ValueError) as exc:
         return _fail(str(exc))
-    print(f"{store.terminal_id} {' '.join(store.programmes)}")
+    print(translate(N_("terminal {terminal_id} enrolled; programmes served: {programmes}"), args.lang,
+                    terminal_id=store.terminal_id, programmes=", ".join(store.programmes)))
     return EXIT_ACCEPTED
 
 
@@ -119,16 +123,17 @@ def _scan_qr(service: TapService, args: argparse.Namespace) -> TapOutcome:
 def _tap(args: argparse.Namespace) -> int:
     language = args.lang
     if args.quantity < 1:
-        return _fail(f"--quantity must be 1 or more, got {args.quantity}")
+        return _fail(translate(N_("--quantity must be 1 or more, got {quantity}"), language, quantity=args.quantity))
     scanning = args.qr_text is not None or args.qr_image is not None
     if scanning and (args.loop or args.check_photo):
-        return _fail("--loop and --check-photo work with the chip; drop them or drop --qr-image/--qr-text")
+        return _fail(translate(N_("--loop and --check-photo work with the chip; drop them or drop "
+                                  "--qr-image/--qr-text"), language))
     if args.scanner is not None and args.check_photo:
-        return _fail("--check-photo works with the chip; drop it or drop --scanner")
+        return _fail(translate(N_("--check-photo works with the chip; drop it or drop --scanner"), language))
     try:
         store, signer = open_terminal(args.dir)
         if args.program not in store.programmes:
-            return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
+            return _fail(_not_served(args.program, store.programmes, language))
         service = RuledTapService(store, signer)
         printer = printer_for(store, args)
         attach_receipts(service, printer)
@@ -146,9 +151,9 @@ def _tap(args: argparse.Namespace) -> int:
         if not scanning:
             return serve_chip_cards(service, args, report)
         outcome = _scan_qr(service, args)
-    except ReaderError as exc:
+    except (ReaderError, EnrolmentError) as exc:
         return _fail(exc.message(language))
-    except (QRImageError, EnrolmentError, StoreError, OSError) as exc:
+    except (QRImageError, StoreError, OSError) as exc:
         return _fail(str(exc))
     # Printed only after the record is committed: a reader of this line can rely on it.
     report(outcome)
@@ -182,7 +187,8 @@ def _time_of_day(text: str) -> day_time:
     try:
         return day_time.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"time {text!r} is invalid; give it as HH:MM, e.g. 01:00") from None
+        raise argparse.ArgumentTypeError(translate(N_("time {text!r} is invalid; give it as HH:MM, e.g. 01:00"),
+                                                   argument_language(), text=text)) from None
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -198,32 +204,52 @@ def _sync(args: argparse.Namespace) -> int:
             report = client.sync()
         finally:
             client.close()
-    except SyncError as exc:
+    except (SyncError, EnrolmentError) as exc:
         return _fail(exc.message(args.lang))
-    except (EnrolmentError, StoreError, ValueError) as exc:
+    except (StoreError, ValueError) as exc:
         return _fail(str(exc))
-    print(f"pushed={report.pushed} duplicates={report.duplicates} rejected={len(report.rejected)} "
-          f"pulled={','.join(report.programmes_pulled)}")
+    print(_sync_summary(report, args.lang))
     return EXIT_ACCEPTED if not report.rejected else EXIT_REFUSED
 
 
+def _sync_summary(report: SyncReport, language: str) -> str:
+    pulled = ", ".join(report.programmes_pulled) or translate(N_("none"), language)
+    return translate(N_("sync finished: {pushed} hand-overs sent, {duplicates} already on the server, {rejected} "
+                        "rejected; entitlements pulled for: {pulled}"), language,
+                     pushed=report.pushed, duplicates=report.duplicates, rejected=len(report.rejected), pulled=pulled)
+
+
+def _not_served(program: str, served: list[str], language: str) -> str:
+    return translate(N_("programme {program!r} is not served here; this terminal serves {served}"), language,
+                     program=program, served=", ".join(served))
+
+
 def _offline_rule(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.max_hours) and round(args.max_hours * 3600) >= 1):
+        return _fail(translate(N_("--max-hours must be more than 0, got {hours:g}; give the hours a programme may be "
+                                  "served without a sync, e.g. 48"), args.lang, hours=args.max_hours))
     try:
         store, _signer = open_terminal(args.dir)
         rule = OfflineRule(args.program, round(args.max_hours * 3600), OfflineAction(args.after))
-    except (EnrolmentError, StoreError, ValueError) as exc:
+    except EnrolmentError as exc:
+        return _fail(exc.message(args.lang))
+    except (StoreError, ValueError) as exc:
         return _fail(str(exc))
     if args.program not in store.programmes:
-        return _fail(f"programme {args.program!r} is not served here; this terminal serves {', '.join(store.programmes)}")
+        return _fail(_not_served(args.program, store.programmes, args.lang))
     save_rule(store, rule)
-    print(f"{rule.program}: max {args.max_hours:g} h offline, then {rule.action.value}")
+    after = N_("refuse hand-overs") if rule.action is OfflineAction.REFUSE else N_("record hand-overs with a warning")
+    print(translate(N_("{program}: at most {hours:g} hours without a sync, then {after}"), args.lang,
+                    program=rule.program, hours=args.max_hours, after=translate(after, args.lang)))
     return EXIT_ACCEPTED
 
 
 def _status(args: argparse.Namespace) -> int:
     try:
         store, _signer = open_terminal(args.dir)
-    except (EnrolmentError, StoreError) as exc:
+    except EnrolmentError as exc:
+        return _fail(exc.message(args.lang))
+    except StoreError as exc:
         return _fail(str(exc))
     counts = store.count_by_status()
     print(json.dumps({"terminal_id": store.terminal_id, "programmes": store.programmes, "records": counts}))

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import httpx
 
+from card.i18n import N_, TranslatedError
 from card.keys import FileSigner, generate_private_key, kid_of, load_public_key, save_private_key, spki_of
 from card.trustlist import TrustListError, decode_trust_list
+from terminal.server_text import server_message
 from terminal.store import TerminalStore
 from terminal.trust import apply_trust_list
 
@@ -29,8 +31,8 @@ STORE_NAME = "terminal.db"
 KEY_NAME = "terminal.key"
 
 
-class EnrolmentError(Exception):
-    """Enrolment failed; nothing was written that a retry would trip over."""
+class EnrolmentError(TranslatedError):
+    """Enrolment failed, or the directory is not an enrolled terminal; nothing was written that a retry would trip over."""
 
 
 def enrol_terminal(
@@ -44,15 +46,17 @@ def enrol_terminal(
     """
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / STORE_NAME).exists() and TerminalStore(directory / STORE_NAME).get_meta("terminal_id"):
-        raise EnrolmentError(f"terminal directory {directory} is already enrolled; use a new directory")
+        raise EnrolmentError(N_("terminal directory {directory} is already enrolled; use a new directory"),
+                             directory=directory)
     issuers = [load_public_key(path) for path in issuer_key_files]
     root_key = load_public_key(root_key_file) if root_key_file is not None else None
     if not issuers and root_key is None:
         raise EnrolmentError(
-            "give the city root public key (--root-key) or an issuer public key (--issuer-key) for offline verification"
+            N_("give the city root public key (--root-key) or an issuer public key (--issuer-key) for offline "
+               "verification")
         )
     if trust_list_file is not None and root_key is None:
-        raise EnrolmentError("a trust list needs the root key it is signed with; add --root-key")
+        raise EnrolmentError(N_("a trust list needs the root key it is signed with; add --root-key"))
     trust_list = _read_trust_list(trust_list_file, root_key) if trust_list_file is not None else None
     private_key = generate_private_key()
     terminal_id = terminal_id or f"TRM-{secrets.token_hex(4).upper()}"
@@ -65,9 +69,10 @@ def enrol_terminal(
     try:
         response = httpx.post(f"{server_url.rstrip('/')}/api/v1/terminals/enrol", json=body, timeout=30)
     except httpx.HTTPError as exc:
-        raise EnrolmentError(f"server {server_url} unreachable: {exc}") from None
+        raise EnrolmentError(N_("server {url} unreachable: {error}"), url=server_url, error=exc) from None
     if response.status_code not in (200, 201):
-        raise EnrolmentError(f"server refused enrolment ({response.status_code}): {response.text[:300]}")
+        raise EnrolmentError(N_("the server rejected the enrolment (HTTP {status}): {detail}"),
+                             status=response.status_code, detail=server_message(response))
     answer = response.json()
     save_private_key(private_key, directory / KEY_NAME)
     store = TerminalStore(directory / STORE_NAME)
@@ -105,18 +110,19 @@ def _read_trust_list(path: Path, root_key) -> bytes:
     try:
         signed = path.read_bytes()
     except OSError as exc:
-        raise EnrolmentError(f"cannot read trust list {path}: {exc.strerror}") from None
+        raise EnrolmentError(N_("cannot read trust list {path}: {reason}"), path=path, reason=exc.strerror) from None
     try:
         decode_trust_list(signed, root_key)
     except TrustListError as exc:
-        raise EnrolmentError(f"trust list {path} rejected: {exc}") from None
+        raise EnrolmentError(N_("trust list {path} rejected: {error}"), path=path, error=exc) from None
     return signed
 
 
 def open_terminal(directory: Path) -> tuple[TerminalStore, FileSigner]:
     """Open an enrolled terminal directory: its store and its signing key."""
     if not (directory / STORE_NAME).exists():
-        raise EnrolmentError(f"{directory} is not a terminal directory; run 'kartu terminal enrol' first")
+        raise EnrolmentError(N_("{directory} is not a terminal directory; run 'kartu terminal enrol' first"),
+                             directory=directory)
     store = TerminalStore(directory / STORE_NAME)
     store.require_meta("terminal_id")
     return store, FileSigner.from_file(directory / KEY_NAME)

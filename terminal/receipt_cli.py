@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from card.i18n import N_, Counted, Nn_, translate
+from card.i18n import N_, Counted, Nn_, argument_language, translate
 from card.verify import WIB
 from terminal.enrol import EnrolmentError, open_terminal
 from terminal.printer import DEFAULT_STATUS_TIMEOUT, PrinterSpec, parse_printer_spec
@@ -67,7 +67,8 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = -1.0
     if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError(f"timeout {text!r} is invalid; give seconds between 0 and 60, e.g. 0.5")
+        raise argparse.ArgumentTypeError(translate(N_("timeout {text!r} is invalid; give seconds between 0 and 60, "
+                                                      "e.g. 0.5"), argument_language(), text=text))
     return value
 
 

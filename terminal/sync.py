@@ -40,9 +40,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from card.cose import Signer
+from card.i18n import N_, Localized, TranslatedError, translate
 from card.entitlement_set import ProgrammeEntitlements
 from card.request_auth import sign_request
 from terminal.offline_rules import apply_server_rule
+from terminal.server_text import server_message
 from terminal.entitlement_check import (
     NEEDS_FULL_SET,
     EntitlementSetError,
@@ -58,23 +60,30 @@ log = logging.getLogger(__name__)
 PUSH_BATCH_SIZE = 500
 
 
-class SyncError(Exception):
+class SyncError(TranslatedError):
     """The server could not be reached, responded with an error, or sent data the terminal rejected."""
-
-    def message(self, language: str) -> str:
-        """Return the error for the person at the counter; only EntitlementSetRejected is translated so far."""
-        return str(self)
 
 
 class EntitlementSetRejected(SyncError):
     """A pulled entitlement set failed verification, so no pulled set was applied."""
 
     def __init__(self, error: EntitlementSetError):
-        super().__init__(str(error))
+        # Set first, because TranslatedError.__init__ calls message("en").
         self.error = error
+        super().__init__(error.template, **error.params)
 
     def message(self, language: str) -> str:
         return self.error.message(language)
+
+
+@dataclass(frozen=True)
+class _Term(Localized):
+    """A noun such as "trust list" inside a sync error, translated with the message."""
+
+    english: str
+
+    def localize(self, language: str) -> str:
+        return translate(self.english, language)
 
 
 @dataclass
@@ -88,16 +97,16 @@ class SyncReport:
     revocation_version: int = 0
 
 
-def _decode_blob(text: object, what: str) -> bytes:
+def _decode_blob(text: object, what: _Term) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (TypeError, ValueError):
-        raise SyncError(f"the server sent a {what} that is not valid base64") from None
+        raise SyncError(N_("the server sent a {what} that is not valid base64"), what=what) from None
 
 
-def _base64_field(answer: dict, key: str, what: str) -> bytes:
+def _base64_field(answer: dict, key: str, what: _Term) -> bytes:
     if key not in answer:
-        raise SyncError(f"the server's {what} response is missing the '{key}' field")
+        raise SyncError(N_("the server's {what} response is missing the '{key}' field"), what=what, key=key)
     return _decode_blob(answer[key], what)
 
 
@@ -114,26 +123,26 @@ class ServerListSource:
         self._fetch = fetch
         answer = fetch(f"/api/v1/trust/revocations?since={held_version}")
         if answer is None:
-            raise SyncError("the server does not serve revocation lists (404); check the server version")
+            raise SyncError(N_("the server does not serve revocation lists (404); check the server version"))
         try:
             self._latest = int(answer["version"])
             deltas = [] if answer.get("gap") else answer["deltas"]
         except (KeyError, TypeError, ValueError):
-            raise SyncError("the server's revocation response is missing 'version' or 'deltas'") from None
+            raise SyncError(N_("the server's revocation response is missing 'version' or 'deltas'")) from None
         self._deltas = {}
         for offset, text in enumerate(deltas):
-            self._deltas[held_version + 1 + offset] = _decode_blob(text, "revocation delta")
+            self._deltas[held_version + 1 + offset] = _decode_blob(text, _Term(N_("revocation delta")))
 
     def trust_list(self) -> bytes | None:
         answer = self._fetch("/api/v1/trust/list")
-        return None if answer is None else _base64_field(answer, "trust_list", "trust list")
+        return None if answer is None else _base64_field(answer, "trust_list", _Term(N_("trust list")))
 
     def revocation_delta(self, version: int) -> bytes | None:
         return self._deltas.get(version)
 
     def full_revocation_list(self) -> bytes | None:
         answer = self._fetch("/api/v1/trust/revocations/full")
-        return None if answer is None else _base64_field(answer, "full", "full revocation list")
+        return None if answer is None else _base64_field(answer, "full", _Term(N_("full revocation list")))
 
     def latest_revocation_version(self) -> int | None:
         return self._latest
@@ -164,17 +173,20 @@ class SyncClient:
             response = self._client.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise SyncError(
-                f"server {self._client.base_url} unreachable: {exc}; recorded hand-overs stay on this terminal until the next sync"
+                N_("server {url} unreachable: {error}; recorded hand-overs stay on this terminal until the next sync"),
+                url=self._client.base_url, error=exc,
             ) from None
         if allow_missing and response.status_code == 404:
             return None
         if response.status_code not in (200, 201):
-            raise SyncError(f"{method} {path} failed with status {response.status_code}: {response.text[:300]}")
+            raise SyncError(N_("{method} {path} failed with HTTP status {status}: {detail}"), method=method, path=path,
+                            status=response.status_code, detail=server_message(response))
         try:
             return response.json()
         except ValueError:
             raise SyncError(
-                f"{method} {path} returned a body that is not JSON; check that {self._client.base_url} is the Kartu Bahagia server"
+                N_("{method} {path} returned a body that is not JSON; check that {url} is the Kartu Bahagia server"),
+                method=method, path=path, url=self._client.base_url,
             ) from None
 
     def push(self, report: SyncReport) -> None:
@@ -198,14 +210,15 @@ class SyncClient:
                 log.warning("server rejected record %s: %s", record_id, reason)
             if len(acked) + len(rejected) < len(batch):
                 # Some records were neither acknowledged nor rejected; stop instead of resending them in a loop.
-                raise SyncError(f"server acknowledged or rejected only {len(acked) + len(rejected)} of {len(batch)} records")
+                raise SyncError(N_("the server acknowledged or rejected only {answered} of {sent} records"),
+                                answered=len(acked) + len(rejected), sent=len(batch))
 
     def _fetch_set(self, program: str, since: int) -> ProgrammeEntitlements:
         """Request a programme's set or delta since a revision and verify it; raise EntitlementSetRejected."""
         answer = self._request("GET", f"/api/v1/sync/entitlements?program={program}&since={since}")
         signed = None
         if answer.get("entitlement_set") is not None:
-            signed = _decode_blob(answer["entitlement_set"], "entitlement set")
+            signed = _decode_blob(answer["entitlement_set"], _Term(N_("entitlement set")))
         try:
             return verify_entitlement_set(self.store, signed, program, time.time())
         except EntitlementSetError as exc:
@@ -226,7 +239,8 @@ class SyncClient:
         try:
             apply_entitlement_sets(self.store, pulled, pulled_at)
         except EntitlementDataError as exc:
-            raise SyncError(f"the server sent invalid entitlements: {exc}; check the server's register import") from None
+            raise SyncError(N_("the server sent invalid entitlements: {error}; check the server's register import"),
+                            error=exc) from None
 
     def pull(self, report: SyncReport) -> None:
         """Fetch and verify every programme's set or delta, then apply them all in one transaction, or none."""
@@ -270,7 +284,7 @@ class SyncClient:
             update = update_trust(self.store, source)
         except TrustUpdateError as exc:
             log.warning("terminal %s rejected a list from the server: %s", self.terminal_id, exc)
-            raise SyncError(f"{exc}; the terminal keeps its current trust and revocation lists") from None
+            raise SyncError(N_("{error}; the terminal keeps its current trust and revocation lists"), error=exc) from None
         report.trust_list_sequence = update.trust_list_sequence
         report.revocation_version = update.revocation_version
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from card.i18n import N_, translate
 from card.keys import kid_of
 from terminal.enrol import STORE_NAME
 from terminal.store import StoreError, TerminalStore
@@ -34,10 +35,11 @@ def add_commands(terminal_commands: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=_status)
 
 
-def _open(directory: Path) -> TerminalStore:
+def _open(directory: Path, language: str) -> TerminalStore:
     path = directory / STORE_NAME
     if not path.is_file():
-        raise StoreError(f"{directory} is not a terminal directory (no {STORE_NAME}); run 'kartu terminal enrol' first")
+        raise StoreError(translate(N_("{directory} is not a terminal directory (no {store}); run 'kartu terminal "
+                                      "enrol' first"), language, directory=directory, store=STORE_NAME))
     store = TerminalStore(path)
     store.require_meta("terminal_id")
     return store
@@ -45,7 +47,7 @@ def _open(directory: Path) -> TerminalStore:
 
 def _update(args: argparse.Namespace) -> int:
     try:
-        store = _open(args.dir)
+        store = _open(args.dir, args.lang)
         try:
             report = update_trust(store, DirectorySource(args.source))
         finally:
@@ -53,18 +55,19 @@ def _update(args: argparse.Namespace) -> int:
     except (StoreError, TrustUpdateError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
-    print(
-        f"trust list sequence {report.trust_list_sequence}{' (new)' if report.trust_list_applied else ''}, "
-        f"revocation list version {report.revocation_version}"
-        f" (deltas applied: {', '.join(map(str, report.deltas_applied)) or 'none'}"
-        f"{', full list applied' if report.full_list_applied else ''})"
-    )
+    language = args.lang
+    new = " " + translate(N_("(new)"), language) if report.trust_list_applied else ""
+    deltas = ", ".join(map(str, report.deltas_applied)) or translate(N_("none"), language)
+    full = ", " + translate(N_("full list applied"), language) if report.full_list_applied else ""
+    print(translate(N_("trust list sequence {sequence}{new}, revocation list version {version} (deltas applied: "
+                       "{deltas}{full})"), language, sequence=report.trust_list_sequence, new=new,
+                    version=report.revocation_version, deltas=deltas, full=full))
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
     try:
-        store = _open(args.dir)
+        store = _open(args.dir, args.lang)
     except StoreError as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR

@@ -31,7 +31,8 @@ def _code(server: ServerThread) -> str:
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    """Run kartu with English messages, which the assertions below quote."""
+    code = main(["--lang", "en", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

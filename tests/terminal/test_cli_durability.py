@@ -48,7 +48,7 @@ def test_tap_cli_refuses_unknown_programme(station, tmp_path) -> None:
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
-    assert "'bpjs' is not served here" in result.stderr
+    assert "program 'bpjs' tidak dilayani di sini" in result.stderr
     assert "lpg" in result.stderr
 
 
