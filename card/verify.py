@@ -21,6 +21,7 @@ refusal but a bad signature to this order.
 from __future__ import annotations
 
 import functools
+import logging
 from hashlib import sha256 as _sha256
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -34,6 +35,7 @@ from card import cose
 from card.credential import Credential, CredentialError, Profile, decode_payload
 from card.credential_layout import decode_common_payload
 from card.decision import Decision, Reason
+from card.i18n import N_, Localized, translate
 from card.keys import ES256_PREHASHED, decompress_point, kid_of, raw_to_der, verify_der_prehashed
 from card.qrtext import QRTextError, from_qr_text
 from card.revocation import NO_REVOCATIONS, CardRevocation, RevokedSerials
@@ -49,7 +51,10 @@ __all__ = [
     "verify_tap_signature",
     "local_date",
     "validity_window",
+    "DecoderDetail",
 ]
+
+log = logging.getLogger(__name__)
 
 WIB = timezone(timedelta(hours=7), "WIB")
 
@@ -146,6 +151,28 @@ class Verification:
 _ACCEPTED = Decision.accept()
 
 
+TEXT_NOT_DECODED = N_("the text could not be decoded")
+DATA_NOT_DECODED = N_("the data could not be decoded")
+
+
+@dataclass(frozen=True)
+class DecoderDetail(Localized):
+    """A decoder's English error text as a refusal's {detail}: English output shows it, other languages a short form.
+
+    The decoders word their errors in English only, so the Indonesian message
+    carries the short form instead of English text inside an Indonesian sentence.
+    """
+
+    english: str
+    short_form: str
+
+    def localize(self, language: str) -> str:
+        return self.english if language == "en" else translate(self.short_form, language)
+
+    def __str__(self) -> str:
+        return self.english
+
+
 def _refuse(reason: Reason, credential: Credential | None = None, **params: object) -> Verification:
     return Verification(Decision.refuse(reason, **params), credential)
 
@@ -154,7 +181,7 @@ def _verify_message(data: bytes, trust: TrustStore, now: datetime, profile: Prof
     try:
         message = cose.decode_sign1(data)
     except cose.COSEError as exc:
-        return _refuse(Reason.CREDENTIAL_MALFORMED, detail=str(exc))
+        return _refuse(Reason.CREDENTIAL_MALFORMED, detail=DecoderDetail(str(exc), DATA_NOT_DECODED))
     issuer = trust.issuers.get(message.kid)
     if issuer is None:
         return _refuse(Reason.UNKNOWN_ISSUER)
@@ -165,7 +192,7 @@ def _verify_message(data: bytes, trust: TrustStore, now: datetime, profile: Prof
     try:
         credential = decode_payload(message.payload)
     except CredentialError as exc:
-        return _refuse(Reason.CREDENTIAL_MALFORMED, detail=str(exc))
+        return _refuse(Reason.CREDENTIAL_MALFORMED, detail=DecoderDetail(str(exc), DATA_NOT_DECODED))
     return _check_credential(credential, issuer, trust, now, profile)
 
 
@@ -209,7 +236,9 @@ def verify_qr(text: str, trust: TrustStore, now: datetime) -> Verification:
     try:
         data = from_qr_text(text)
     except QRTextError as exc:
-        return _refuse(Reason.QR_TEXT_INVALID, detail=str(exc))
+        # The decoder's text names format faults (a character and its position, a length), never card data.
+        log.info("QR text rejected: %s", exc)
+        return _refuse(Reason.QR_TEXT_INVALID, detail=DecoderDetail(str(exc), TEXT_NOT_DECODED))
     return _verify_message(data, trust, now, Profile.QR)
 
 
