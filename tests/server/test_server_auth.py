@@ -42,6 +42,7 @@ TERMINAL_ROUTES = [
     ("GET", "/api/v1/trust/list"),
     ("GET", "/api/v1/trust/revocations?since=0"),
     ("GET", "/api/v1/trust/revocations/full"),
+    ("POST", "/api/v1/kiosk/history"),
 ]
 
 
