@@ -49,7 +49,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_database_option(create)
     create.add_argument("--name", required=True, help="name shown on the dashboard, 1 to 200 characters")
     create.add_argument("--kind", required=True,
-                        help="kind of place: lower-case letters, digits or '_', such as lpg_agent or clinic")
+                        help="kind of place: lower-case letters, digits or '_', such as lpg_agent, clinic, or kiosk (a resident kiosk, which may fetch a present card's history)")
     create.add_argument("--programme", dest="programmes", action="append", required=True, metavar="CODE",
                         help="code of a programme the service point serves; repeat for several programmes")
     create.set_defaults(handler=run_create)
