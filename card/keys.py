@@ -87,6 +87,15 @@ def decompress_point(point: bytes) -> ec.EllipticCurvePublicKey:
     return ec.EllipticCurvePublicKey.from_encoded_point(CURVE, point)
 
 
+# DER heads of a signature whose r and s both have a non-zero first byte, by
+# whether that byte has its top bit set (then the INTEGER needs a 0x00 first).
+_DER_STARTS = {
+    (0, 0): b"\x30\x44\x02\x20", (1, 0): b"\x30\x45\x02\x21\x00",
+    (0, 1): b"\x30\x45\x02\x20", (1, 1): b"\x30\x46\x02\x21\x00",
+}
+_DER_MIDDLES = {0: b"\x02\x20", 1: b"\x02\x21\x00"}
+
+
 def raw_to_der(signature: bytes) -> bytes:
     """Convert a raw r||s ECDSA signature to DER: SEQUENCE { INTEGER r, INTEGER s }.
 
@@ -96,6 +105,14 @@ def raw_to_der(signature: bytes) -> bytes:
     """
     if len(signature) != 2 * COORDINATE_SIZE:
         raise ValueError(f"raw ECDSA signature must be 64 bytes, got {len(signature)}")
+    r_first, s_first = signature[0], signature[COORDINATE_SIZE]
+    if r_first and s_first:
+        # Both integers take all 32 bytes, as in 255 of 256 signatures each, so
+        # only a zero byte before a set top bit can differ from the raw form.
+        return b"".join((
+            _DER_STARTS[r_first >> 7, s_first >> 7], signature[:COORDINATE_SIZE],
+            _DER_MIDDLES[s_first >> 7], signature[COORDINATE_SIZE:],
+        ))
     # A DER INTEGER has no leading zero byte, except one where the sign bit would be set or the value is 0.
     r = signature[:COORDINATE_SIZE].lstrip(b"\x00")
     if not r or r[0] & 0x80:

@@ -99,6 +99,11 @@ def test_fast_path_accepts_issuer_layout() -> None:
     assert verification.credential == CREDENTIAL
 
 
+def test_fast_path_sets_every_verification_field() -> None:
+    verification = verify._accept_common_qr(TEXT, trust_of(), NOW)
+    assert set(vars(verification)) == {field.name for field in dataclasses.fields(verify.Verification)}
+
+
 def test_bad_signature_refused_on_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     message = bytearray(b45decode(TEXT[len(PREFIX):]))
     message[-1] ^= 0x01
