@@ -59,8 +59,9 @@ class PendingCall:
 @dataclass
 class SendReport:
     sent: list[PendingCall] = field(default_factory=list)
-    rejected: list[tuple[PendingCall, str]] = field(default_factory=list)
-    unreachable: str | None = None
+    # The errors are shown in the clerk's language; str() of each is the English text.
+    rejected: list[tuple[PendingCall, RegistrationError]] = field(default_factory=list)
+    unreachable: ServerUnreachableError | None = None
     left: int = 0
     # Unregistered cards in the journal with no stored body, which this module cannot send.
     without_body: list[str] = field(default_factory=list)
@@ -169,12 +170,12 @@ def send_pending(db: sqlite3.Connection, server_url: str, admin_token: str, cler
             send_one(db, call, server_url, admin_token, clerk, client)
         except ServerUnreachableError as exc:
             log.warning("server unreachable while sending %s of card %s: %s", call.kind, call.card_number, exc)
-            report.unreachable = str(exc)
+            report.unreachable = exc
             report.left = len(calls) - index
             return report
         except RegistrationError as exc:
             log.warning("server rejected %s of card %s: %s", call.kind, call.card_number, exc)
-            report.rejected.append((call, str(exc)))
+            report.rejected.append((call, exc))
             continue
         report.sent.append(call)
     report.left = len(report.rejected)

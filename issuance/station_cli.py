@@ -21,6 +21,8 @@ __all__ = ["add_commands"]
 
 # How `queue` and `show` name a queue entry's reason code (queue.REASONS).
 REASON_TEXT = {"new": N_("new card"), "reissue": N_("replacement card")}
+# How `register-pending` names a journalled call's kind.
+CALL_KIND_TEXT = {pending.REGISTRATION: N_("Registration"), pending.REVOCATION: N_("Revocation")}
 
 
 def _positive(text: str) -> int:
@@ -373,7 +375,8 @@ def _register_pending(args: argparse.Namespace) -> int:
         report = pending.send_pending(station.journal, registration.server_url, registration.admin_token, clerk)
         print(translate("{sent} sent to the server", args.lang, sent=len(report.sent)))
         for call, error in report.rejected:
-            print(translate("{kind} of card {card_number} rejected: {error}", args.lang, kind=call.kind,
+            kind = translate(CALL_KIND_TEXT[call.kind], args.lang) if call.kind in CALL_KIND_TEXT else call.kind
+            print(translate("{kind} of card {card_number} rejected: {error}", args.lang, kind=kind,
                             card_number=call.card_number, error=error))
         if report.unreachable is not None:
             print(translate("server unreachable, {left} calls still pending: {error}", args.lang,

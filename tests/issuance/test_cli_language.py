@@ -132,3 +132,21 @@ def test_admin_token_file_mode_in_indonesian(capsys, station_dir, register_file,
 
     assert status == 2
     assert err.strip() == f"berkas token administrator {token_file} bermode 0644; jalankan 'chmod 600 {token_file}'"
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("id", "tidak dapat dihubungi: "),
+    ("en", "unreachable: "),
+])
+def test_register_pending_unreachable_error_language(capsys, station_dir, register_file, tmp_path, language,
+                                                     expected) -> None:
+    assert issue(capsys, "en", station_dir, register_file, REGISTER[0].nik)[0] == 0
+    token_file = tmp_path / "token"
+    token_file.write_text("secret-token\n")
+    token_file.chmod(0o600)
+    status, out, _ = run(capsys, language, "issuance", "register-pending", "--station", str(station_dir),
+                         "--server", "http://127.0.0.1:9", "--admin-token-file", str(token_file), "--clerk", "Ani")
+
+    [line] = [line for line in out.splitlines() if "127.0.0.1:9" in line]
+    assert status == 1
+    assert f"server http://127.0.0.1:9/api/v1/cards {expected}" in line
