@@ -19,9 +19,9 @@ from issuance.station import Station, StationError
 
 __all__ = ["add_commands"]
 
-# How `queue` and `show` name a queue entry's reason code (queue.REASONS).
+# Names of the queue reason codes (queue.REASONS) in `queue` and `show` output.
 REASON_TEXT = {"new": N_("new card"), "reissue": N_("replacement card")}
-# How `register-pending` names a journalled call's kind.
+# Names of the journalled call kinds in `register-pending` output.
 CALL_KIND_TEXT = {pending.REGISTRATION: N_("Registration"), pending.REVOCATION: N_("Revocation")}
 
 
