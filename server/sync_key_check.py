@@ -36,7 +36,7 @@ from server.models_revocation import TrustListUpload
 from server.periods import wib_date
 from server.revocations import latest_trust_list, pinned_root
 
-__all__ = ["SyncKeyMonitor", "require_trusted_sync_key", "check_sync_key_now", "sync_key_problem", "PUBLISH_HINT"]
+__all__ = ["SyncKeyMonitor", "require_sync_signer", "require_trusted_sync_key", "check_sync_key_now", "sync_key_problem", "PUBLISH_HINT"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,17 @@ PUBLISH_HINT = (
     "'kartu keys sign-trust-list --root-key ROOT --spec SPEC --out trustlist.cose' and upload it with "
     "PUT /api/v1/trust/list"
 )
+
+
+def require_sync_signer(request: Request, product: str) -> Signer:
+    """Return the app's sync key signer; raise 503 no_sync_key naming product when the server runs without one."""
+    signer = getattr(request.app.state, "sync_signer", None)
+    if signer is None:
+        raise CodedError(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no_sync_key",
+            detail=f"this server has no sync key, so it cannot sign {product}; restart it with a sync key",
+        )
+    return signer
 
 
 def sync_key_problem(session: Session, signer: Signer, day: date) -> str | None:

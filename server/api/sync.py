@@ -41,19 +41,17 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from card.cose import Signer
 from server.api.responses import ErrorOut, errors
 from server.auth import CurrentTerminal
 from server.db import SessionDep
 from server.entitlement_sets import signed_entitlement_set
-from server.errors import CodedError
 from server.fields import ProgrammeCode, encode_base64
 from server.intake import BatchResult, store_batch
 from server.models import Programme
 from server.periods import utc_datetime
 from server.reconcile_queue import enqueue_batch
 from server.settings import SettingsDep
-from server.sync_key_check import require_trusted_sync_key
+from server.sync_key_check import require_sync_signer, require_trusted_sync_key
 
 __all__ = ["router"]
 
@@ -127,16 +125,6 @@ def push_redemptions(
     )
 
 
-def _sync_signer(request: Request) -> Signer:
-    signer = getattr(request.app.state, "sync_signer", None)
-    if signer is None:
-        raise CodedError(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "no_sync_key",
-            detail="this server has no sync key, so it cannot sign entitlement sets; restart it with a sync key",
-        )
-    return signer
-
-
 @router.get(
     "/entitlements", response_model=EntitlementsOut,
     responses={**errors(401, 403), 503: {"model": ErrorOut, "description": "The server has no sync key."}},
@@ -158,7 +146,7 @@ def get_entitlements(
                 f"of terminal '{terminal.terminal_id}'"
             ),
         )
-    signer = _sync_signer(request)
+    signer = require_sync_signer(request, "entitlement sets")
     require_trusted_sync_key(request, session, signer, settings.clock())
     programme = session.get(Programme, program)
     entitlements, signed = signed_entitlement_set(session, signer, programme, terminal, since, settings.clock())

@@ -45,7 +45,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from card.cose import Signer
 from card.keys import kid_of, public_key_from_spki
 from card.trustlist import TrustListError
 from server.api.responses import ErrorOut, errors
@@ -68,7 +67,7 @@ from server.revocations import (
 )
 from server.sessions import AdminCaller
 from server.settings import SettingsDep
-from server.sync_key_check import check_sync_key_now
+from server.sync_key_check import check_sync_key_now, require_sync_signer
 
 __all__ = ["router", "MAX_DELTAS"]
 
@@ -222,16 +221,6 @@ def get_full_revocation_list(_terminal: CurrentTerminal, session: SessionDep) ->
     return FullListOut(version=latest.version, full=encode_base64(latest.full))
 
 
-def _sync_signer(request: Request) -> Signer:
-    signer = getattr(request.app.state, "sync_signer", None)
-    if signer is None:
-        raise CodedError(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "no_sync_key",
-            detail="this server has no sync key, so it cannot sign revocation lists; restart it with a sync key",
-        )
-    return signer
-
-
 @router.post(
     "/cards/{card_number}/revocation", response_model=RevocationOut, status_code=201,
     responses={**errors(401, 403, 404, 409, 422), 503: {"model": ErrorOut, "description": "The server has no sync key."}},
@@ -244,7 +233,7 @@ def post_revocation(
     settings: SettingsDep,
     request: Request,
 ) -> RevocationOut:
-    signer = _sync_signer(request)
+    signer = require_sync_signer(request, "revocation lists")
     now = settings.clock()
     revoked_from = payload.revoked_from or wib_date(now)
     if not revocation_day_is_valid(revoked_from, now):
