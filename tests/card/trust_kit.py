@@ -16,6 +16,7 @@ from card.keys import FileSigner, generate_private_key
 from card.trustlist import KeyEntry, Role, TrustList, sign_trust_list
 from card.verify import WIB
 from terminal.store import TerminalStore
+from terminal.trust import apply_trust_list
 
 YEAR_START, YEAR_END = date(2026, 1, 1), date(2026, 12, 31)
 
@@ -59,6 +60,14 @@ def enrolled_store(path: Path, city: City) -> TerminalStore:
     store = TerminalStore(path)
     store.set_meta({"terminal_id": "TRM-TRUST001", "programmes": '["lpg"]'})
     store.pin_root_key(city.root.public_key)
+    return store
+
+
+def service_point_store(path: Path, city: City) -> TerminalStore:
+    """Create an enrolled terminal store at service point 4 that has applied the city's trust list 1."""
+    store = enrolled_store(path, city)
+    store.set_meta({"service_point_id": "4"})
+    apply_trust_list(store, city.trust_list(1))
     return store
 
 

@@ -15,7 +15,7 @@ from terminal import entitlement_check as check
 from terminal.entitlement_check import EntitlementSetError, apply_entitlement_sets, verify_entitlement_set
 from terminal.store import TerminalStore
 from terminal.trust import apply_trust_list
-from tests.card.trust_kit import City, enrolled_store, entry, new_signer, unix_wib
+from tests.card.trust_kit import City, enrolled_store, entry, new_signer, service_point_store, unix_wib
 
 NOW = unix_wib(2026, 3, 15)
 HOUSEHOLD = b"\x11" * 8
@@ -35,9 +35,7 @@ def city() -> City:
 @pytest.fixture
 def store(tmp_path: Path, city: City) -> TerminalStore:
     """An enrolled terminal holding trust list 1 and the LPG set issued an hour before NOW."""
-    store = enrolled_store(tmp_path / "terminal.db", city)
-    store.set_meta({"service_point_id": "4"})
-    apply_trust_list(store, city.trust_list(1))
+    store = service_point_store(tmp_path / "terminal.db", city)
     signed = sign_entitlements(HELD, city.sync)
     apply_entitlement_sets(store, [verify_entitlement_set(store, signed, "lpg", NOW - 3600)], NOW - 3600)
     return store

@@ -20,8 +20,7 @@ from terminal import entitlement_check as check
 from terminal.entitlement_check import EntitlementSetError, apply_entitlement_sets, verify_entitlement_set
 from terminal.status_cover import status_cover
 from terminal.store import TerminalStore
-from terminal.trust import apply_trust_list
-from tests.card.trust_kit import City, enrolled_store, new_signer, unix_wib
+from tests.card.trust_kit import City, new_signer, service_point_store, unix_wib
 
 NOW = unix_wib(2026, 3, 15)
 A, B, C, D = (bytes([value]) * 8 for value in (0x0A, 0x0B, 0x0C, 0x0D))
@@ -44,9 +43,7 @@ def city() -> City:
 @pytest.fixture
 def store(tmp_path: Path, city: City) -> TerminalStore:
     """An enrolled terminal holding trust list 1 and the full LPG set at revision 7, issued an hour before NOW."""
-    store = enrolled_store(tmp_path / "terminal.db", city)
-    store.set_meta({"service_point_id": "4"})
-    apply_trust_list(store, city.trust_list(1))
+    store = service_point_store(tmp_path / "terminal.db", city)
     pull(store, sign_entitlements(FULL, city.sync), NOW - 3600)
     return store
 
@@ -118,9 +115,7 @@ def test_delta_on_other_base_rejected(store, city):
 
 
 def test_delta_without_held_set_rejected(tmp_path, city):
-    store = enrolled_store(tmp_path / "bare.db", city)
-    store.set_meta({"service_point_id": "4"})
-    apply_trust_list(store, city.trust_list(1))
+    store = service_point_store(tmp_path / "bare.db", city)
     with pytest.raises(EntitlementSetError) as caught:
         pull(store, sign_entitlements(DELTA, city.sync))
     assert caught.value.template == check.BASE_MISMATCH
@@ -195,9 +190,8 @@ def test_replayed_delta_rejected(store, city):
 
 
 def test_status_delta_updates_cover(tmp_path, city):
-    store = enrolled_store(tmp_path / "status.db", city)
-    store.set_meta({"service_point_id": "4", "programmes": '["pbi"]'})
-    apply_trust_list(store, city.trust_list(1))
+    store = service_point_store(tmp_path / "status.db", city)
+    store.set_meta({"programmes": '["pbi"]'})
     rules = ProgrammeRules("status", False, None)
     full = dataclasses.replace(FULL, program="pbi", quota=0, rules=rules, households=(
         HouseholdEntry(A, 0, valid_until=date(2026, 6, 30)), HouseholdEntry(B, 0, valid_until=date(2026, 6, 30))))
