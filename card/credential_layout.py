@@ -117,9 +117,9 @@ def decode_common_payload(payload: bytes) -> Credential | None:
 
 
 def _validity_day(days: int) -> date:
-    """Return the date days after 1970-01-01, kept for later credentials while the cache has room.
+    """Return the date days after 1970-01-01, cached for later credentials while the cache has room.
 
-    Cards are issued in batches, so few issue and expiry days occur; a dict
+    Cards are issued in batches, so few issue and expiry days occur. A dict
     hit takes about 0.06 us against 0.27 us for date.fromordinal (timeit).
     """
     day = date.fromordinal(_EPOCH_ORDINAL + days)

@@ -28,8 +28,8 @@ map with unsigned integer keys:
 
 A full set (keys 1 to 11) lists every entitled household. A delta (keys 1
 to 13) lists in key 10 only the households added or changed since the base
-revision, and in key 13 those no longer entitled; the terminal applies it
-only to the household list it holds at exactly the base revision. Keys 1 to
+revision, and in key 13 those no longer entitled. The terminal applies it
+only to the household list it stores at exactly the base revision. Keys 1 to
 9 are complete in both. No household id may appear in both 10 and 13.
 
 "used" is the household's use in the programme's quota period up to the
@@ -205,7 +205,7 @@ def _encode_households(households: tuple[HouseholdEntry, ...]) -> bytes:
 
 
 def _tail(entitlements: ProgrammeEntitlements) -> dict:
-    """Return keys 11 to 13 of the payload; raise EntitlementSetFormatError for an invalid delta."""
+    """Return keys 11 to 13 of the payload, or raise EntitlementSetFormatError for an invalid delta."""
     revision = entitlements.revision
     if type(revision) is not int or revision < 0:
         raise EntitlementSetFormatError(f"entitlement set revision {revision!r} must be an unsigned integer")
@@ -274,10 +274,10 @@ def _check_delta(revision: int, base_revision: int, households: tuple[HouseholdE
         if type(household_id) is not bytes or len(household_id) != HOUSEHOLD_ID_SIZE:
             raise EntitlementSetFormatError(f"removed household {index} must be a {HOUSEHOLD_ID_SIZE}-byte string")
     _check_ascending(removed, "removed household")
-    both = set(removed).intersection(entry.household_id for entry in households)
-    if both:
+    changed_and_removed = set(removed).intersection(entry.household_id for entry in households)
+    if changed_and_removed:
         raise EntitlementSetFormatError(
-            f"household {min(both).hex()} is both changed and removed in one entitlement delta"
+            f"household {min(changed_and_removed).hex()} is both changed and removed in one entitlement delta"
         )
 
 

@@ -113,7 +113,7 @@ def argument_language() -> str:
     """Return the --lang value parsed so far, else $KARTU_LANG when it names a language, else the default.
 
     argparse parses `kartu --lang en server --db X` left to right, so a type
-    function of a subcommand option sees the --lang given before the subcommand.
+    function of a subcommand option reads the --lang given before the subcommand.
     """
     if _argument_language is not None:
         return _argument_language

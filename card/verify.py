@@ -158,10 +158,10 @@ DATA_NOT_DECODED = N_("the data could not be decoded")
 
 @dataclass(frozen=True)
 class DecoderDetail(Localized):
-    """A decoder's English error text as a refusal's {detail}: English output shows it, other languages a short form.
+    """A decoder's English error text used as the {detail} of a rejection message.
 
-    The decoders word their errors in English only, so the Indonesian message
-    carries the short form instead of English text inside an Indonesian sentence.
+    English output shows the text itself. The decoders word their errors in
+    English only, so other languages show a translated short form instead.
     """
 
     english: str
