@@ -3,10 +3,10 @@
 Under such a quota a household may draw quota x entitled persons per quota
 period (terminal.store.household_limit). That household limit alone lets one
 card draw the shares of the household's other entitled members, so a card
-may also draw at most the programme's quota in the period: one person's
-share.
+may also draw at most one person's share in the period, which is the
+programme's quota.
 
-NOTE: the pulled set carries each household's use but no figure per card, so
+NOTE: The pulled set carries each household's use but no figure per card, so
 the per-card count is this terminal's own records of the card. Use of the
 same card at other terminals is not counted here, and the server's
 reconciliation reports it as quota_overuse of that card.

@@ -2,27 +2,27 @@
 
 The server signs each programme's entitlement set with its sync key
 (card.entitlement_set). The terminal applies a set only when all of these
-hold, and otherwise raises EntitlementSetError and leaves every held set as
-it was:
-  - The set is a COSE_Sign1 message signed by a sync key of the trust list
-    the terminal holds, and the signature is valid.
+are true. Otherwise it raises EntitlementSetError and leaves every stored
+set as it was.
+  - The set is a COSE_Sign1 message signed by a sync key of the terminal's
+    trust list, and the signature is valid.
   - That key may sign on the set's issue day in WIB: inside its validity
     window and before any revoked-from day.
   - The set is for the programme that was requested, for this terminal's id
     and for its service point.
   - The set was issued at most MAX_SET_AGE before the terminal's clock and at
     most MAX_SET_AHEAD after it, so a set recorded earlier cannot be replayed
-    to a terminal that holds none.
+    to a terminal that has none.
   - The set was issued after the set of that programme that the terminal
     applied last (meta entitlement_issued_at_ms:<programme>). A set with the same
     issue time is rejected too, because applying a replayed set again would
     start a new generation and drop the local count of records acknowledged
     since the first pull.
   - A delta (card.entitlement_set) applies only to the revision the terminal
-    holds (entitlement_sets.revision) and only when the programme's benefit
-    kind is the held one (meta entitlement_kind:<programme>), else
-    BASE_MISMATCH or KIND_MISMATCH, after which terminal.sync pulls the full
-    set. Every household it removes must be held (REMOVED_NOT_HELD).
+    stores (entitlement_sets.revision) and only when the programme's benefit
+    kind is the stored one (meta entitlement_kind:<programme>). Otherwise it
+    fails with BASE_MISMATCH or KIND_MISMATCH, after which terminal.sync pulls
+    the full set. Every household it removes must be stored (REMOVED_NOT_HELD).
     Duplicate or unsorted ids fail decoding (INVALID).
 
 There is no unsigned mode. A terminal enrolled without a root key, or one
@@ -51,7 +51,7 @@ __all__ = [
     "MAX_SET_AGE",
     "MAX_SET_AHEAD",
     "NEEDS_FULL_SET",
-    "held_revision",
+    "stored_revision",
     "verify_entitlement_set",
     "rollback_guard",
     "apply_entitlement_sets",
@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 # the server clock (server.settings.max_skew), so MAX_SET_AHEAD matches that.
 MAX_SET_AGE = timedelta(minutes=15)
 MAX_SET_AHEAD = timedelta(minutes=5)
+# Removed ids checked per query, below SQLite's default limit of 999 bound parameters (before 3.32.0).
+_REMOVED_CHUNK = 500
 
 MISSING = N_(
     "The server sent the entitlements for {program} without a signed entitlement set. Nothing was changed. "
@@ -124,7 +126,7 @@ NEEDS_FULL_SET = frozenset((BASE_MISMATCH, KIND_MISMATCH))
 
 
 class EntitlementSetError(TranslatedError):
-    """A pulled entitlement set was rejected; message() gives the reason and the next step in a language."""
+    """A rejected entitlement set. message() gives the reason and the next step in a language."""
 
     def __init__(self, template: str, params: dict[str, object]):
         super().__init__(template, **params)
@@ -193,7 +195,7 @@ def _check_fresh(entitlements: ProgrammeEntitlements, now: float) -> None:
 def verify_entitlement_set(
     store: TerminalStore, signed: bytes | None, program: str, now: float
 ) -> ProgrammeEntitlements:
-    """Verify a pulled set for program against the store's trust list and clock; return its content.
+    """Verify a pulled set for program against the store's trust list and clock, and return its content.
 
     now is the terminal's clock in Unix seconds. Raises EntitlementSetError
     naming the first check that failed. The rollback check needs the store's
@@ -212,7 +214,7 @@ def verify_entitlement_set(
     return entitlements
 
 
-def _held_key(program: str) -> str:
+def _issued_at_key(program: str) -> str:
     return f"entitlement_issued_at_ms:{program}"
 
 
@@ -220,24 +222,24 @@ def _kind_key(program: str) -> str:
     return f"entitlement_kind:{program}"
 
 
-def held_revision(db: sqlite3.Connection, program: str) -> int:
-    """Return the revision of the programme's held set, 0 when none is held."""
+def stored_revision(db: sqlite3.Connection, program: str) -> int:
+    """Return the revision of the programme's stored set, 0 when none is stored."""
     row = db.execute("SELECT revision FROM entitlement_sets WHERE program = ?", (program,)).fetchone()
     return row[0] if row else 0
 
 
 def _check_delta_base(db: sqlite3.Connection, delta: ProgrammeEntitlements) -> None:
-    """Raise EntitlementSetError unless the delta applies to the held revision and kind and removes held ids."""
+    """Raise EntitlementSetError unless the delta applies to the stored revision and kind and removes stored ids."""
     program = delta.program
-    held = held_revision(db, program)
-    if delta.base_revision != held:
-        raise EntitlementSetError(BASE_MISMATCH, {"program": program, "base": delta.base_revision, "held": held})
+    revision = stored_revision(db, program)
+    if delta.base_revision != revision:
+        raise EntitlementSetError(BASE_MISMATCH, {"program": program, "base": delta.base_revision, "held": revision})
     row = db.execute("SELECT value FROM meta WHERE key = ?", (_kind_key(program),)).fetchone()
     kind = delta.rules.benefit_kind or ""
     if row is None or row[0] != kind:
         raise EntitlementSetError(KIND_MISMATCH, {"program": program, "kind": kind, "held": row[0] if row else ""})
-    for start in range(0, len(delta.removed), 500):
-        chunk = delta.removed[start : start + 500]
+    for start in range(0, len(delta.removed), _REMOVED_CHUNK):
+        chunk = delta.removed[start : start + _REMOVED_CHUNK]
         found = {household for (household,) in db.execute(
             f"SELECT household_id FROM entitlements WHERE program = ? AND household_id IN ({','.join('?' * len(chunk))})",
             (program, *chunk),
@@ -250,7 +252,7 @@ def _check_delta_base(db: sqlite3.Connection, delta: ProgrammeEntitlements) -> N
 def _record_status_cover_delta(db: sqlite3.Connection, delta: ProgrammeEntitlements) -> None:
     """Apply a delta to the status_cover rows, as record_status_cover does for a full set.
 
-    A delta keeps the held benefit kind (_check_delta_base), so a programme
+    A delta keeps the stored benefit kind (_check_delta_base), so a programme
     of another kind has no status_cover rows to change.
     """
     if delta.rules.benefit_kind != STATUS_KIND:
@@ -267,30 +269,31 @@ def _record_status_cover_delta(db: sqlite3.Connection, delta: ProgrammeEntitleme
 
 
 def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> Callable[[sqlite3.Connection], None]:
-    """Return a check for TerminalStore.update_entitlements that rejects a set not newer than the held one.
+    """Return a check for TerminalStore.update_entitlements that rejects a set not newer than the stored one.
 
     The check runs inside the transaction that applies the sets, so a
     concurrent pull cannot slip an older set in between. It also rejects a
-    delta whose base is not the held revision (_check_delta_base). It
+    delta whose base is not the stored revision (_check_delta_base). It
     records each new set's issue time and benefit kind and the cover of each
     status programme (terminal.status_cover) in the same transaction.
     """
 
     def check(db: sqlite3.Connection) -> None:
         for entitlements in sets:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (_held_key(entitlements.program),)).fetchone()
-            held = int(row[0]) if row else None
-            if held is not None and entitlements.issued_at_ms <= held:
-                log.warning("terminal %s rejected %s entitlements issued at %d ms, held set issued at %d ms",
-                            entitlements.terminal_id, entitlements.program, entitlements.issued_at_ms, held)
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_issued_at_key(entitlements.program),)).fetchone()
+            stored_issued_at_ms = int(row[0]) if row else None
+            if stored_issued_at_ms is not None and entitlements.issued_at_ms <= stored_issued_at_ms:
+                log.warning("terminal %s rejected %s entitlements issued at %d ms, stored set issued at %d ms",
+                            entitlements.terminal_id, entitlements.program, entitlements.issued_at_ms,
+                            stored_issued_at_ms)
                 raise EntitlementSetError(ROLLBACK, {
                     "program": entitlements.program, "issued": _wib_time(entitlements.issued_at_ms),
-                    "held": _wib_time(held),
+                    "held": _wib_time(stored_issued_at_ms),
                 })
             if entitlements.is_delta:
                 _check_delta_base(db, entitlements)
         for entitlements in sets:
-            store.set_meta({_held_key(entitlements.program): str(entitlements.issued_at_ms),
+            store.set_meta({_issued_at_key(entitlements.program): str(entitlements.issued_at_ms),
                             _kind_key(entitlements.program): entitlements.rules.benefit_kind or ""}, db)
         record_status_cover(db, [entitlements for entitlements in sets if not entitlements.is_delta])
         for entitlements in sets:
@@ -301,11 +304,11 @@ def rollback_guard(store: TerminalStore, sets: list[ProgrammeEntitlements]) -> C
 
 
 def apply_entitlement_sets(store: TerminalStore, sets: list[ProgrammeEntitlements], pulled_at: int) -> int:
-    """Apply verified full sets and deltas in one transaction; return the store's new generation.
+    """Apply verified full sets and deltas in one transaction, and return the store's new generation.
 
     Raises EntitlementSetError, applying none of the sets, when one is not
-    newer than the held set of its programme or is a delta that does not fit
-    the held set (see the module docstring). The store raises
+    newer than the stored set of its programme or is a delta that does not fit
+    the stored set (see the module docstring). The store raises
     EntitlementDataError for an invalid persons count, also before writing.
     """
     updates = [

@@ -1,9 +1,9 @@
 """The message of a server error response, shown to the person at the terminal in their language.
 
-The server's 4xx bodies are JSON with "detail", English sentences. A body
-that also carries "message_id" and "message_en" gives the text in both
-languages. For the enrolment refusals, whose detail is English only, the
-terminal's catalogue holds the same English sentences, so they are
+The server's 4xx bodies are JSON with an English sentence in "detail". A
+body that also carries "message_id" and "message_en" gives the text in both
+languages. The enrolment rejections have an English detail only, and the
+terminal's catalogue contains the same English sentences, so they are
 translated here.
 """
 

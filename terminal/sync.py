@@ -10,7 +10,7 @@ key and the trust list's sync keys before it changes anything. A rejected
 list fails the sync with SyncError and leaves the held lists as they were.
 
 The entitlements are pulled last: one set per programme, signed by the
-server sync key for this terminal. Each request sends the held revision as
+server sync key for this terminal. Each request sends the stored revision as
 the cursor (since). The server returns a delta of the changes since that
 revision, or a full set when the cursor is 0 or it cannot build a delta.
 terminal.entitlement_check verifies each against the sync keys of the trust
@@ -18,12 +18,12 @@ list just pulled, and all sets are applied in one transaction or none is.
 
 A delta whose base is not the requested revision is dropped, and the sync
 requests that programme again with since=0. The apply transaction checks
-the base against the held revision once more, because another process may
+the base against the stored revision once more, because another process may
 have applied a pull in between, and checks the benefit kind against the
-held one. When either differs, the sync requests every programme with
+stored one. When either differs, the sync requests every programme with
 since=0 and applies them once more. A set that is missing,
 does not verify, is stale, is for another programme or terminal, is not
-newer than the held one, or removes a household the terminal does not hold
+newer than the stored one, or removes a household the terminal does not store
 fails the sync with EntitlementSetRejected. A terminal enrolled without a
 root key has no sync key, so it cannot pull entitlements at all.
 """
@@ -104,10 +104,10 @@ def _decode_blob(text: object, what: _Term) -> bytes:
         raise SyncError(N_("the server sent a {what} that is not valid base64"), what=what) from None
 
 
-def _base64_field(answer: dict, key: str, what: _Term) -> bytes:
-    if key not in answer:
+def _base64_field(body: dict, key: str, what: _Term) -> bytes:
+    if key not in body:
         raise SyncError(N_("the server's {what} response is missing the '{key}' field"), what=what, key=key)
-    return _decode_blob(answer[key], what)
+    return _decode_blob(body[key], what)
 
 
 class ServerListSource:
@@ -214,20 +214,20 @@ class SyncClient:
                                 answered=len(acked) + len(rejected), sent=len(batch))
 
     def _fetch_set(self, program: str, since: int) -> ProgrammeEntitlements:
-        """Request a programme's set or delta since a revision and verify it; raise EntitlementSetRejected."""
-        answer = self._request("GET", f"/api/v1/sync/entitlements?program={program}&since={since}")
+        """Request a programme's set or delta since a revision and verify it. Raises EntitlementSetRejected."""
+        body = self._request("GET", f"/api/v1/sync/entitlements?program={program}&since={since}")
         signed = None
-        if answer.get("entitlement_set") is not None:
-            signed = _decode_blob(answer["entitlement_set"], _Term(N_("entitlement set")))
+        if body.get("entitlement_set") is not None:
+            signed = _decode_blob(body["entitlement_set"], _Term(N_("entitlement set")))
         try:
             return verify_entitlement_set(self.store, signed, program, time.time())
         except EntitlementSetError as exc:
             raise self._rejected(exc) from None
 
     def _fetch_current(self, program: str) -> ProgrammeEntitlements:
-        """Fetch a delta from the held revision, or the full set when none is held or the delta's base differs."""
-        held = self.store.entitlement_set(program)
-        since = held.revision if held else 0
+        """Fetch a delta from the stored revision, or the full set when none is stored or the delta's base differs."""
+        current = self.store.entitlement_set(program)
+        since = current.revision if current else 0
         entitlements = self._fetch_set(program, since)
         if entitlements.is_delta and entitlements.base_revision != since:
             log.warning("terminal %s requested %s entitlements since revision %d and got a delta from revision %d; "
@@ -263,8 +263,9 @@ class SyncClient:
             try:
                 apply_server_rule(self.store, entitlements.program, rule._asdict() if rule else None)
             except ValueError as exc:
-                # The entitlements are applied; the earlier rule stays until a valid one arrives.
-                log.error("terminal %s kept its offline rule for %s: %s", self.terminal_id, entitlements.program, exc)
+                # The entitlements are applied, and the previous rule stays in force until a valid one arrives.
+                log.error("terminal %s rejected the server's offline rule for %s and keeps the previous one: %s",
+                          self.terminal_id, entitlements.program, exc)
 
     def _rejected(self, error: EntitlementSetError) -> EntitlementSetRejected:
         log.warning("terminal %s rejected an entitlement set from the server: %s", self.terminal_id, error)

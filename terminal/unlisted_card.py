@@ -1,12 +1,12 @@
 """The refusal of a card whose household the pulled entitlement set does not list.
 
 A household missing from the set is not entitled, unless the card is newer
-than the set: a card issued on or after the day the set was issued may
+than the set. A card issued on or after the day the set was issued may
 belong to a household that the server added after the terminal's last pull.
 Such a card gets CARD_NEWER_THAN_LIST, which tells the clerk to sync,
 instead of NOT_ENTITLED.
 
-NOTE: the credential carries only the day it was issued, so a card issued
+NOTE: The credential carries only the day it was issued, so a card issued
 on the set's own day counts as newer, also when it was issued before the
 set was made. For such a card the refusal stays CARD_NEWER_THAN_LIST after a
 sync on that day, and its message then sends the holder to Dinas Sosial.
@@ -28,7 +28,7 @@ DATE_FORMAT = "%d-%m-%Y"
 
 
 def entitlement_list_day(db: sqlite3.Connection, program: str) -> date | None:
-    """Return the WIB day the programme's held set was issued, or the day it was pulled, or None without a set.
+    """Return the WIB day the programme's stored set was issued, or the day it was pulled, or None without a set.
 
     The issue time is meta entitlement_issued_at_ms:<programme>, written with
     every verified set (terminal.entitlement_check.rollback_guard). A set
