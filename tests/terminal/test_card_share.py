@@ -12,7 +12,7 @@ from terminal.store import HouseholdUse
 from terminal.tap import TapService
 from tests.terminal.conftest import make_terminal, qr_card
 
-# Times in UTC; WIB is UTC+7, so each lies well inside its WIB month.
+# Times are in UTC. WIB is UTC+7, so each lies well inside its WIB month.
 JANUARY = datetime(2027, 1, 20, 3, 0, tzinfo=timezone.utc)
 FEBRUARY = datetime(2027, 2, 3, 3, 0, tzinfo=timezone.utc)
 JUNE = datetime(2027, 6, 10, 3, 0, tzinfo=timezone.utc)
@@ -36,7 +36,7 @@ def scholarship(tmp_path, station, household: bytes, persons: int | None, period
     return store, TapService(store, signer)
 
 
-def test_second_payout_same_card_refused(station, cards, tmp_path) -> None:
+def test_second_payout_same_card_rejected(station, cards, tmp_path) -> None:
     store, service = scholarship(tmp_path, station, cards[0].household_id, persons=3)
 
     first = service.scan_qr(cards[0].qr_text, "beasiswa", JANUARY)
@@ -52,7 +52,7 @@ def test_second_payout_same_card_refused(station, cards, tmp_path) -> None:
     assert store.count_by_status() == {"pending": 1}
 
 
-def test_same_card_refused_next_month_of_semester(station, cards, tmp_path) -> None:
+def test_same_card_rejected_later_in_semester(station, cards, tmp_path) -> None:
     store, service = scholarship(tmp_path, station, cards[0].household_id, persons=3)
 
     january = service.scan_qr(cards[0].qr_text, "beasiswa", JANUARY)
@@ -67,10 +67,10 @@ def test_sibling_card_still_accepted(station, cards, tmp_path) -> None:
     store, service = scholarship(tmp_path, station, cards[0].household_id, persons=3)
 
     service.scan_qr(cards[0].qr_text, "beasiswa", JANUARY)
-    refused = service.scan_qr(cards[0].qr_text, "beasiswa", JANUARY)
+    rejected = service.scan_qr(cards[0].qr_text, "beasiswa", JANUARY)
     sibling = service.scan_qr(cards[1].qr_text, "beasiswa", FEBRUARY)
 
-    assert refused.decision.reason is Reason.CARD_SHARE_USED
+    assert rejected.decision.reason is Reason.CARD_SHARE_USED
     assert sibling.decision.accepted, sibling.decision.message_en
     assert sibling.remaining == 1
     assert store.count_by_status() == {"pending": 2}
@@ -90,7 +90,7 @@ def test_household_cap_still_applies(station, cards, tmp_path) -> None:
     assert store.count_by_status() == {"pending": 2}
 
 
-def test_more_than_one_share_at_once_refused(station, cards, tmp_path) -> None:
+def test_multi_share_request_rejected(station, cards, tmp_path) -> None:
     store, service = scholarship(tmp_path, station, cards[0].household_id, persons=3)
 
     outcome = service.scan_qr(cards[0].qr_text, "beasiswa", JANUARY, quantity=2)

@@ -1,10 +1,8 @@
-"""`kartu terminal sync` against a real server: the second pull is a delta since the held revision."""
+"""`kartu terminal sync` against a real server: the second pull is a delta since the stored revision."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
-
 import httpx
 
 from terminal.enrol import open_terminal
@@ -12,8 +10,8 @@ from terminal.sync import SyncClient
 from tests.terminal.live_server import enrol, live_server, register_qr_cards, sync
 
 
-def held(directory: Path) -> tuple[int, dict[bytes, int]]:
-    """Return the held LPG revision and every household's use."""
+def stored_entitlements(directory: Path) -> tuple[int, dict[bytes, int]]:
+    """Return the stored LPG revision and every household's use."""
     store, _signer = open_terminal(directory)
     try:
         rows = store.execute("SELECT household_id, used FROM entitlements WHERE program = 'lpg'").fetchall()
@@ -22,7 +20,7 @@ def held(directory: Path) -> tuple[int, dict[bytes, int]]:
         store.close()
 
 
-def set_held_revision(directory: Path, revision: int) -> None:
+def set_stored_revision(directory: Path, revision: int) -> None:
     store, _signer = open_terminal(directory)
     try:
         store.execute("UPDATE entitlement_sets SET revision = ? WHERE program = 'lpg'", (revision,))
@@ -31,25 +29,25 @@ def set_held_revision(directory: Path, revision: int) -> None:
 
 
 class ReplayingTransport(httpx.HTTPTransport):
-    """Forward every request, but return a response kept earlier for an entitlement pull with since=replay_since."""
+    """An HTTP transport that forwards requests but replays a recorded response to a pull with since=replay_since."""
 
-    def __init__(self, replay_since: str, kept: httpx.Response):
+    def __init__(self, replay_since: str, recorded: httpx.Response):
         super().__init__()
         self.replay_since = replay_since
-        self.kept = kept
+        self.recorded = recorded
         self.cursors: list[str] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/sync/entitlements":
-            since = parse_qs(urlsplit(str(request.url)).query)["since"][0]
+            since = request.url.params["since"]
             self.cursors.append(since)
             if since == self.replay_since:
-                return httpx.Response(200, content=self.kept.content, headers={"Content-Type": "application/json"})
+                return httpx.Response(200, content=self.recorded.content, headers={"Content-Type": "application/json"})
         return super().handle_request(request)
 
 
 class RecordingTransport(httpx.HTTPTransport):
-    """Forward every request and keep the last entitlement response."""
+    """An HTTP transport that forwards every request and records the last entitlement response."""
 
     last: httpx.Response | None = None
 
@@ -82,7 +80,8 @@ def test_second_pull_is_delta(station, residents, tmp_path) -> None:
         second = sync(directory)
     assert second.programmes_pulled == ["lpg"]
     assert second.deltas_applied == ["lpg"]
-    assert held(directory) == (2, {cards[0].household_id: 0, cards[1].household_id: 0, added.household_id: 0})
+    households = {cards[0].household_id: 0, cards[1].household_id: 0, added.household_id: 0}
+    assert stored_entitlements(directory) == (2, households)
 
 
 def test_redemption_elsewhere_updates_one_household(station, residents, tmp_path) -> None:
@@ -95,20 +94,20 @@ def test_redemption_elsewhere_updates_one_household(station, residents, tmp_path
         assert kit.push(other, [kit.record(other, redeemed, quantity=2)]).json()["accepted"]
         report = sync(directory)
     assert report.deltas_applied == ["lpg"]
-    assert held(directory) == (2, {redeemed.household_id: 2, untouched.household_id: 0})
+    assert stored_entitlements(directory) == (2, {redeemed.household_id: 2, untouched.household_id: 0})
 
 
 def test_revoked_card_removed_by_delta(station, residents, tmp_path) -> None:
     directory = tmp_path / "terminal"
     with live_server(tmp_path) as kit:
-        revoked, kept = kit.register_card(), kit.register_card()
+        revoked, remaining = kit.register_card(), kit.register_card()
         enrol(kit, station, directory).close()
         sync(directory)
         response = kit.admin.post(f"/api/v1/cards/{revoked.number}/revocation", json={"reason": "kartu hilang"})
         assert response.status_code in (200, 201), response.text
         report = sync(directory)
     assert report.deltas_applied == ["lpg"]
-    assert held(directory) == (2, {kept.household_id: 0})
+    assert stored_entitlements(directory) == (2, {remaining.household_id: 0})
 
 
 def test_cursor_ahead_gets_full_set(station, residents, tmp_path) -> None:
@@ -117,10 +116,10 @@ def test_cursor_ahead_gets_full_set(station, residents, tmp_path) -> None:
         cards = register_qr_cards(kit, station, residents[:2])
         enrol(kit, station, directory).close()
         sync(directory)
-        set_held_revision(directory, 999)
+        set_stored_revision(directory, 999)
         report = sync(directory)
     assert report.deltas_applied == []
-    assert held(directory) == (1, {card.household_id: 0 for card in cards})
+    assert stored_entitlements(directory) == (1, {card.household_id: 0 for card in cards})
 
 
 def test_delta_on_other_base_refetched_in_full(station, residents, tmp_path) -> None:
@@ -138,11 +137,15 @@ def test_delta_on_other_base_refetched_in_full(station, residents, tmp_path) -> 
         report = sync_through(directory, replaying)
     assert replaying.cursors == ["2", "0"]
     assert report.deltas_applied == []
-    assert held(directory) == (3, {first.household_id: 0, second.household_id: 0, third.household_id: 0})
+    households = {first.household_id: 0, second.household_id: 0, third.household_id: 0}
+    assert stored_entitlements(directory) == (3, households)
 
 
 class ConcurrentPullTransport(httpx.HTTPTransport):
-    """Forward every request; after the first entitlement pull, change the held revision as another process would."""
+    """An HTTP transport that forwards every request and changes the stored revision after the first entitlement pull.
+
+    The change simulates another process that pulled in between.
+    """
 
     def __init__(self, directory: Path):
         super().__init__()
@@ -152,9 +155,9 @@ class ConcurrentPullTransport(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
         if request.url.path == "/api/v1/sync/entitlements":
-            self.cursors.append(parse_qs(urlsplit(str(request.url)).query)["since"][0])
+            self.cursors.append(request.url.params["since"])
             if len(self.cursors) == 1:
-                set_held_revision(self.directory, 5)
+                set_stored_revision(self.directory, 5)
         return response
 
 
@@ -169,4 +172,4 @@ def test_base_changed_before_apply_refetched_in_full(station, residents, tmp_pat
         report = sync_through(directory, transport)
     assert transport.cursors == ["1", "0"]
     assert report.deltas_applied == []
-    assert held(directory) == (2, {first.household_id: 0, second.household_id: 0})
+    assert stored_entitlements(directory) == (2, {first.household_id: 0, second.household_id: 0})

@@ -15,7 +15,7 @@ from terminal.sync import EntitlementSetRejected, SyncError
 from tests.terminal.live_server import enrol, live_server, register_qr_cards, sync
 
 
-def held(directory: Path) -> tuple[int | None, dict[bytes, int]]:
+def stored_entitlements(directory: Path) -> tuple[int | None, dict[bytes, int]]:
     """Return the LPG set's generation and every household's use, which a rejected pull must leave alone."""
     store, _signer = open_terminal(directory)
     try:
@@ -34,7 +34,7 @@ def test_signed_pull_applied(station, residents, tmp_path) -> None:
         report = sync(directory)
     assert report.programmes_pulled == ["lpg"]
     assert report.trust_list_sequence == 1
-    assert held(directory) == (1, {card.household_id: 0 for card in cards})
+    assert stored_entitlements(directory) == (1, {card.household_id: 0 for card in cards})
 
 
 def test_set_from_unknown_key_not_applied(station, residents, tmp_path, capsys, monkeypatch) -> None:
@@ -43,15 +43,15 @@ def test_set_from_unknown_key_not_applied(station, residents, tmp_path, capsys, 
         register_qr_cards(kit, station, residents[:1])
         enrol(kit, station, directory).close()
         sync(directory)
-        before = held(directory)
+        before = stored_entitlements(directory)
         kit.register_card()
-        # The server answers 503 for an untrusted sync key, so skip that check to reach the terminal's own check.
+        # The server returns 503 for an untrusted sync key, so skip that check to reach the terminal's own check.
         monkeypatch.setattr(server_sync, "require_trusted_sync_key", lambda *args: None)
         kit.live.app.state.sync_signer = FileSigner(generate_private_key())
         with pytest.raises(EntitlementSetRejected) as caught:
             sync(directory)
         assert caught.value.error.template == NOT_SYNC_KEY
-        assert held(directory) == before
+        assert stored_entitlements(directory) == before
 
         status = main(["--lang", "id", "terminal", "sync", "--dir", str(directory)])
     assert status == 2
@@ -64,11 +64,11 @@ def test_server_without_sync_key_changes_nothing(station, residents, tmp_path) -
         register_qr_cards(kit, station, residents[:1])
         enrol(kit, station, directory).close()
         sync(directory)
-        before = held(directory)
+        before = stored_entitlements(directory)
         kit.live.app.state.sync_signer = None
         with pytest.raises(SyncError, match="no sync key"):
             sync(directory)
-    assert held(directory) == before
+    assert stored_entitlements(directory) == before
 
 
 def test_terminal_without_root_key_pulls_nothing(station, residents, tmp_path) -> None:
@@ -83,4 +83,4 @@ def test_terminal_without_root_key_pulls_nothing(station, residents, tmp_path) -
             sync(directory)
     assert caught.value.error.template == NO_TRUST_LIST
     assert caught.value.message("en").endswith("Enrol the terminal with the city root key (--root-key) and sync again.")
-    assert held(directory) == (None, {})
+    assert stored_entitlements(directory) == (None, {})

@@ -1,4 +1,4 @@
-"""Programme names and counted units in the texts a person reads: refusals, receipts, status and screens."""
+"""Programme names and counted units in the texts a person reads: rejections, receipts, status and screens."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_unknown_programme_shows_code(station, card, tmp_path) -> None:
     assert programme_name("zakat_fitrah", "en") == "zakat_fitrah"
 
 
-def test_quota_refusal_counts_units(station, card, tmp_path) -> None:
+def test_quota_rejection_counts_units(station, card, tmp_path) -> None:
     store, signer = make_terminal(tmp_path / "terminal", station, {card.household_id: 2}, quota=3)
     outcome = TapService(store, signer).scan_qr(card.qr_text, "lpg", NOW, quantity=2)
     english = outcome.decision.message_en
@@ -108,7 +108,7 @@ def test_receipt_names_programme_and_units() -> None:
     assert "\nlpg" not in indonesian.lower().replace("lpg 3 kg", "")
 
 
-def test_offline_refusal_singular_hour(station, card, tmp_path) -> None:
+def test_offline_rejection_singular_hour(station, card, tmp_path) -> None:
     store, signer = make_terminal(tmp_path / "terminal", station, {card.household_id: 0})
     save_rule(store, OfflineRule("lpg", 3600, OfflineAction.REFUSE))
     store.execute("UPDATE entitlement_sets SET pulled_at = ?", (int((NOW - timedelta(hours=1, minutes=30)).timestamp()),))

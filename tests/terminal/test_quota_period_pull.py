@@ -22,7 +22,7 @@ from terminal.web.views import tap_screen
 from tests.terminal.conftest import make_terminal, qr_card
 from tests.terminal.live_server import enrol, live_server, register_qr_cards, sync
 
-# Times in UTC; WIB is UTC+7, so each lies well inside its WIB month.
+# Times are in UTC. WIB is UTC+7, so each lies well inside its WIB month.
 JANUARY = datetime(2027, 1, 20, 3, 0, tzinfo=timezone.utc)
 NOVEMBER = datetime(2027, 11, 3, 3, 0, tzinfo=timezone.utc)
 NEXT_JANUARY = datetime(2028, 1, 12, 3, 0, tzinfo=timezone.utc)
@@ -40,7 +40,7 @@ def pull(store: TerminalStore, program: str, quota_period: str | None, used: dic
     store.replace_entitlements([(pulled, used)], pulled_at=int(JANUARY.timestamp()))
 
 
-def test_store_keeps_quota_period(station, card, tmp_path) -> None:
+def test_quota_period_stored_with_set(station, card, tmp_path) -> None:
     store, _ = make_terminal(tmp_path / "terminal", station, {card.household_id: 0})
     pull(store, "lpg", "year", {card.household_id: 0})
 
@@ -105,7 +105,7 @@ def test_yearly_period_counts_across_months(station, card, tmp_path) -> None:
 
 
 def test_pulled_period_overrides_fallback(station, card, tmp_path) -> None:
-    # The fallback table counts the scholarship by semester; the pulled set carries month.
+    # The fallback table counts the scholarship by semester, but the pulled set carries "month".
     store, signer = make_terminal(tmp_path / "terminal", station, {card.household_id: 0}, program="beasiswa")
     pull(store, "beasiswa", "month", {card.household_id: 0})
     service = TapService(store, signer)

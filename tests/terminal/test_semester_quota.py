@@ -15,7 +15,7 @@ from terminal.tap import TapOutcome, TapService
 from terminal.web.views import tap_screen
 from tests.terminal.conftest import make_terminal, qr_card
 
-# Times in UTC; WIB is UTC+7, so each lies well inside its WIB month.
+# Times are in UTC. WIB is UTC+7, so each lies well inside its WIB month.
 JANUARY = datetime(2027, 1, 20, 3, 0, tzinfo=timezone.utc)
 FEBRUARY = datetime(2027, 2, 3, 3, 0, tzinfo=timezone.utc)
 JUNE = datetime(2027, 6, 10, 3, 0, tzinfo=timezone.utc)
@@ -146,7 +146,7 @@ def test_event_quota_never_renews(station, card, tmp_path) -> None:
     assert "sepanjang waktu" in july.decision.message_id
 
 
-def test_event_pulled_use_kept(station, card, tmp_path) -> None:
+def test_event_pulled_use_counts(station, card, tmp_path) -> None:
     store, signer = make_terminal(tmp_path / "terminal", station, {card.household_id: 1}, quota=1, period="2027-01",
                                   program="bantuan_bencana", unit="pencairan")
 
@@ -171,7 +171,7 @@ def test_screen_names_semester() -> None:
     assert kiosk.render("id")["standings"] == ["Beasiswa: sisa 0 dari 1 pencairan untuk 2027-01 – 2027-06"]
 
 
-def test_screen_monthly_says_month() -> None:
+def test_screen_monthly_names_month() -> None:
     outcome = TapOutcome(Decision.accept(), remaining=2, unit="tabung")
     lpg = tap_screen(MODES[ModeName.LPG], outcome, now=FEBRUARY)
 
