@@ -1,9 +1,9 @@
 """The kiosk's request for a household's recent hand-overs at every service point (server.api.kiosk).
 
 The kiosk sends the chip read of the card on its reader (terminal.tap.CardPresence)
-in a request signed with its terminal key. The call waits at most
-TIMEOUT_SECONDS for each of connect, send and receive, so a slow network
-delays the kiosk screen by a few seconds at most. The caller shows the local
+in a request signed with its terminal key. Each httpx step (connect, write,
+each read, pool) times out after TIMEOUT_SECONDS, so an unreachable or silent
+server delays the kiosk screen by a few seconds. The caller shows the local
 history when fetch_server_history raises.
 """
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_PATH = "/api/v1/kiosk/history"
 TIMEOUT_SECONDS = 2.0
-# The server sends at most 10 entries, and the screen shows no more than this.
+# The server sends at most 10 entries (server.api.kiosk.MAX_REDEMPTIONS), and the screen shows no more than this.
 MAX_ENTRIES = 10
 _MAX_TEXT = 200
 
@@ -61,7 +61,7 @@ def _entry(item: object) -> HistoryEntry:
     valid = (isinstance(program, str) and isinstance(service_point, str) and isinstance(quantity, int)
              and len(program) <= _MAX_TEXT and len(service_point) <= _MAX_TEXT)
     if not valid:
-        raise KioskHistoryError("history entry has a field of the wrong type or length")
+        raise KioskHistoryError(f"history entry has a field of the wrong type or length: {str(item)[:80]!r}")
     return HistoryEntry(program, quantity, tapped_at, service_point)
 
 
@@ -71,7 +71,7 @@ def _entries(response: httpx.Response) -> list[HistoryEntry]:
     except (ValueError, KeyError, TypeError):
         raise KioskHistoryError("server response is not a history object with a redemptions list") from None
     if not isinstance(items, list):
-        raise KioskHistoryError("server response redemptions is not a list")
+        raise KioskHistoryError(f"server response field 'redemptions' is not a list: {type(items).__name__}")
     return [_entry(item) for item in items[:MAX_ENTRIES]]
 
 

@@ -47,7 +47,7 @@ FALLBACK_QUOTA_PERIODS = {
     "beasiswa": "semester",
     "bantuan_bencana": "event",
 }
-# Months per quota period, counted as the server counts them (server.programmes.quota_months): a
+# Months per quota period, counted as the server counts them (server.programmes.quota_months). A
 # semester runs January to June or July to December and a year January to December, in WIB. The
 # other words of card.entitlement_set.QUOTA_PERIODS ("event" and "none") never renew, so use in every
 # month counts.
@@ -90,8 +90,8 @@ def quota_period_of(program: str, month: str, quota_period: str | None = None) -
     length = _PERIOD_MONTHS.get(period)
     if length is None:
         return None
-    year, number = (int(part) for part in month.split("-"))
-    first = (number - 1) // length * length + 1
+    year, month_number = (int(part) for part in month.split("-"))
+    first = (month_number - 1) // length * length + 1
     return [f"{year:04d}-{first + offset:02d}" for offset in range(length)]
 
 
