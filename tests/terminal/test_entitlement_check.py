@@ -1,4 +1,7 @@
-"""A terminal applies an entitlement set only when the sync key signed it for this terminal, newer than held."""
+"""A terminal applies an entitlement set only when the sync key signed it for this terminal.
+
+The set must also be newer than the stored one.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +22,12 @@ from tests.card.trust_kit import City, enrolled_store, entry, new_signer, servic
 
 NOW = unix_wib(2026, 3, 15)
 HOUSEHOLD = b"\x11" * 8
-HELD = ProgrammeEntitlements(
+APPLIED = ProgrammeEntitlements(
     program="lpg", period="2026-03", quota=3, unit="tabung", rules=ProgrammeRules("quota", False, None),
     issued_at_ms=(NOW - 3600) * 1000, terminal_id="TRM-TRUST001", service_point_id=4,
     households=(HouseholdEntry(HOUSEHOLD, 1),),
 )
-FRESH = dataclasses.replace(HELD, issued_at_ms=NOW * 1000, households=(HouseholdEntry(HOUSEHOLD, 2),))
+FRESH = dataclasses.replace(APPLIED, issued_at_ms=NOW * 1000, households=(HouseholdEntry(HOUSEHOLD, 2),))
 
 
 @pytest.fixture
@@ -34,17 +37,17 @@ def city() -> City:
 
 @pytest.fixture
 def store(tmp_path: Path, city: City) -> TerminalStore:
-    """An enrolled terminal holding trust list 1 and the LPG set issued an hour before NOW."""
+    """Return an enrolled terminal with trust list 1 and the LPG set issued an hour before NOW."""
     store = service_point_store(tmp_path / "terminal.db", city)
-    signed = sign_entitlements(HELD, city.sync)
+    signed = sign_entitlements(APPLIED, city.sync)
     apply_entitlement_sets(store, [verify_entitlement_set(store, signed, "lpg", NOW - 3600)], NOW - 3600)
     return store
 
 
-def held_use(store: TerminalStore) -> tuple[int | None, int | None]:
-    """Return the held set's household use and generation, which every rejection must leave alone."""
-    held = store.entitlement_set("lpg")
-    return store.used_at_sync("lpg", HOUSEHOLD), held.generation if held else None
+def stored_use(store: TerminalStore) -> tuple[int | None, int | None]:
+    """Return the stored set's household use and generation, which every rejection must leave alone."""
+    entitlement_set = store.entitlement_set("lpg")
+    return store.used_at_sync("lpg", HOUSEHOLD), entitlement_set.generation if entitlement_set else None
 
 
 def pull(store: TerminalStore, signed: bytes | None, program: str = "lpg", now: float = NOW) -> None:
@@ -52,17 +55,18 @@ def pull(store: TerminalStore, signed: bytes | None, program: str = "lpg", now: 
 
 
 def rejected(store: TerminalStore, signed: bytes | None, template: str, **options) -> EntitlementSetError:
-    before = held_use(store)
+    before = stored_use(store)
     with pytest.raises(EntitlementSetError) as caught:
         pull(store, signed, **options)
     assert caught.value.template == template
-    assert held_use(store) == before == (1, 1)
+    assert stored_use(store) == before
+    assert before == (1, 1)
     return caught.value
 
 
 def test_signed_set_applied(store, city):
     pull(store, sign_entitlements(FRESH, city.sync))
-    assert held_use(store) == (2, 2)
+    assert stored_use(store) == (2, 2)
     assert store.get_meta("entitlement_issued_at_ms:lpg") == str(NOW * 1000)
 
 
@@ -105,19 +109,20 @@ def test_revoked_sync_key_rejected(store, city):
 
 
 def test_older_set_rejected(store, city):
-    older = dataclasses.replace(FRESH, issued_at_ms=HELD.issued_at_ms - 1)
+    older = dataclasses.replace(FRESH, issued_at_ms=APPLIED.issued_at_ms - 1)
     error = rejected(store, sign_entitlements(older, city.sync), check.ROLLBACK, now=NOW - 3600)
     assert error.params["held"].endswith("WIB")
 
 
 def test_replayed_set_rejected(store, city):
-    rejected(store, sign_entitlements(HELD, city.sync), check.ROLLBACK, now=NOW - 3600)
+    rejected(store, sign_entitlements(APPLIED, city.sync), check.ROLLBACK, now=NOW - 3600)
 
 
 def test_other_programme_rejected(store, city):
     pbi = dataclasses.replace(FRESH, program="pbi")
     error = rejected(store, sign_entitlements(pbi, city.sync), check.OTHER_PROGRAMME)
-    assert (error.params["other"], error.params["program"]) == ("pbi", "lpg")
+    assert error.params["other"] == "pbi"
+    assert error.params["program"] == "lpg"
 
 
 def test_other_terminal_rejected(store, city):
@@ -136,7 +141,7 @@ def test_stale_set_rejected(store, city, offset):
 
 def test_set_within_clock_window_applied(store, city):
     pull(store, sign_entitlements(FRESH, city.sync), now=NOW + check.MAX_SET_AGE.total_seconds())
-    assert held_use(store) == (2, 2)
+    assert stored_use(store) == (2, 2)
 
 
 def test_terminal_without_trust_list_rejects(tmp_path, city):
@@ -151,15 +156,15 @@ def test_terminal_without_trust_list_rejects(tmp_path, city):
 def test_one_bad_set_applies_none(store, city):
     """Two programmes pulled together: the rollback of one keeps the other from being applied."""
     store.set_meta({"programmes": '["lpg", "pbi"]'})
-    pbi = dataclasses.replace(HELD, program="pbi", quota=0, unit="kunjungan")
+    pbi = dataclasses.replace(APPLIED, program="pbi", quota=0, unit="kunjungan")
     sets = [verify_entitlement_set(store, sign_entitlements(pbi, city.sync), "pbi", NOW - 3600),
-            verify_entitlement_set(store, sign_entitlements(HELD, city.sync), "lpg", NOW - 3600)]
+            verify_entitlement_set(store, sign_entitlements(APPLIED, city.sync), "lpg", NOW - 3600)]
     with pytest.raises(EntitlementSetError) as caught:
         apply_entitlement_sets(store, sets, NOW - 3600)
     assert caught.value.template == check.ROLLBACK
     assert store.entitlement_set("pbi") is None
     assert store.get_meta("entitlement_issued_at_ms:pbi") is None
-    assert held_use(store) == (1, 1)
+    assert stored_use(store) == (1, 1)
 
 
 def test_message_in_both_languages(store, city):

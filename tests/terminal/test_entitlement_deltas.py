@@ -1,4 +1,4 @@
-"""A terminal applies a signed entitlement delta only on top of the revision it holds, as strictly as a full set."""
+"""A terminal applies a signed entitlement delta only on top of its stored revision, as strictly as a full set."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def city() -> City:
 
 @pytest.fixture
 def store(tmp_path: Path, city: City) -> TerminalStore:
-    """An enrolled terminal holding trust list 1 and the full LPG set at revision 7, issued an hour before NOW."""
+    """Return an enrolled terminal with trust list 1 and the full LPG set at revision 7, issued an hour before NOW."""
     store = service_point_store(tmp_path / "terminal.db", city)
     pull(store, sign_entitlements(FULL, city.sync), NOW - 3600)
     return store
@@ -52,33 +52,36 @@ def pull(store: TerminalStore, signed: bytes, now: float = NOW) -> int:
     return apply_entitlement_sets(store, [verify_entitlement_set(store, signed, "lpg", now)], int(now))
 
 
-def held(store: TerminalStore) -> tuple[int, int, dict[bytes, int]]:
-    """Return the held revision, generation and use by household, which a rejection must leave alone."""
+def stored_state(store: TerminalStore) -> tuple[int, int, dict[bytes, int]]:
+    """Return the stored revision, generation and use by household, which a rejection must leave alone."""
     entitlement_set = store.entitlement_set("lpg")
     rows = store.execute("SELECT household_id, used FROM entitlements WHERE program = 'lpg'").fetchall()
     return entitlement_set.revision, entitlement_set.generation, dict(rows)
 
 
 def rejected(store: TerminalStore, signed: bytes, template: str) -> EntitlementSetError:
-    before = held(store)
+    before = stored_state(store)
     with pytest.raises(EntitlementSetError) as caught:
         pull(store, signed)
     assert caught.value.template == template
-    assert held(store) == before == (7, 1, {A: 1, B: 0, C: 2})
+    assert stored_state(store) == before
+    assert before == (7, 1, {A: 1, B: 0, C: 2})
     return caught.value
 
 
-def test_delta_applied_on_held_revision(store, city):
+def test_delta_applied_on_stored_revision(store, city):
     generation = pull(store, sign_entitlements(DELTA, city.sync))
     assert generation == 2
-    assert held(store) == (9, 2, {A: 3, C: 2, D: 0})
+    assert stored_state(store) == (9, 2, {A: 3, C: 2, D: 0})
 
 
 def test_delta_seen_by_index(store, city):
     assert store.entitlement("lpg", B).use.used == 0
     pull(store, sign_entitlements(DELTA, city.sync))
     entitlement_set, use = store.entitlement("lpg", A)
-    assert (entitlement_set.revision, entitlement_set.generation, use.used) == (9, 2, 3)
+    assert entitlement_set.revision == 9
+    assert entitlement_set.generation == 2
+    assert use.used == 3
     assert store.entitlement("lpg", B).use is None
 
 
@@ -97,24 +100,26 @@ def test_delta_seen_by_other_connection(store, city):
 def test_empty_delta_keeps_households(store, city):
     empty = dataclasses.replace(DELTA, households=(), removed=(), revision=7)
     pull(store, sign_entitlements(empty, city.sync))
-    assert held(store) == (7, 2, {A: 1, B: 0, C: 2})
+    assert stored_state(store) == (7, 2, {A: 1, B: 0, C: 2})
 
 
 def test_delta_updates_period_and_quota(store, city):
     april = dataclasses.replace(DELTA, period="2026-04", quota=4)
     pull(store, sign_entitlements(april, city.sync))
     entitlement_set = store.entitlement_set("lpg")
-    assert (entitlement_set.period, entitlement_set.quota) == ("2026-04", 4)
+    assert entitlement_set.period == "2026-04"
+    assert entitlement_set.quota == 4
 
 
 def test_delta_on_other_base_rejected(store, city):
     error = rejected(store, sign_entitlements(dataclasses.replace(DELTA, base_revision=8), city.sync),
                      check.BASE_MISMATCH)
-    assert (error.params["base"], error.params["held"]) == (8, 7)
+    assert error.params["base"] == 8
+    assert error.params["held"] == 7
     assert check.BASE_MISMATCH in check.NEEDS_FULL_SET
 
 
-def test_delta_without_held_set_rejected(tmp_path, city):
+def test_delta_without_stored_set_rejected(tmp_path, city):
     store = service_point_store(tmp_path / "bare.db", city)
     with pytest.raises(EntitlementSetError) as caught:
         pull(store, sign_entitlements(DELTA, city.sync))
@@ -125,12 +130,13 @@ def test_delta_without_held_set_rejected(tmp_path, city):
 def test_delta_of_other_kind_rejected(store, city):
     status = dataclasses.replace(DELTA, rules=ProgrammeRules("status", False, None))
     error = rejected(store, sign_entitlements(status, city.sync), check.KIND_MISMATCH)
-    assert (error.params["kind"], error.params["held"]) == ("status", "quota")
+    assert error.params["kind"] == "status"
+    assert error.params["held"] == "quota"
 
 
-def test_removal_of_unheld_household_rejected(store, city):
-    unheld = dataclasses.replace(DELTA, removed=(B, b"\x0e" * 8))
-    error = rejected(store, sign_entitlements(unheld, city.sync), check.REMOVED_NOT_HELD)
+def test_removal_of_unknown_household_rejected(store, city):
+    unknown = dataclasses.replace(DELTA, removed=(B, b"\x0e" * 8))
+    error = rejected(store, sign_entitlements(unknown, city.sync), check.REMOVED_NOT_HELD)
     assert error.params["household"] == (b"\x0e" * 8).hex()
 
 
@@ -186,7 +192,7 @@ def test_replayed_delta_rejected(store, city):
     with pytest.raises(EntitlementSetError) as caught:
         pull(store, signed)
     assert caught.value.template == check.ROLLBACK
-    assert held(store) == (9, 2, {A: 3, C: 2, D: 0})
+    assert stored_state(store) == (9, 2, {A: 3, C: 2, D: 0})
 
 
 def test_status_delta_updates_cover(tmp_path, city):
@@ -214,15 +220,18 @@ def _redemption(store: TerminalStore, record_id: str, household: bytes, quantity
 
 
 def test_delta_use_replaces_acknowledged_count(store, city):
-    """Records acknowledged before the pull count through the delta's use; pending ones still count here."""
+    """Records acknowledged before the pull count through the delta's use, but pending ones still count here."""
     _redemption(store, "acked", A, 2)
     _redemption(store, "pending", C, 1)
     store.mark_acked(["acked"])
     before = store.quota_usage("lpg", A, "2026-03")
-    assert (before.used_at_sync, before.used_here) == (1, 2)
+    assert before.used_at_sync == 1
+    assert before.used_here == 2
 
     pull(store, sign_entitlements(DELTA, city.sync))
     after = store.quota_usage("lpg", A, "2026-03")
-    assert (after.used_at_sync, after.used_here) == (3, 0)
+    assert after.used_at_sync == 3
+    assert after.used_here == 0
     untouched = store.quota_usage("lpg", C, "2026-03")
-    assert (untouched.used_at_sync, untouched.used_here) == (2, 1)
+    assert untouched.used_at_sync == 2
+    assert untouched.used_here == 1
