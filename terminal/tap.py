@@ -66,7 +66,7 @@ class TapTimings:
 
 @dataclass(frozen=True)
 class TapOutcome:
-    """The decision of one tap; remaining, unit and quota_period (the pulled set's word) describe the quota left."""
+    """The decision of one tap. remaining, unit and quota_period (the pulled set's word) describe the quota left."""
 
     decision: Decision
     credential: Credential | None = None
@@ -78,7 +78,7 @@ class TapOutcome:
     quota_period: str | None = None
     # The verified chip read of a read-only tap, which proves to the server that the card is on this reader.
     presence: CardPresence | None = None
-    # Units recorded by an accepted hand-over under a quota; None for a refusal or a status programme.
+    # Units recorded by an accepted hand-over under a quota. None for a rejected tap or a status programme.
     quantity: int | None = None
 
 
@@ -124,15 +124,15 @@ def household_use(store: TerminalStore, usage: QuotaUsage, program: str, househo
                   db: sqlite3.Connection | None = None) -> int:
     """Return the household's use in the quota period containing the month period: pulled use plus local records.
 
-    The pulled figure (usage.used_at_sync) counts the quota period of the
+    The pulled figure (usage.used_at_sync) covers the quota period of the
     month the set was issued in, so it counts only when that month lies in
-    the tap's quota period. This terminal's own records are added for every
-    month of the period, from the set's generation on: a record acknowledged
-    before that pull is in the pulled figure already, and any other record
-    is not. usage.used_here covers the month period itself. The quota
-    period is the one the pulled set carried (usage.entitlement_set.quota_period),
-    or the fallback table's for a set without one. For a quota that never
-    renews, every month counts.
+    the tap's quota period. This terminal's records from the set's generation
+    on are added for every month of the period, because a record acknowledged
+    before that pull is already in the pulled figure and no other record is.
+    usage.used_here covers the month period itself. The quota period is the
+    one the pulled set carried (usage.entitlement_set.quota_period), or the
+    fallback table's for a set without one. For a quota that never renews,
+    every month counts.
     """
     months = quota_period_of(program, period, usage.entitlement_set.quota_period)
     if months is None:
@@ -179,7 +179,7 @@ class TapService:
         self.signer = signer
         self.terminal_id = store.terminal_id
         # Called inside a hand-over's transaction, after its record is inserted, with the quota left and its
-        # unit (None and "" for a status programme; the receipt queue adds the receipt here). An exception
+        # unit (None and "" for a status programme). The receipt queue adds the receipt here. An exception
         # from it rolls the hand-over back.
         self.on_record: Callable[[sqlite3.Connection, Redemption, int | None, str], None] | None = None
 
@@ -324,22 +324,22 @@ class TapService:
                 return TapOutcome(Decision.refuse(Reason.NO_ENTITLEMENTS, program=ProgrammeName(program)), credential)
             if usage.used_at_sync is None:
                 refusal = unlisted_refusal(db, program, credential)
-                log.info("card %s refused: %s", credential.card_number, refusal.reason.value)
+                log.info("card %s rejected: %s", credential.card_number, refusal.reason.value)
                 return TapOutcome(refusal, credential)
             entitlement_set = usage.entitlement_set
             used = household_use(self.store, usage, program, record.household_id, record.period, db)
-            # NOTE: a per-person quota is checked twice: the household against quota x entitled persons, and
+            # NOTE: A per-person quota is checked twice, the household against quota x entitled persons and
             # the card against the quota (terminal.card_share). The card's count covers only this terminal's
-            # records, because the set's use is per household, so a card that also drew elsewhere in the period
+            # records because the set's use is per household. A card that also drew elsewhere in the period
             # is caught only by the server's reconciliation (quota_overuse of the card).
-            # A status programme (BPJS PBI) has no quota, and the server sends quota 0 for it: its households
+            # A status programme (BPJS PBI) has no quota, and the server sends quota 0 for it. Its households
             # are served while their cover lasts, with no quota left to show (terminal.status_cover).
             cover = status_cover(db, program, record.household_id)
             if cover is not None:
                 return self._commit_status(db, credential, record, cover)
             limit = usage.limit
             if used + record.quantity > limit:
-                log.info("card %s refused: quota of %s used (%d of %d)", credential.card_number, program, used, limit)
+                log.info("card %s rejected: quota of %s used (%d of %d)", credential.card_number, program, used, limit)
                 unit = entitlement_set.unit
                 decision = Decision.refuse(
                     Reason.QUOTA_EXCEEDED, program=ProgrammeName(program),
@@ -351,7 +351,7 @@ class TapService:
                                   quota_period=entitlement_set.quota_period)
             card_refusal = card_share_refusal(db, usage, record)
             if card_refusal is not None:
-                log.info("card %s refused: its share of %s for the quota period is used", credential.card_number, program)
+                log.info("card %s rejected: its share of %s for the quota period is used", credential.card_number, program)
                 return TapOutcome(card_refusal, credential, unit=entitlement_set.unit,
                                   quota_period=entitlement_set.quota_period)
             remaining = limit - used - record.quantity
@@ -365,7 +365,7 @@ class TapService:
         """Record a visit under a status programme unless the cover has ended. No quota is counted or shown."""
         decision = cover_decision(cover, record.tapped_at)
         if not decision.accepted:
-            log.info("card %s refused: %s status ended on %s", credential.card_number, record.program,
+            log.info("card %s rejected: %s status ended on %s", credential.card_number, record.program,
                      cover.valid_until)
             return TapOutcome(decision, credential)
         self._insert(db, record, None, None)
