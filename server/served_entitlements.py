@@ -2,14 +2,14 @@
 
 A pull computes the current households (server.entitlements.
 household_entitlements), locks the programme's revision row (lock_programme)
-and records them (record_served): rows whose values changed, new households
+and records them (record_served). Rows whose values changed, new households
 and households no longer listed are written with the programme's next
 revision, and an unchanged row is not touched. The lock is SELECT ... FOR
-UPDATE on PostgreSQL; on SQLite the upsert that precedes it takes the
-database's write lock. So recordings of one programme run one at a time,
-revisions commit in order, and the rows changed after revision R are
-exactly what a terminal holding R lacks. A recording that finds no change
-keeps the revision.
+UPDATE on PostgreSQL. On SQLite the upsert that precedes it takes the
+database's write lock. So recordings of one programme run one at a time and
+revisions commit in order. The rows changed after revision R are then
+exactly what a terminal at revision R lacks. A recording that finds no
+change leaves the revision as it is.
 
 The households are computed before the lock, so pulls compute in parallel
 and the lock is held only for the comparison and the writes. After a pull's
@@ -20,13 +20,13 @@ that computed earlier but recorded later can set a row back to an older
 value. The next pull then sets it forward again under a new revision.
 
 A removal stays as a row with removed true for TOMBSTONE_RETENTION. Older
-removals are purged at the next recording, which also moves the revision on,
-and the programme's horizon becomes the highest purged revision, so a cursor
+removals are purged at the next recording, which also moves the revision on.
+The programme's horizon becomes the highest purged revision, so a cursor
 below the horizon gets a full set. A cursor of 0 or one ahead of the
 programme's revision gets a full set too.
 
-Each server process keeps the rows it last recorded, per database engine
-and programme, and uses them instead of reading the table when the locked
+Each server process caches the rows it last recorded, per database engine
+and programme. It uses them instead of reading the table when the locked
 revision is still the one they were recorded at. Every change of the table
 moves the revision on, so a change by another process is never missed.
 NOTE: the copy takes memory in every worker: 38 MB for 250,000 households
@@ -37,11 +37,11 @@ NOTE: every pull still computes the programme's households and compares
 them with the served rows, so a delta saves transfer and terminal work, but
 the server does about the work of a full set for each pull.
 
-NOTE: on SQLite a recording holds the database's write lock until its
-commit, so pushes wait for it too: 7.4 s for the first pull of 250,000
-households and 2.2 s for a daily delta of 51,000 rows on the loaded test
-machine (bench/entitlement_pull.py), beyond the 5 s busy timeout of
-server.db for the first. PostgreSQL locks only the programme's revision row.
+NOTE: on SQLite a recording keeps the database's write lock until its
+commit, so pushes wait for it too. On the loaded test machine
+(bench/entitlement_pull.py) that took 7.4 s for the first pull of 250,000
+households and 2.2 s for a daily delta of 51,000 rows. The first is beyond
+the 5 s busy timeout of server.db. PostgreSQL locks only the programme's revision row.
 """
 
 from __future__ import annotations
@@ -147,15 +147,15 @@ _recorded: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, dict[bytes, _R
 
 
 def _served_rows(session: Session, counter: EntitlementRevision) -> dict[bytes, _Row]:
-    """Return a copy of the rows kept from this process's last recording at the locked revision, else read them."""
-    kept = _recorded.get(session.get_bind(), {}).get(counter.program)
-    if kept is not None and kept[0] == counter.revision:
-        return dict(kept[1])
+    """Return a copy of the rows cached from this process's last recording at the locked revision, else read them."""
+    cached = _recorded.get(session.get_bind(), {}).get(counter.program)
+    if cached is not None and cached[0] == counter.revision:
+        return dict(cached[1])
     return _load_rows(session, counter.program)
 
 
 def remember_served(session: Session, state: ServedState) -> None:
-    """Keep the state's rows for the next recording; call it only after the session committed them."""
+    """Cache the state's rows for the next recording. Call it only after the session has committed them."""
     _recorded.setdefault(session.get_bind(), {})[state.program] = (state.revision, state.rows)
 
 
@@ -180,7 +180,7 @@ _UPDATE = _TABLE.update().where(_TABLE.c.program == bindparam("key_program"),
 
 def _diff(program: str, rows: dict[bytes, _Row], current: list[HouseholdEntitlement], revision: int,
           changed_at) -> _Diff:
-    """Write the new rows into rows and return the database inserts and updates that do the same."""
+    """Update rows in place to current and return the inserts, updates and removals that do the same in the table."""
     inserts, updates, removals = [], [], []
     listed = set()
     for entry in current:
@@ -217,7 +217,7 @@ def _chunks(items: list):
 
 def record_served(session: Session, counter: EntitlementRevision, current: list[HouseholdEntitlement],
                   now: float) -> ServedState:
-    """Record the current households under the locked counter and return the served state; no commit.
+    """Record the current households under the locked counter and return the served state without committing.
 
     current must be computed after the request of the pull arrived (see the
     module docstring). The returned rows must not be changed.
@@ -235,11 +235,11 @@ def record_served(session: Session, counter: EntitlementRevision, current: list[
 
 
 def changes_since(state: ServedState, since: int) -> ServedChanges | None:
-    """Return what a terminal holding revision since lacks, or None when it needs a full set.
+    """Return what a terminal at revision since lacks, or None when it needs a full set.
 
     A full set is needed for since 0, since below the horizon or above the
     revision, and when a removed household's history does not show whether
-    the terminal held it at since.
+    the terminal had it at since.
     """
     if since <= 0 or since < state.horizon or since > state.revision:
         return None
@@ -252,8 +252,8 @@ def changes_since(state: ServedState, since: int) -> ServedChanges | None:
         if row.present_since <= since:
             removed.append(household_id)
         elif since >= row.known_since:
-            # Listed, removed and listed again within the retention time: whether the terminal
-            # held it at since is not kept.
+            # Listed, removed and listed again within the retention time. The table does not
+            # record whether the terminal had it at since.
             return None
     removed.sort()
     return ServedChanges(since, changed, removed)

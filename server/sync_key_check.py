@@ -6,13 +6,13 @@ key is missing from the newest uploaded trust list, has another role, is
 outside its window or is revoked would sign sets that every terminal rejects.
 The app checks this at startup and after each trust list upload and logs an
 ERROR. The entitlement route then returns 503 with code sync_key_not_trusted
-and a message that names the cause and the fix, which a terminal that
-rejects a set cannot report.
+and a message that names the cause and the fix. A terminal that rejects a
+set cannot report that cause itself.
 
 The result is cached per trust list sequence, sync key and day, so a request
 costs one query for the newest sequence. Each worker process reads that
-sequence from the shared database, so an upload through another worker is
-seen on the next request.
+sequence from the shared database, so an upload through another worker
+takes effect on the next request.
 
 NOTE: a server with no trust list stored at all is not blocked here, because
 a terminal then fails earlier on GET /api/v1/trust/list (404) with its own
@@ -74,16 +74,16 @@ def sync_key_problem(session: Session, signer: Signer, day: date) -> str | None:
         return f"stored trust list sequence {latest.sequence} does not verify with the pinned root key ({exc}); {PUBLISH_HINT}"
 
     entry = next((key for key in trust_list.keys if key.kid == signer.kid), None)
-    where = f"trust list sequence {trust_list.sequence}"
+    list_name = f"trust list sequence {trust_list.sequence}"
     if entry is None:
-        return f"the server's sync key {kid} is not in {where}; {PUBLISH_HINT}"
+        return f"the server's sync key {kid} is not in {list_name}; {PUBLISH_HINT}"
     if entry.role is not Role.SYNC:
-        return f"the server's sync key {kid} has role {entry.role.name.lower()} in {where}, not sync; {PUBLISH_HINT}"
+        return f"the server's sync key {kid} has role {entry.role.name.lower()} in {list_name}, not sync; {PUBLISH_HINT}"
     if entry.revoked_from is not None and day >= entry.revoked_from:
-        return (f"the server's sync key {kid} is revoked from {entry.revoked_from} in {where}; "
+        return (f"the server's sync key {kid} is revoked from {entry.revoked_from} in {list_name}; "
                 f"restart the server with a new sync key (--sync-key) and {PUBLISH_HINT}")
     if not entry.may_sign_on(day):
-        return (f"the server's sync key {kid} may sign from {entry.not_before} to {entry.not_after} in {where}, "
+        return (f"the server's sync key {kid} may sign from {entry.not_before} to {entry.not_after} in {list_name}, "
                 f"not on {day} (WIB); {PUBLISH_HINT}")
     return None
 

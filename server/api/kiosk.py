@@ -8,7 +8,7 @@ The body repeats the fields of the kiosk's chip read: the card signed
 card.records.tap_digest(nonce, terminal id, program, quantity, tapped_at)
 with its slot 9E key. nonce (16 bytes) and card_signature (DER ECDSA) are
 standard base64. The server rebuilds the digest with the calling terminal's
-id and checks the signature with the card key registered at issuance, so
+id and checks the signature with the card key registered at issuance. So
 the response goes only to a kiosk that had the card on its reader within
 the request skew window.
 
@@ -17,12 +17,13 @@ last HISTORY_DAYS days, newest first, from any card of the household. It
 carries no NIK, name, household id or card number. Every successful read is
 written to the audit log under the actor "terminal:<id>" with the card number.
 
-Errors, each with a code: not_a_kiosk (403) when the terminal's service
-point is not of kind "kiosk"; tap_not_fresh (422) when tapped_at is more
-than the request skew limit away from the server clock; card_not_registered
-(404); card_revoked and card_expired (403); card_without_chip (422) for a
-QR-only card, which cannot prove that it is present; card_signature_invalid
-(403).
+Error codes:
+  not_a_kiosk (403)             the terminal's service point is not of kind "kiosk"
+  tap_not_fresh (422)           tapped_at is further than the request skew limit from the server clock
+  card_not_registered (404)
+  card_revoked, card_expired (403)
+  card_without_chip (422)       a QR-only card, which cannot prove that it is present
+  card_signature_invalid (403)
 
 NOTE: the same body can be sent again by the same kiosk until tapped_at
 leaves the skew window (300 s by default). A replay reads the same
