@@ -22,7 +22,7 @@ Quota accounting: each pull of entitlements bumps the store's generation.
 The server's `used` count in a pull includes every record acknowledged before
 that pull; records still pending, rejected, or acknowledged at or after the
 pull's generation are counted locally on top of it. The pulled sets are read
-through an in-memory copy (terminal.entitlement_index); the use here is
+through an in-memory copy (terminal.entitlement_index). The use here is
 always counted from the redemptions table.
 """
 
@@ -105,17 +105,17 @@ SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
            )""",
         "CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status)",
     ),
-    # 2: entitled members of each household for a programme whose quota counts persons; NULL counts the household.
+    # 2: entitled members of each household for a programme whose quota counts persons, NULL for a household quota.
     ("ALTER TABLE entitlements ADD COLUMN persons INTEGER",),
-    # 3: the server's revision of each pulled set, sent as the cursor of the next pull; 0 requests a full set.
+    # 3: the server's revision of each pulled set, sent as the cursor of the next pull. 0 requests a full set.
     ("ALTER TABLE entitlement_sets ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",),
-    # 4: the quota period each pulled set carried ("month", "semester", ...); NULL when it carried none.
+    # 4: the quota period each pulled set carried ("month", "semester", ...), NULL when it carried none.
     ("ALTER TABLE entitlement_sets ADD COLUMN quota_period TEXT",),
 )
 
 
-# Largest count of entitled persons accepted for one household: an estimate well above the members of any
-# real Kartu Keluarga. A larger count is treated as a fault, because the household's cards may draw
+# Largest count of entitled persons accepted for one household. It is an estimate, well above the members
+# of any real Kartu Keluarga. A larger count is treated as a fault, because the household's cards may draw
 # quota x persons in one period.
 MAX_PERSONS = 100
 
@@ -125,7 +125,7 @@ class StoreError(Exception):
 
 
 class EntitlementDataError(ValueError):
-    """Pulled entitlements contain an invalid value; none of them were applied."""
+    """An invalid value in pulled entitlements. None of them were applied."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,8 @@ class HouseholdUse(NamedTuple):
 class EntitlementUpdate(NamedTuple):
     """A pulled set to apply: the new header and either every household (full) or the changes of a delta.
 
-    In a delta, households are upserted and removed ids deleted; the caller
-    checks that the delta's base is the held revision.
+    In a delta, households are upserted and removed ids deleted. The caller
+    checks that the delta's base is the stored revision.
     """
 
     entitlement_set: EntitlementSet
@@ -197,7 +197,7 @@ class PendingRecord:
 
 
 def _household_use(use: int | HouseholdUse, program: str, household: bytes) -> tuple[int, int | None]:
-    """Return (used, persons) of one household's row; raise EntitlementDataError for an invalid persons."""
+    """Return (used, persons) of one household's row. Raises EntitlementDataError for an invalid persons."""
     if isinstance(use, int):
         return use, None
     persons = use.persons
@@ -455,14 +455,14 @@ class TerminalStore:
         self, updates: list[EntitlementUpdate], pulled_at: int,
         before_write: Callable[[sqlite3.Connection], None] | None = None,
     ) -> int:
-        """Apply full sets and deltas of the given programmes in one transaction; return the new generation.
+        """Apply full sets and deltas of the given programmes in one transaction, and return the new generation.
 
         Every applied programme's set gets the new generation, a delta too,
         because its households' use is as of this pull. Raises
         EntitlementDataError, before anything is written, when persons is not
         None or an integer from 1 to MAX_PERSONS. before_write runs first
-        inside the transaction; whatever it raises rolls the transaction back
-        (terminal.entitlement_check.rollback_guard).
+        inside the transaction, and any exception it raises rolls the
+        transaction back (terminal.entitlement_check.rollback_guard).
         """
         rows = [
             [(update.entitlement_set.program, household, *_household_use(use, update.entitlement_set.program, household))
@@ -491,7 +491,7 @@ class TerminalStore:
                            [(program, household) for household in update.removed])
         else:
             db.execute("DELETE FROM entitlements WHERE program = ?", (program,))
-        # An upsert changes a held row in place, where INSERT OR REPLACE would delete and insert it again.
+        # An upsert changes an existing row in place, where INSERT OR REPLACE would delete and insert it again.
         db.executemany(
             """INSERT INTO entitlements (program, household_id, used, persons) VALUES (?, ?, ?, ?)
                ON CONFLICT (program, household_id) DO UPDATE SET used = excluded.used, persons = excluded.persons""",
@@ -527,8 +527,8 @@ class TerminalStore:
             ).fetchone()
             if row is None:
                 return entitlement_set
-            # A pull committed by another connection between the two reads gives a newer generation here,
-            # so the entry is read again at the next look-up.
+            # NOTE: A pull committed by another connection between the index read and this one gives this
+            # call the newer set's quota period. The cached entry then belongs to the newer generation.
             cached = self._quota_periods[program] = (row[0], row[1])
         return replace(entitlement_set, quota_period=cached[1])
 
@@ -553,8 +553,8 @@ class TerminalStore:
         """Return the entitlement set, the household's use at the last pull and its use here since.
 
         Returns None when the programme has no entitlements cached. The set
-        and the use at the pull come from the in-memory copy (entitlement());
-        the use here is counted with one query (used_here_since_sync() with
+        and the use at the pull come from the in-memory copy (entitlement()).
+        The use here is counted with one query (used_here_since_sync() with
         the set's generation), and is 0 without a query when the household is
         not entitled.
         """
