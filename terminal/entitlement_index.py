@@ -4,8 +4,8 @@ For each programme the index contains the pulled set (period, quota, unit,
 generation) and a dict from household id to its use at the pull and its
 entitled persons. A programme is loaded from the store when first looked up.
 
-The copy is kept valid without a query per table. A pull, a full set or a
-delta, changes a programme's rows and gives its set a new, higher generation
+The copy is kept valid without a query per table. A pull (a full set or a
+delta) changes a programme's rows and gives its set a new, higher generation
 in the same transaction (TerminalStore.update_entitlements), so the index
 reloads the whole programme after either. Each look-up reads PRAGMA
 data_version, which changes when another connection, in this or another
@@ -15,12 +15,12 @@ changed or whose set is gone is dropped and loaded again when next looked
 up. data_version does not change for the connection's own commits, so the
 store calls invalidate() after each of its own pulls.
 
-NOTE: the first look-up after a pull loads the whole programme, about 0.6 s
-for 250,000 households (bench/verify.py). In terminal.tap that look-up runs
+NOTE: The first look-up after a pull loads the whole programme, 570 to 730 ms
+for 250,000 households in the bench/verify.py runs of docs/BENCHMARKS.md. In terminal.tap that look-up runs
 inside the hand-over's IMMEDIATE transaction, so that scan and any writer
 waiting for the lock are delayed by the load.
 
-The use here since the pull (the redemptions table) is not cached: the tap
+The use here since the pull (the redemptions table) is not cached. The tap
 path counts it inside the IMMEDIATE transaction that inserts the
 redemption, which keeps the quota check race-free between processes.
 """
@@ -36,7 +36,7 @@ __all__ = ["EntitlementIndex", "Entitlement"]
 
 
 class Entitlement(NamedTuple):
-    """A programme's pulled set and one household's row of it; use is None when the household is not entitled."""
+    """A programme's pulled set and one household's row of it. use is None when the household is not entitled."""
 
     entitlement_set: EntitlementSet
     use: HouseholdUse | None
@@ -57,7 +57,7 @@ class EntitlementIndex:
         self._generations: dict[str, int] = {}
 
     def invalidate(self) -> None:
-        """Make the next look-up re-read the generations; call it after this connection's own pull."""
+        """Make the next look-up re-read the generations. Call it after this connection's own pull."""
         self._data_version = None
 
     def lookup(self, program: str, household_id: bytes) -> Entitlement | None:
