@@ -39,15 +39,20 @@ def test_full_then_empty_delta(kit):
     terminal = kit.enrol_terminal()
     card = kit.register_card()
     full = kit.pulled(terminal, since=0)
-    assert (full["revision"], full["base_revision"], full["removed"]) == (1, None, [])
+    assert full["revision"] == 1
+    assert full["base_revision"] is None
+    assert full["removed"] == []
     assert used_by_household(full) == {card.household_id.hex(): 0}
 
     kit.clock.advance(60)
     delta = kit.pulled(terminal, since=1)
-    assert (delta["revision"], delta["base_revision"]) == (1, 1)
+    assert delta["revision"] == 1
+    assert delta["base_revision"] == 1
     assert delta["households"] == []
     assert delta["removed"] == []
-    assert (delta["quota"], delta["period"], delta["issued_at_ms"]) == (3, "2026-03", int(kit.clock() * 1000))
+    assert delta["quota"] == 3
+    assert delta["period"] == "2026-03"
+    assert delta["issued_at_ms"] == int(kit.clock() * 1000)
 
 
 def test_redemption_elsewhere_changes_one_household(kit):
@@ -92,12 +97,12 @@ def test_register_change_removes_household(kit):
 def test_expired_card_removes_household(kit):
     terminal = kit.enrol_terminal()
     expiring = kit.register_card(expires="2026-03-16")
-    kept = kit.register_card()
+    valid = kit.register_card()
     revision = kit.pulled(terminal)["revision"]
     kit.clock.advance(2 * DAY)
     delta = kit.pulled(terminal, since=revision)
     assert delta["removed"] == [expiring.household_id.hex()]
-    assert kept.household_id.hex() not in used_by_household(delta)
+    assert valid.household_id.hex() not in used_by_household(delta)
 
 
 @pytest.mark.parametrize("since", [2, 1000])
@@ -105,14 +110,15 @@ def test_cursor_ahead_gets_full_set(kit, since):
     terminal = kit.enrol_terminal()
     card = kit.register_card()
     pulled = kit.pulled(terminal, since=since)
-    assert (pulled["revision"], pulled["base_revision"]) == (1, None)
+    assert pulled["revision"] == 1
+    assert pulled["base_revision"] is None
     assert used_by_household(pulled) == {card.household_id.hex(): 0}
 
 
 def test_cursor_before_purged_removal_gets_full_set(kit):
     terminal = kit.enrol_terminal()
     kit.register_card(expires="2026-03-16")
-    kept = kit.register_card()
+    valid = kit.register_card()
     first = kit.pulled(terminal)["revision"]
     kit.clock.advance(2 * DAY)
     removal = kit.pulled(terminal, since=first)
@@ -121,7 +127,7 @@ def test_cursor_before_purged_removal_gets_full_set(kit):
     kit.clock.advance(TOMBSTONE_RETENTION.total_seconds() + DAY)
     stale = kit.pulled(terminal, since=first)
     assert stale["base_revision"] is None
-    assert list(used_by_household(stale)) == [kept.household_id.hex()]
+    assert list(used_by_household(stale)) == [valid.household_id.hex()]
     current = kit.pulled(terminal, since=removal["revision"])
     assert current["base_revision"] == removal["revision"]
 
@@ -163,7 +169,7 @@ def row(*, removed: bool, revision: int, present_since: int, known_since: int) -
     return _Row(1, None, None, date(2026, 12, 31), removed, revision, present_since, known_since)
 
 
-def test_removal_of_held_household_sent():
+def test_removal_of_pulled_household_sent():
     served = state({A: row(removed=True, revision=8, present_since=3, known_since=3)})
     assert changes_since(served, 5).removed == [A]
 
@@ -233,7 +239,7 @@ def _record(engine, households: list[HouseholdEntitlement], now: float = 1_773_5
 
 
 def test_recording_by_other_process_not_missed(database_url):
-    """A process whose kept rows are out of date reads the table again instead of using them."""
+    """A process whose cached rows are out of date reads the table again instead of using them."""
     engine = create_db_engine(database_url)
     upgrade_database(engine)
     other = create_db_engine(database_url)
@@ -261,5 +267,6 @@ def test_purge_moves_revision_on(database_url):
     finally:
         engine.dispose()
     assert removal.rows[B].removed
-    assert (purged.revision, purged.horizon) == (3, 2)
+    assert purged.revision == 3
+    assert purged.horizon == 2
     assert list(purged.rows) == [A]

@@ -20,8 +20,9 @@ CITY_SIZE = 40
 
 
 def resident(number: int) -> dict:
-    """A household head of desil 2 (entitled to LPG) with its own KK."""
-    return {**HEAD, "NIK": f"15710101018{number:05d}", "NO_KK": f"15710115061{number:05d}", "NAMA": f"WARGA {chr(65 + number // 26)}{chr(65 + number % 26)}"}
+    """Return a register row for a household head of desil 2 (entitled to LPG) with its own KK."""
+    name = f"WARGA {chr(65 + number // 26)}{chr(65 + number % 26)}"
+    return {**HEAD, "NIK": f"15710101018{number:05d}", "NO_KK": f"15710115061{number:05d}", "NAMA": name}
 
 
 # Numbers from 100 keep clear of the NIK and KK of HEAD and its family.
@@ -73,28 +74,30 @@ def test_partial_import_removes_nobody(session):
 
 def test_complete_import_marks_left(session):
     run_import(session, CITY)
-    gone = CITY[-1]["NIK"]
-    assert lpg_entitled(session, gone)
-    entitlements_before = entitlements_of(session, gone)
+    left_nik = CITY[-1]["NIK"]
+    assert lpg_entitled(session, left_nik)
+    entitlements_before = entitlements_of(session, left_nik)
 
     report = run_import(session, CITY[:-1], complete=True)
     assert report.rejection is None
     assert report.left == 1
     assert report.unchanged == CITY_SIZE - 1
-    assert left_niks(session) == {gone}
-    assert not lpg_entitled(session, gone)
+    assert left_niks(session) == {left_nik}
+    assert not lpg_entitled(session, left_nik)
     assert lpg_entitled(session, CITY[0]["NIK"])
-    assert entitlements_of(session, gone) == 0
+    assert entitlements_of(session, left_nik) == 0
     assert report.entitlements.removed == entitlements_before
 
-    stored = session.scalars(select(Resident).where(Resident.nik == gone)).one()
+    stored = session.scalars(select(Resident).where(Resident.nik == left_nik)).one()
     assert stored.name == CITY[-1]["NAMA"]
     assert stored.left_import_id == report.import_id
     assert stored.left_at == NOW
     history = session.scalars(select(ResidentHistory).where(ResidentHistory.resident_pk == stored.id)).one()
-    assert (history.changed_columns, history.previous) == ("left_at", {"left_at": None})
+    assert history.changed_columns == "left_at"
+    assert history.previous == {"left_at": None}
     record = session.get(RegisterImport, report.import_id)
-    assert (record.complete, record.left) == (True, 1)
+    assert record.complete is True
+    assert record.left == 1
 
 
 def test_same_complete_import_twice(session):
@@ -112,7 +115,8 @@ def test_large_removal_rejected(session):
     report = run_import(session, CITY[:30], complete=True)
     assert report.import_id is None
     assert report.rejection.reason == "too_many_left"
-    assert (report.rejection.left, report.rejection.active) == (10, CITY_SIZE)
+    assert report.rejection.left == 10
+    assert report.rejection.active == CITY_SIZE
     assert left_niks(session) == set()
     assert imports(session) == before
 
@@ -162,14 +166,14 @@ def test_rejected_row_rejects_complete(session):
 def test_resident_returns(session):
     run_import(session, CITY)
     run_import(session, CITY[:-1], complete=True)
-    gone = CITY[-1]["NIK"]
+    left_nik = CITY[-1]["NIK"]
 
     report = run_import(session, [CITY[-1]])
     assert report.returned == 1
     assert report.updated == 1
     assert left_niks(session) == set()
-    assert lpg_entitled(session, gone)
-    stored = session.scalars(select(Resident).where(Resident.nik == gone)).one()
+    assert lpg_entitled(session, left_nik)
+    stored = session.scalars(select(Resident).where(Resident.nik == left_nik)).one()
     assert stored.left_import_id is None
 
 
