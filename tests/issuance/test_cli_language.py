@@ -38,6 +38,13 @@ def issue(capsys, language: str, station_dir: Path, register_file: Path, nik: st
                str(register_file), "--nik", nik, "--qr-only")
 
 
+def write_token_file(tmp_path: Path, mode: int) -> Path:
+    token_file = tmp_path / "token"
+    token_file.write_text("secret-token\n")
+    token_file.chmod(mode)
+    return token_file
+
+
 @pytest.mark.parametrize("language, expected", [
     ("id", "--nik '1.5710E+15' bukan NIK: berikan 16 angka persis seperti tercetak di KTP"),
     ("en", "--nik '1.5710E+15' is not a NIK: give the 16 digits exactly as printed on the KTP"),
@@ -110,9 +117,7 @@ def test_keys_sign_revocations_without_files(capsys, tmp_path, language, expecte
 
 
 def test_issue_server_unreachable_in_indonesian(capsys, station_dir, register_file, tmp_path) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text("secret-token\n")
-    token_file.chmod(0o600)
+    token_file = write_token_file(tmp_path, 0o600)
     status, _, err = run(capsys, "id", "issuance", "issue", "--station", str(station_dir), "--register",
                          str(register_file), "--nik", REGISTER[0].nik, "--qr-only",
                          "--server", "http://127.0.0.1:9", "--admin-token-file", str(token_file))
@@ -124,9 +129,7 @@ def test_issue_server_unreachable_in_indonesian(capsys, station_dir, register_fi
 
 
 def test_admin_token_file_mode_in_indonesian(capsys, station_dir, register_file, tmp_path) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text("secret-token\n")
-    token_file.chmod(0o644)
+    token_file = write_token_file(tmp_path, 0o644)
     status, _, err = run(capsys, "id", "issuance", "queue", "--station", str(station_dir),
                          "--server", "http://127.0.0.1:9", "--admin-token-file", str(token_file))
 
@@ -138,12 +141,10 @@ def test_admin_token_file_mode_in_indonesian(capsys, station_dir, register_file,
     ("id", "tidak dapat dihubungi: "),
     ("en", "unreachable: "),
 ])
-def test_register_pending_unreachable_error_language(capsys, station_dir, register_file, tmp_path, language,
-                                                     expected) -> None:
+def test_register_pending_unreachable_message(capsys, station_dir, register_file, tmp_path, language,
+                                              expected) -> None:
     assert issue(capsys, "en", station_dir, register_file, REGISTER[0].nik)[0] == 0
-    token_file = tmp_path / "token"
-    token_file.write_text("secret-token\n")
-    token_file.chmod(0o600)
+    token_file = write_token_file(tmp_path, 0o600)
     status, out, _ = run(capsys, language, "issuance", "register-pending", "--station", str(station_dir),
                          "--server", "http://127.0.0.1:9", "--admin-token-file", str(token_file), "--clerk", "Ani")
 

@@ -22,7 +22,7 @@ def run(capsys, language: str, *arguments: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def terminal_dir(station, tmp_path):
-    """An enrolled terminal serving lpg whose server (127.0.0.1:9) does not respond."""
+    """Return the directory of an enrolled terminal serving lpg whose server (127.0.0.1:9) does not respond."""
     store, _ = make_terminal(tmp_path / "terminal", station, {})
     store.close()
     return tmp_path / "terminal"
