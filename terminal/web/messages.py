@@ -58,7 +58,7 @@ RECEIPT_REPRINTED = N_("Receipt {number} printed again.")
 QR_ONLY_ID_CHECK = N_("QR-only card without a photo: check the holder's KTP before serving.")
 # The decision word with the units to hand over, such as "GIVE 2 cylinders".
 HAND_OVER_WORD = N_("{word} {quantity}")
-# Refusals worded for the resident who scans their own card at the kiosk, in place of the clerk's wording.
+# Rejection texts for the resident who scans their own card at the kiosk, in place of the clerk's wording.
 KIOSK_REFUSALS = {
     Reason.CHIP_REQUIRED: N_(
         "This QR code is printed on a card with a chip, so place the card on the reader instead. If the card "
@@ -71,7 +71,7 @@ def page_texts(language: str) -> dict[str, str]:
     return {key: translate(text, language) for key, text in PAGE_TEXTS.items()}
 
 
-def _monthly(program: str | None, month: str, quota_period: str | None) -> bool:
+def _is_monthly(program: str | None, month: str, quota_period: str | None) -> bool:
     return program is None or quota_period_of(program, month, quota_period) == [month]
 
 
@@ -79,9 +79,9 @@ def remaining_line(program: str | None, month: str, remaining: Counted, language
                    quota_period: str | None = None) -> str:
     """Return the quota left after a hand-over in month, naming the month or the programme's longer quota period.
 
-    quota_period is the pulled set's word; None falls back to terminal.programmes.FALLBACK_QUOTA_PERIODS.
+    quota_period is the pulled set's word. None falls back to terminal.programmes.FALLBACK_QUOTA_PERIODS.
     """
-    if _monthly(program, month, quota_period):
+    if _is_monthly(program, month, quota_period):
         return translate(REMAINING_LINE, language, remaining=remaining)
     return translate(REMAINING_PERIOD_LINE, language, remaining=remaining,
                      period=QuotaPeriod(program, month, quota_period))
@@ -89,9 +89,9 @@ def remaining_line(program: str | None, month: str, remaining: Counted, language
 
 def standing_line(program: str, month: str, remaining: int, quota: Counted, language: str,
                   quota_period: str | None = None) -> str:
-    """Return a programme's line of the kiosk list: what is left of the quota in the period containing month."""
+    """Return a programme's line of the kiosk list, with the quota left in the period containing month."""
     programme = programme_name(program, language)
-    if _monthly(program, month, quota_period):
+    if _is_monthly(program, month, quota_period):
         return translate(STANDING_LINE, language, programme=programme, remaining=remaining, quota=quota)
     return translate(STANDING_PERIOD_LINE, language, programme=programme, remaining=remaining, quota=quota,
                      period=QuotaPeriod(program, month, quota_period))
