@@ -21,11 +21,13 @@ requests that programme again with since=0. The apply transaction checks
 the base against the stored revision once more, because another process may
 have applied a pull in between, and checks the benefit kind against the
 stored one. When either differs, the sync requests every programme with
-since=0 and applies them once more. A set that is missing,
-does not verify, is stale, is for another programme or terminal, is not
-newer than the stored one, or removes a household the terminal does not store
-fails the sync with EntitlementSetRejected. A terminal enrolled without a
-root key has no sync key, so it cannot pull entitlements at all.
+since=0 and applies them once more.
+
+The sync fails with EntitlementSetRejected when a set is missing, does not
+verify, is stale, or is for another programme or terminal. It fails the same
+way when a set is not newer than the stored one or removes a household the
+terminal does not store. A terminal enrolled without a root key has no sync
+key, so it cannot pull entitlements at all.
 """
 
 from __future__ import annotations
