@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from card import cbor
 from card.keys import FileSigner, generate_private_key
 from card.trustlist import KeyEntry, Role, TrustList, sign_trust_list
 from card.verify import WIB
@@ -69,6 +70,14 @@ def service_point_store(path: Path, city: City) -> TerminalStore:
     store.set_meta({"service_point_id": "4"})
     apply_trust_list(store, city.trust_list(1))
     return store
+
+
+def tamper_payload(signed: bytes, old: bytes, new: bytes) -> bytes:
+    """Replace old with new in a COSE_Sign1 payload and keep the original signature, as a tampering proxy would."""
+    protected, _unprotected, payload, signature = cbor.decode(signed, outer_tags=(18,)).value
+    tampered = payload.replace(old, new)
+    assert tampered != payload, "the payload does not contain the bytes to replace"
+    return cbor.encode(cbor.CBORTag(18, [protected, {}, tampered, signature]))
 
 
 # --- SoftHSM2 token for the PKCS#11 backend --------------------------------------------

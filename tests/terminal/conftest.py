@@ -19,6 +19,7 @@ from issuance.station import Station, create_station_keys
 from issuance.synth import generate_register
 from terminal.enrol import KEY_NAME, STORE_NAME
 from terminal.store import EntitlementSet, HouseholdUse, TerminalStore
+from tests.card.trust_kit import City
 from tests.conftest import READER, EmulatedCard
 
 TERMINAL_ID = "TRM-TEST0001"
@@ -31,6 +32,11 @@ PULLED_AT = int(datetime(2026, 12, 2, tzinfo=timezone.utc).timestamp())
 def pcsc(pcsc_available):
     with PcscContext() as context:
         yield context
+
+
+@pytest.fixture
+def city() -> City:
+    return City()
 
 
 @pytest.fixture

@@ -11,14 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from card import cbor
 from card.entitlement_set import HouseholdEntry, ProgrammeEntitlements, ProgrammeRules, sign_entitlements
 from card.trustlist import Role
 from terminal import entitlement_check as check
 from terminal.entitlement_check import EntitlementSetError, apply_entitlement_sets, verify_entitlement_set
 from terminal.store import TerminalStore
 from terminal.trust import apply_trust_list
-from tests.card.trust_kit import City, enrolled_store, entry, new_signer, service_point_store, unix_wib
+from tests.card.trust_kit import (
+    City,
+    enrolled_store,
+    entry,
+    new_signer,
+    service_point_store,
+    tamper_payload,
+    unix_wib,
+)
 
 NOW = unix_wib(2026, 3, 15)
 HOUSEHOLD = b"\x11" * 8
@@ -28,11 +35,6 @@ APPLIED = ProgrammeEntitlements(
     households=(HouseholdEntry(HOUSEHOLD, 1),),
 )
 FRESH = dataclasses.replace(APPLIED, issued_at_ms=NOW * 1000, households=(HouseholdEntry(HOUSEHOLD, 2),))
-
-
-@pytest.fixture
-def city() -> City:
-    return City()
 
 
 @pytest.fixture
@@ -176,10 +178,6 @@ def test_message_in_both_languages(store, city):
 
 def test_lowered_use_with_old_signature_rejected(store, city):
     """A proxy that lowers a household's use and keeps the signature gets the whole set rejected."""
-    protected, _unprotected, payload, signature = cbor.decode(sign_entitlements(FRESH, city.sync),
-                                                               outer_tags=(18,)).value
-    lowered = payload.replace(HOUSEHOLD + b"\x02", HOUSEHOLD + b"\x00")
-    assert lowered != payload
-    forged = cbor.encode(cbor.CBORTag(18, [protected, {}, lowered, signature]))
+    forged = tamper_payload(sign_entitlements(FRESH, city.sync), HOUSEHOLD + b"\x02", HOUSEHOLD + b"\x00")
     error = rejected(store, forged, check.INVALID)
     assert "signature" in error.params["detail"]

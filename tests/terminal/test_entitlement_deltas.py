@@ -20,7 +20,7 @@ from terminal import entitlement_check as check
 from terminal.entitlement_check import EntitlementSetError, apply_entitlement_sets, verify_entitlement_set
 from terminal.status_cover import status_cover
 from terminal.store import TerminalStore
-from tests.card.trust_kit import City, new_signer, service_point_store, unix_wib
+from tests.card.trust_kit import City, new_signer, service_point_store, tamper_payload, unix_wib
 
 NOW = unix_wib(2026, 3, 15)
 A, B, C, D = (bytes([value]) * 8 for value in (0x0A, 0x0B, 0x0C, 0x0D))
@@ -33,11 +33,6 @@ DELTA = dataclasses.replace(
     FULL, issued_at_ms=NOW * 1000, households=(HouseholdEntry(A, 3), HouseholdEntry(D, 0)),
     revision=9, base_revision=7, removed=(B,),
 )
-
-
-@pytest.fixture
-def city() -> City:
-    return City()
 
 
 @pytest.fixture
@@ -163,11 +158,7 @@ def test_malformed_delta_rejected(store, city, key, value, problem):
 
 
 def test_tampered_delta_rejected(store, city):
-    protected, _unprotected, payload, signature = cbor.decode(sign_entitlements(DELTA, city.sync),
-                                                               outer_tags=(18,)).value
-    lowered = payload.replace(A + b"\x03", A + b"\x00")
-    assert lowered != payload
-    forged = cbor.encode(cbor.CBORTag(18, [protected, {}, lowered, signature]))
+    forged = tamper_payload(sign_entitlements(DELTA, city.sync), A + b"\x03", A + b"\x00")
     error = rejected(store, forged, check.INVALID)
     assert "signature" in error.params["detail"]
 
