@@ -14,8 +14,8 @@ costs no Argon2id work.
 
 The counts live in the login_failures table, so every worker of
 `kartu server --workers N` shares them and a restart keeps them. A failure is
-counted with one INSERT ... ON CONFLICT DO UPDATE, which PostgreSQL and
-SQLite both run atomically, so concurrent failures in two workers both count.
+counted with one INSERT ... ON CONFLICT DO UPDATE. PostgreSQL and SQLite
+both run it atomically, so concurrent failures in two workers both count.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ MAX_KEY_LENGTH = 80
 
 
 class LoginFailure(Base):
-    """Failed logins of one key ("user:<username>" or "client:<address>") since its counts were last forgotten."""
+    """The failed-login count of one key ("user:<username>" or "client:<address>") since its last reset."""
 
     __tablename__ = "login_failures"
 
@@ -144,7 +144,7 @@ class LoginLimiter:
         remaining = session.scalar(select(func.count()).select_from(LoginFailure))
         if remaining < MAX_KEYS:
             return
-        # Every key is recent: drop the oldest half rather than grow.
+        # Every key is recent, so drop the oldest half rather than grow the table.
         median = session.scalar(select(LoginFailure.last_at).order_by(LoginFailure.last_at).offset(remaining // 2).limit(1))
         session.execute(delete(LoginFailure).where(LoginFailure.last_at <= median))
         logger.warning("login limiter stored %d keys; dropped the oldest half", remaining)

@@ -16,11 +16,12 @@ server.register_rows), then in the caller's transaction:
 Without complete=True a resident missing from the file is kept unchanged,
 because a file may cover only part of the city. Rejected rows are reported
 with their line and reason and the other rows are imported. The caller
-commits, so the whole import is one transaction. Every import, even one
-that changes nothing, is recorded in register_imports.
+commits, so the whole import is one transaction. Every import that is not
+rejected as a whole, even one that changes nothing, is recorded in
+register_imports.
 
 Imports run one at a time. On PostgreSQL an import takes a transaction-level
-advisory lock before it reads the register, so a second import waits for the
+advisory lock before it reads the register. So a second import waits for the
 first to commit and then finds its rows unchanged instead of inserting the
 same NIKs again. On SQLite the first write takes the database's write lock.
 """
@@ -73,7 +74,7 @@ class ImportReport:
     returned: int = 0
     """Residents who had left and are in this file again (also counted in updated)."""
     rejection: CompleteImportRejection | None = None
-    """The reason a complete import wrote nothing; None otherwise."""
+    """The reason a complete import was rejected and wrote nothing, or None."""
 
     @property
     def rejected_lines(self) -> int:
@@ -102,7 +103,7 @@ def _chunks(items: list, size: int = _CHUNK):
 
 
 def _lock_imports(session: Session) -> None:
-    """Wait until no other import's transaction is open, then hold the lock until this one ends (PostgreSQL)."""
+    """On PostgreSQL, wait until no other import's transaction is open and keep the lock until this one ends."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK_KEY)))
 
@@ -194,8 +195,8 @@ def import_register(session: Session, data: bytes, filename: str, now: datetime,
     household_key is the city's household key (at least 16 bytes); without it
     new households get no household id and cannot be matched to cards.
     complete=True marks residents missing from the file as left. confirm_left
-    is the number of such residents the operator expects, which allows more
-    than server.register_leavers.MAX_LEFT_SHARE of them and must then match.
+    is the number of such residents the operator expects. It allows more than
+    server.register_leavers.MAX_LEFT_SHARE of them to leave, and must then match.
     A file that cannot be read at all, or whose header is invalid, returns a
     report with import_id None and its errors, and writes nothing. So does a
     rejected complete import, with report.rejection set.

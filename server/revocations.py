@@ -181,7 +181,7 @@ def publish_empty_revocation_list(session: Session, signer: Signer, now: float) 
     try:
         _check_sync_key(session, signer, wib_date(issued_at))
     except TrustConflict as exc:
-        logger.info("no empty revocation list published yet: %s", exc)
+        logger.info("empty revocation list not published yet, retried after the next trust list upload: %s", exc)
         return False
     empty = array("Q")
     full = RevocationList(ListKind.FULL, 1, issued_at, empty, count=0)
@@ -192,9 +192,10 @@ def publish_empty_revocation_list(session: Session, signer: Signer, now: float) 
     ))
     try:
         session.commit()
-    except IntegrityError:
+    except IntegrityError as exc:
         # Another worker or a revocation published version 1 first.
         session.rollback()
+        logger.info("empty revocation list not published because version 1 already exists: %s", exc.orig)
         return False
     logger.info("published empty revocation list version 1 signed by sync key %s", signer.kid.hex())
     return True
