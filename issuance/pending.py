@@ -59,7 +59,7 @@ class PendingCall:
 @dataclass
 class SendReport:
     sent: list[PendingCall] = field(default_factory=list)
-    # The errors are shown in the clerk's language; str() of each is the English text.
+    # As a translate() parameter each error shows in the clerk's language, and str() of it is the English text.
     rejected: list[tuple[PendingCall, RegistrationError]] = field(default_factory=list)
     unreachable: ServerUnreachableError | None = None
     left: int = 0

@@ -19,9 +19,9 @@ from issuance.station import Station, StationError
 
 __all__ = ["add_commands"]
 
-# Names of the queue reason codes (queue.REASONS) in `queue` and `show` output.
+# Display names of the queue reason codes (queue.REASONS) in `queue` and `show` output.
 REASON_TEXT = {"new": N_("new card"), "reissue": N_("replacement card")}
-# Names of the journalled call kinds in `register-pending` output.
+# Display names of the journalled call kinds in `register-pending` output.
 CALL_KIND_TEXT = {pending.REGISTRATION: N_("Registration"), pending.REVOCATION: N_("Revocation")}
 
 
@@ -163,7 +163,8 @@ def _run(args: argparse.Namespace, body) -> int:
     try:
         return body(station)
     except (TranslatedError, PhotoMissingError) as exc:
-        # QueueError, ClerkMissingError, ReissueError, RegistrationError, MasterKeyError and admin token errors.
+        # TranslatedError covers QueueError, ClerkMissingError, ReissueError, RegistrationError, MasterKeyError
+        # and the admin token errors.
         print(exc.message(args.lang), file=sys.stderr)
         return 2
     except (_UsageError, ValueError, OSError) as exc:
