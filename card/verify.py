@@ -84,9 +84,9 @@ def _cached_validity_window(issued: date, expires: date, clock_skew: timedelta) 
     """Return validity_window() in UTC, computed once per (issued, expires, skew).
 
     Cards are issued in batches, so few such triples occur. Terminals pass
-    now in UTC, and two datetimes with the same tzinfo compare without the
-    UTC offset calls that a WIB bound against a UTC now costs (about a
-    microsecond per comparison, timeit).
+    now in UTC, and two datetimes with the same tzinfo compare without UTC
+    offset calls. A WIB bound against a UTC now costs about a microsecond
+    more per comparison (timeit).
     """
     start, end = validity_window(issued, expires, clock_skew)
     return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
@@ -289,8 +289,8 @@ def _accept_common_qr(text: str, trust: TrustStore, now: datetime) -> Verificati
     start, end = _cached_validity_window(issued, credential.expires, trust.clock_skew)
     if not start <= now < end:
         return None
-    # The frozen dataclass __init__ sets each field through object.__setattr__;
-    # writing the instance dictionary gives an equal object in half the time.
+    # The frozen dataclass __init__ sets each field through object.__setattr__.
+    # Writing the instance dictionary gives an equal object in half the time (timeit).
     verification = _new_object(Verification)
     fields = verification.__dict__
     fields["decision"] = _ACCEPTED
