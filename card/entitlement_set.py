@@ -98,7 +98,7 @@ class OfflineRuleTerms(NamedTuple):
 
 @dataclass(frozen=True)
 class ProgrammeRules:
-    """The programme rules a set carries; None where the server has no rule."""
+    """The programme rules a set carries, each None where the server has no such rule."""
 
     benefit_kind: str | None = None
     pin_required: bool | None = None
