@@ -129,9 +129,11 @@ class Card(Base):
     expires: Mapped[date] = mapped_column(Date)
     issuer_kid: Mapped[bytes] = mapped_column(LargeBinary(8))
     assurance: Mapped[str] = mapped_column(String(8))
-    card_key: Mapped[bytes | None] = mapped_column(LargeBinary(33))
-    # Compressed P-256 point of the PIV Authentication key (slot 9A), which signs only after the PIN is verified.
-    authentication_key: Mapped[bytes | None] = mapped_column(LargeBinary(33))
+    # X9.62 points, stored uncompressed (server.card_points) and shown compressed, as registered.
+    # card_key is the Card Authentication key (slot 9E), which signs each tap.
+    card_key: Mapped[bytes | None] = mapped_column(LargeBinary(65))
+    # The PIV Authentication key (slot 9A), which signs only after the PIN is verified.
+    authentication_key: Mapped[bytes | None] = mapped_column(LargeBinary(65))
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -191,11 +193,12 @@ class Redemption(Base):
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("assurance IN ('chip', 'qr')", name="assurance_kind"),
         Index("ix_redemptions_program_period_household", "program", "period", "household_id"),
+        Index("ix_redemptions_card_number_tapped_at", "card_number", "tapped_at"),
     )
 
     record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.terminal_id"), index=True)
-    card_number: Mapped[str] = mapped_column(ForeignKey("cards.card_number"), index=True)
+    card_number: Mapped[str] = mapped_column(ForeignKey("cards.card_number"))
     household_id: Mapped[bytes] = mapped_column(LargeBinary(8))
     program: Mapped[str] = mapped_column(ForeignKey("programmes.code"))
     quantity: Mapped[int] = mapped_column(Integer)
