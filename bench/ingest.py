@@ -57,6 +57,7 @@ from card.cardnumber import make_card_number  # noqa: E402
 from card.keys import FileSigner, compress_point, generate_private_key, spki_of  # noqa: E402
 from card.records import Assurance, Redemption, sign_record  # noqa: E402
 from card.request_auth import sign_request  # noqa: E402
+from server.card_points import stored_point  # noqa: E402
 from server.db import create_db_engine  # noqa: E402
 from server.fields import encode_base64  # noqa: E402
 from server.models import Card  # noqa: E402
@@ -176,7 +177,8 @@ def _register_cards(url: str, count: int) -> list[tuple[str, bytes, ec.EllipticC
     rows = [
         {"card_number": number, "household_id": household, "kelurahan": "1571011001", "desil": 2,
          "issued": date(2026, 1, 31), "expires": date(2031, 1, 31), "issuer_kid": b"\xa1" * 8,
-         "assurance": "chip", "card_key": compress_point(key.public_key()), "status": "active", "created_at": now}
+         "assurance": "chip", "card_key": stored_point(compress_point(key.public_key())), "status": "active",
+         "created_at": now}
         for number, household, key in cards
     ]
     engine = create_engine(url)

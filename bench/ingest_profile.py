@@ -84,8 +84,9 @@ async def _enrol(client: httpx.AsyncClient, token: str) -> tuple[str, FileSigner
     return terminal_id, signer
 
 
-def _signed_bodies(url: str, terminal_id: str, signer: FileSigner, batches: int) -> list[tuple[bytes, dict]]:
-    cards = ingest._register_cards(url, 5000)
+def _signed_bodies(url: str, terminal_id: str, signer: FileSigner, batches: int,
+                   card_count: int) -> list[tuple[bytes, dict]]:
+    cards = ingest._register_cards(url, card_count)
     records = ingest._make_records(terminal_id, signer, cards, BATCH * batches, 0)
     bodies = []
     for start in range(0, len(records), BATCH):
@@ -116,7 +117,7 @@ async def _profile(app, token: str, url: str, args: argparse.Namespace) -> None:
     database = url.rsplit("/", 1)[1]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
         terminal_id, signer = await _enrol(client, token)
-        bodies = _signed_bodies(url, terminal_id, signer, args.batches + 1)
+        bodies = _signed_bodies(url, terminal_id, signer, args.batches + 1, args.cards)
         if args.stub_signatures:
             _stub_signatures()
 
@@ -159,6 +160,8 @@ def _postgres_cpu(database: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=19, help="timed batches of 500 (default: %(default)s)")
+    parser.add_argument("--cards", type=int, default=50_000,
+                        help="registered chip cards; the records use them in turn (default: %(default)s)")
     parser.add_argument("--stub-signatures", action="store_true",
                         help="accept every signature without checking it, to measure the rest")
     args = parser.parse_args()

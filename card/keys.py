@@ -82,6 +82,13 @@ def compress_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
     )
 
 
+def uncompress_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """Return the 65-byte uncompressed X9.62 point of a P-256 public key."""
+    return public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
 def decompress_point(point: bytes) -> ec.EllipticCurvePublicKey:
     """Load a P-256 public key from an X9.62 point; raise ValueError if it is not on the curve."""
     return ec.EllipticCurvePublicKey.from_encoded_point(CURVE, point)

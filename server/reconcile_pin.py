@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from card import cose
 from card.keys import decompress_point, verify_der_prehashed
 from card.records import RecordError, decode_record
+from server.keyed_rows import select_by_keys
 from server.models import Card, Redemption
 from server.models_register import ProgrammeRule
 
@@ -46,17 +47,26 @@ def _registered_keys(session: Session, card_numbers: set[str]) -> dict[str, byte
     numbers = sorted(card_numbers)
     keys: dict[str, bytes | None] = {}
     for start in range(0, len(numbers), _CHUNK):
-        rows = session.execute(
-            select(Card.card_number, Card.authentication_key).where(Card.card_number.in_(numbers[start:start + _CHUNK]))
-        )
+        rows = session.execute(select_by_keys(session, Card.card_number, numbers[start:start + _CHUNK],
+                                              (Card.card_number, Card.authentication_key)))
         keys.update((number, key) for number, key in rows)
     return keys
 
 
-def pin_problem(record: Redemption, authentication_key: bytes | None) -> str | None:
-    """Return why the stored record does not prove a PIN entry, or None when its PIN signature verifies."""
+def _signed_records(session: Session, record_ids: list[str]) -> dict[str, bytes]:
+    signed: dict[str, bytes] = {}
+    for start in range(0, len(record_ids), _CHUNK):
+        signed.update(session.execute(
+            select_by_keys(session, Redemption.record_id, record_ids[start:start + _CHUNK],
+                           (Redemption.record_id, Redemption.signed_record))
+        ).all())
+    return signed
+
+
+def pin_problem(signed_record: bytes, authentication_key: bytes | None) -> str | None:
+    """Return why the stored signed record does not prove a PIN entry, or None when its PIN signature verifies."""
     try:
-        redemption = decode_record(cose.decode_sign1(record.signed_record).payload)
+        redemption = decode_record(cose.decode_sign1(bytes(signed_record)).payload)
     except (cose.COSEError, RecordError):
         # Intake stored only records that decoded, so this is a damaged row.
         return "missing"
@@ -80,9 +90,11 @@ def check_pin_proof(session: Session, records: list[Redemption], now: datetime, 
     if not candidates:
         return 0
     keys = _registered_keys(session, {record.card_number for record in candidates})
+    # The records come without their signed bytes, which only this check reads.
+    signed = _signed_records(session, [record.record_id for record in candidates])
     changed = 0
     for record in candidates:
-        problem = pin_problem(record, keys.get(record.card_number))
+        problem = pin_problem(signed[record.record_id], keys.get(record.card_number))
         if problem is None:
             continue
         detail = {"terminal_id": record.terminal_id, "assurance": record.assurance, "problem": problem}

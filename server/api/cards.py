@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from card.keys import decompress_point
 from server.api.responses import errors
+from server.card_points import registered_point, stored_point
 from server.db import SessionDep
 from server.errors import FieldError
 from server.fields import CardNumber, CompressedPoint, Desil, HouseholdId, IsoDate, KelurahanCode, Kid
@@ -37,6 +38,8 @@ _REGISTERED_FIELDS = (
     "household_id", "kelurahan", "desil", "issued", "expires", "issuer_kid", "assurance", "card_key",
     "authentication_key",
 )
+# Stored uncompressed and compared, shown and accepted compressed (server.card_points).
+_POINT_FIELDS = ("card_key", "authentication_key")
 
 
 class CardIn(BaseModel):
@@ -87,11 +90,15 @@ class CardOut(BaseModel):
             expires=card.expires,
             issuer_kid=card.issuer_kid.hex(),
             assurance=card.assurance,
-            card_key=card.card_key.hex() if card.card_key is not None else None,
-            authentication_key=card.authentication_key.hex() if card.authentication_key is not None else None,
+            card_key=_hex(registered_point(card.card_key)),
+            authentication_key=_hex(registered_point(card.authentication_key)),
             status=card.status,
             created_at=card.created_at,
         )
+
+
+def _hex(value: bytes | None) -> str | None:
+    return value.hex() if value is not None else None
 
 
 def _check_card_rules(payload: CardIn) -> None:
@@ -118,8 +125,13 @@ def _check_point(name: str, point: bytes | None) -> None:
         raise FieldError(name, "is not a compressed P-256 point", point.hex()) from None
 
 
+def _registered_value(card: Card, name: str):
+    value = getattr(card, name)
+    return registered_point(value) if name in _POINT_FIELDS else value
+
+
 def _differing_fields(card: Card, payload: CardIn) -> list[str]:
-    return [name for name in _REGISTERED_FIELDS if getattr(card, name) != getattr(payload, name)]
+    return [name for name in _REGISTERED_FIELDS if _registered_value(card, name) != getattr(payload, name)]
 
 
 def _existing_card_response(card: Card, payload: CardIn, response: Response) -> CardOut:
@@ -138,9 +150,11 @@ def _existing_card_response(card: Card, payload: CardIn, response: Response) -> 
 
 
 def _insert_card(session: Session, payload: CardIn, now: datetime) -> Card:
+    fields = {name: getattr(payload, name) for name in _REGISTERED_FIELDS}
+    fields.update({name: stored_point(fields[name]) for name in _POINT_FIELDS})
     card = Card(
         card_number=payload.card_number,
-        **{name: getattr(payload, name) for name in _REGISTERED_FIELDS},
+        **fields,
         status=CARD_ACTIVE,
         created_at=now,
     )

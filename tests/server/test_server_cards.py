@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.orm import Session
+
+from card.keys import decompress_point, uncompress_point
+from server.models import Card
 
 
 def test_register_chip_card(kit):
@@ -151,3 +155,16 @@ def test_oversized_body(kit):
     )
     assert response.status_code == 413
     assert response.json() == {"detail": "request body is larger than 2097152 bytes; send less data per request"}
+
+
+def test_keys_stored_uncompressed_and_shown_as_registered(kit):
+    """The server stores the 65-byte point, which a push loads faster, and shows the registered 33 bytes."""
+    payload, _ = kit.card_payload()
+    assert kit.admin.post("/api/v1/cards", json=payload).status_code == 201
+    with Session(kit.live.app.state.engine) as session:
+        stored = bytes(session.get(Card, payload["card_number"]).card_key)
+    registered = bytes.fromhex(payload["card_key"])
+    assert len(stored) == 65
+    assert stored == uncompress_point(decompress_point(registered))
+    listed = kit.admin.post("/api/v1/cards", json=payload)
+    assert (listed.status_code, listed.json()["card_key"]) == (200, payload["card_key"])

@@ -8,10 +8,11 @@ from datetime import date, datetime, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from card.keys import compress_point, generate_private_key, uncompress_point
 from server.app import create_app
 from server.db import create_db_engine, downgrade_database, upgrade_database
 from server.models import Base, Card, Programme
@@ -119,3 +120,36 @@ def test_timestamps_read_back_as_utc(engine):
         stored = session.get(Card, "1571000000000429").created_at
     assert stored == moment
     assert stored.utcoffset().total_seconds() == 0
+
+
+def test_card_keys_become_uncompressed_and_back(engine):
+    card_key, pin_key = generate_private_key().public_key(), generate_private_key().public_key()
+    downgrade_database(engine, "0012")
+    with engine.begin() as connection:
+        connection.execute(insert(Card.__table__), [
+            _row("1571000000000429", assurance="chip", card_key=compress_point(card_key),
+                 authentication_key=compress_point(pin_key)),
+            _row("1571000000000437"),
+        ])
+    upgrade_database(engine)
+    assert _stored_keys(engine) == {
+        "1571000000000429": (uncompress_point(card_key), uncompress_point(pin_key)),
+        "1571000000000437": (None, None),
+    }
+    downgrade_database(engine, "0012")
+    assert _stored_keys(engine)["1571000000000429"] == (compress_point(card_key), compress_point(pin_key))
+
+
+def _row(number: str, **changes) -> dict:
+    card = _card(number, **changes)
+    return {column.key: getattr(card, column.key) for column in Card.__table__.columns}
+
+
+def _stored_keys(engine) -> dict:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Card.card_number, Card.card_key, Card.authentication_key))
+        return {number: (_bytes(key), _bytes(pin)) for number, key, pin in rows}
+
+
+def _bytes(value) -> bytes | None:
+    return None if value is None else bytes(value)
