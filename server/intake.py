@@ -67,6 +67,7 @@ MAX_QUANTITY = 10_000
 
 # The canonical form that str(uuid.UUID(text)) returns: lower-case hex digits in groups of 8-4-4-4-12.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CARD_NUMBER = re.compile(r"[0-9]{16}")
 _WIB_OFFSET_SECONDS = 7 * 3600
 
 # A loaded P-256 public key takes about 2 KB (measured with cryptography 50 on
@@ -235,7 +236,9 @@ def _verify_batch(records: list[str], terminal: Terminal, max_bytes: int, result
 
 def _load_cards(session: Session, verified: list[_Verified]) -> dict[str, Row]:
     """Return (card_number, household_id, card_key, authentication_key) of the registered cards in the batch."""
-    numbers = {item.record.card_number for item in verified}
+    # Only a number of 16 digits can be registered. Other text, such as text with a NUL byte, which
+    # PostgreSQL rejects, stays out of the query, and _check_card reports its card as not registered.
+    numbers = {item.record.card_number for item in verified if _CARD_NUMBER.fullmatch(item.record.card_number)}
     if not numbers:
         return {}
     columns = (Card.card_number, Card.household_id, Card.card_key, Card.authentication_key)
@@ -245,7 +248,8 @@ def _load_cards(session: Session, verified: list[_Verified]) -> dict[str, Row]:
 
 def _load_stored(session: Session, verified: list[_Verified]) -> dict[str, bytes]:
     """Return the signed bytes already stored under the batch's record ids."""
-    record_ids = {item.record.record_id for item in verified}
+    # Only canonical ids are stored; _check_fields rejects the others.
+    record_ids = {item.record.record_id for item in verified if _CANONICAL_UUID.fullmatch(item.record.record_id)}
     if not record_ids:
         return {}
     columns = (Redemption.record_id, Redemption.signed_record)

@@ -110,3 +110,21 @@ def test_canonical_record_id_accepted(kit):
     card = kit.register_card()
     record = kit.record(terminal, card, record_id="6f9619ff-8b86-d011-b42d-00c04fc964ff")
     assert kit.push(terminal, [record]).json()["accepted"] == ["6f9619ff-8b86-d011-b42d-00c04fc964ff"]
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"record_id": "6f9619ff-8b86-d011-b42d-00c04fc964ff\x00"}, "record id is not a canonical lower-case UUID"),
+    ({"record_id": "6f9619ff-8b86,d011-b42d-00c04fc964ff"}, "record id is not a canonical lower-case UUID"),
+    ({"card_number": "157100000000042\x00"}, "card 157100000000042\x00 is not registered"),
+    ({"card_number": "1571000000000429,1571000000000437"}, "card 1571000000000429,1571000000000437 is not registered"),
+])
+def test_nul_or_comma_in_ids_rejected(kit, fields, reason):
+    """A NUL byte, which PostgreSQL text cannot hold, or a comma is rejected for that record alone."""
+    terminal = kit.enrol_terminal()
+    card = kit.register_card()
+    good = kit.record(terminal, card)
+    response = kit.push(terminal, [kit.record(terminal, card, **fields), good])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["accepted"]) == 1
+    assert [rejection["reason"] for rejection in body["rejected"]] == [reason]
