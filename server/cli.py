@@ -16,6 +16,7 @@ and file paths, never the admin token or key material.
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
 import json
 import logging
@@ -248,6 +249,22 @@ def _build_app(database_url: str, token: str, household_key_file: Path | None, s
                            reason=reason) from None
 
 
+def _tune_garbage_collector() -> None:
+    """Collect cyclic garbage less often in a serving process, and never scan the objects built at startup.
+
+    A push of 500 records keeps thousands of objects alive until it
+    returns, so with CPython's default thresholds (700, 10, 10) the
+    collector scanned them again and again. In bench/ingest.py the two
+    workers spent about 20 µs of CPU per record in the collector
+    (gc.callbacks and time.thread_time()), and about 3 µs with these
+    thresholds. Objects that live only in reference cycles wait longer to be
+    freed, which costs little memory at this rate.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
+
+
 def _serve(args: argparse.Namespace, token_file: Path | None) -> None:
     token = _read_admin_token(token_file, os.environ)
     # With several workers this app only checks the options and migrates the database once, before any
@@ -269,6 +286,7 @@ def _serve_one(app: FastAPI, database_url: str, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None))
     previous_handlers = _stop_on_signals(server)
+    _tune_garbage_collector()
     logger.info("server listening on http://%s:%d, database %s", host, port, redacted_url(database_url))
     try:
         server.run(sockets=[sock])
@@ -310,10 +328,12 @@ def create_worker_app() -> FastAPI:
     household_key = Path(options["household_key"]) if options["household_key"] else None
     try:
         token = _read_admin_token(token_file, os.environ)
-        return _build_app(options["db"], token, household_key, options["sync_key"])
+        app = _build_app(options["db"], token, household_key, options["sync_key"])
     except CommandError as exc:
         logger.error("worker process %d failed to start: %s", os.getpid(), exc)
         raise
+    _tune_garbage_collector()
+    return app
 
 
 def run_server(args: argparse.Namespace) -> int:

@@ -244,3 +244,13 @@ def test_serves_with_workers(database_url):
     assert log.count("closed database") == 2
     assert "server stopped" in log
     assert TOKEN not in log
+
+
+def test_garbage_collector_tuned():
+    """A serving process scans fewer times and leaves the startup objects out (checked in a child process)."""
+    code = ("import gc; from server.cli import _tune_garbage_collector; _tune_garbage_collector(); "
+            "print(*gc.get_threshold(), gc.get_freeze_count())")
+    output = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    *thresholds, frozen = map(int, output.stdout.split())
+    assert thresholds == [20_000, 20, 50]
+    assert frozen > 10_000
