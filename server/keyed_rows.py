@@ -34,8 +34,12 @@ def select_by_keys(session: Session, key_column, keys: Collection, columns: Iter
 
     where adds conditions on those rows. joins is a list of (table, on
     clause) pairs joined to key_column's table, so that columns may come
-    from them too.
+    from them too. A key given twice still returns its rows once.
+    NOTE: a key with a NUL byte makes PostgreSQL raise psycopg.DataError,
+    because its text values cannot hold one, so callers leave such keys out.
     """
+    # Repeated keys would repeat the rows of the LATERAL subquery; IN returns them once.
+    keys = list(dict.fromkeys(keys))
     columns = list(columns)
     if session.get_bind().dialect.name != "postgresql":
         query = select(*columns)

@@ -37,6 +37,7 @@ def session(database_url):
     ([""], []),
     (["", NUMBERS[1]], [NUMBERS[1]]),
     ([NUMBERS[0] + "0"], []),
+    ([NUMBERS[1], NUMBERS[1], NUMBERS[0]], NUMBERS[:2]),
 ])
 def test_select_by_keys(session, keys, found):
     rows = session.execute(select_by_keys(session, Card.card_number, keys, (Card.card_number, Card.household_id)))

@@ -6,6 +6,9 @@ histogram ends before the newest taps, and read every tap of the window for
 each card. One index on both columns answers the lookup on its own, and
 still serves lookups by card number alone.
 
+NOTE: the index is built without CONCURRENTLY, so pushes wait while it is
+built. On a table of millions of redemptions, upgrade in a quiet hour.
+
 Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05
