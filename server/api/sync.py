@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from server.api.responses import ErrorOut, errors
@@ -103,8 +103,13 @@ def _log_batch(terminal_id: str, total: int, result: BatchResult) -> None:
 
 @router.post("/redemptions", response_model=PushOut, responses=errors(401, 413))
 def push_redemptions(
-    payload: PushIn, request: Request, terminal: CurrentTerminal, session: SessionDep, settings: SettingsDep
+    payload: PushIn, request: Request, response: Response, terminal: CurrentTerminal, session: SessionDep,
+    settings: SettingsDep,
 ) -> PushOut:
+    # The terminal opens a new connection for its next batch, which goes to whichever worker process
+    # accepts it first, and that is rarely a busy one. On a kept-alive connection every batch stays
+    # with one process, whose interpreter lock then limits it while the other cores wait.
+    response.headers["Connection"] = "close"
     limit = settings.max_batch_records
     if len(payload.records) > limit:
         raise HTTPException(

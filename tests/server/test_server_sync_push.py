@@ -45,6 +45,14 @@ def test_push_accepts_chip_and_qr(kit):
     assert stats["redemptions_by_assurance"] == {"chip": 1, "qr": 1}
 
 
+def test_push_closes_connection(kit):
+    """Each batch comes on a new connection, so the worker processes share the batches."""
+    terminal = kit.enrol_terminal()
+    response = kit.push(terminal, [kit.record(terminal, kit.register_card())])
+    assert response.status_code == 200
+    assert response.headers["connection"] == "close"
+
+
 def test_stored_row_matches_record(kit):
     terminal = kit.enrol_terminal()
     card = kit.register_card()
