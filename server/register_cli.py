@@ -127,6 +127,15 @@ def mask_numbers(text: str) -> str:
     return _LONG_NUMBER.sub(lambda match: match[0][:6] + "*" * (len(match[0]) - 10) + match[0][-4:], text)
 
 
+def _masked_json(report: ImportReport) -> dict:
+    """Return the import report as JSON data, with each NIK or KK number in the rejected rows masked."""
+    data = report_json(report).model_dump(mode="json")
+    for error in data["errors"]:
+        for name in ("value", "message_id", "message_en"):
+            error[name] = mask_numbers(error[name])
+    return data
+
+
 def _print_report(report: ImportReport, language: str) -> None:
     print(translate(
         N_("Register {file}: {rows} rows, {inserted} new, {updated} changed, {unchanged} unchanged, "
@@ -189,7 +198,7 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail(translate(N_("import failed and changed nothing ({error}); run the import again"), language,
                                error=type(exc).__name__), language)
     if args.json:
-        print(json.dumps(report_json(report).model_dump(mode="json"), ensure_ascii=False, indent=2))
+        print(json.dumps(_masked_json(report), ensure_ascii=False, indent=2))
         if report.rejection is not None:
             _print_rejection(report.rejection, language)
     else:

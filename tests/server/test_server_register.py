@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import pytest
@@ -287,6 +288,21 @@ def test_cli_masks_nik_in_rejected_rows(tmp_path, capsys):
     output = capsys.readouterr().out
     assert status == 1
     assert "line 5: NIK 317101******0001 does not start with 1571" in output
+    assert "3171014101500001" not in output
+
+
+def test_cli_json_masks_nik(tmp_path, capsys):
+    register = tmp_path / "register.csv"
+    register.write_bytes(csv_bytes(FAMILY + [{**ELDER, "NIK": "3171014101500001"}]))
+    status = kartu_main(["--lang", "en", "server", "import-register", str(register), "--db",
+                         f"sqlite:///{tmp_path / 's.db'}", "--json"])
+    output = capsys.readouterr().out
+    assert status == 1
+    errors = json.loads(output)["errors"]
+    assert {error["line"] for error in errors} == {5}
+    [error] = [error for error in errors if "does not start with 1571" in error["message_en"]]
+    assert error["value"] == "317101******0001"
+    assert "317101******0001" in error["message_en"]
     assert "3171014101500001" not in output
 
 
