@@ -45,13 +45,18 @@ def station(tmp_path) -> Station:
     return Station(tmp_path / "station")
 
 
-@pytest.fixture
-def residents() -> list[Resident]:
+def adult_per_household() -> list[Resident]:
+    """Return one adult of each household of a small synthetic register."""
     adults = [r for r in generate_register(60, seed=7) if r.birth_date < date(2000, 1, 1)]
     by_household: dict[str, Resident] = {}
     for resident in adults:
         by_household.setdefault(resident.kk, resident)
     return list(by_household.values())
+
+
+@pytest.fixture
+def residents() -> list[Resident]:
+    return adult_per_household()
 
 
 def insert(context: PcscContext, state_file: Path) -> EmulatedCard:

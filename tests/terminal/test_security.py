@@ -8,6 +8,7 @@ in this process, through the vpcd bridge, pyscard and the real pcscd.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from card.reference import ATR, ReferenceCard
 from card.reference_state import CardState
 from hardware.pcsc import Exchange, PcscContext
 from hardware.vpcd import VpcdBridge
+from issuance.station import Station, create_station_keys
 from terminal.tap import TapOutcome, TapService
 from tests.conftest import READER
-from tests.terminal.conftest import make_terminal, personalise
+from tests.terminal.conftest import adult_per_household, make_terminal, personalise
 
 NOW = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
 CREDENTIAL = f"{ObjectId.KARTU_CREDENTIAL:06x}"
@@ -71,13 +73,33 @@ def signed_records(store) -> list[bytes]:
     return [row[0] for row in store._db.execute("SELECT signed_record FROM redemptions")]
 
 
-@pytest.fixture
-def two_cards(pcsc, station, residents, tmp_path):
-    """Two personalised cards of different households, and a terminal that serves both."""
-    first = personalise(pcsc, station, residents[0], tmp_path / "a.json")
-    second = personalise(pcsc, station, residents[1], tmp_path / "b.json")
-    for state_file in (tmp_path / "a.json", tmp_path / "b.json"):
+@pytest.fixture(scope="module")
+def station(tmp_path_factory) -> Station:
+    """One issuance station for the module's tests, which share the cards it personalised."""
+    directory = tmp_path_factory.mktemp("security") / "station"
+    create_station_keys(directory)
+    return Station(directory)
+
+
+@pytest.fixture(scope="module")
+def personalised(pcsc_available, station, tmp_path_factory):
+    """Two cards of different households, personalised once, because that takes about 5 s."""
+    directory = tmp_path_factory.mktemp("security-cards")
+    first_resident, second_resident = adult_per_household()[:2]
+    with PcscContext() as context:
+        first = personalise(context, station, first_resident, directory / "a.json")
+        second = personalise(context, station, second_resident, directory / "b.json")
+    for state_file in (directory / "a.json", directory / "b.json"):
         assert CAK_CERTIFICATE in CardState.open(state_file).objects, "personalisation wrote no CAK certificate"
+    return (first, directory / "a.json"), (second, directory / "b.json")
+
+
+@pytest.fixture
+def two_cards(personalised, station, tmp_path):
+    """Fresh copies of the two cards, and a terminal that serves both."""
+    (first, first_file), (second, second_file) = personalised
+    shutil.copyfile(first_file, tmp_path / "a.json")
+    shutil.copyfile(second_file, tmp_path / "b.json")
     store, signer = make_terminal(tmp_path / "terminal", station, {first.household_id: 0, second.household_id: 0})
     yield (first, tmp_path / "a.json"), (second, tmp_path / "b.json"), TapService(store, signer)
     store.close()
