@@ -248,7 +248,7 @@ def _load_cards(session: Session, verified: list[_Verified]) -> dict[str, Row]:
 
 def _load_stored(session: Session, verified: list[_Verified]) -> dict[str, bytes]:
     """Return the signed bytes already stored under the batch's record ids."""
-    # Only canonical ids are stored; _check_fields rejects the others.
+    # Only canonical ids are stored, and _check_fields rejects the others.
     record_ids = {item.record.record_id for item in verified if _CANONICAL_UUID.fullmatch(item.record.record_id)}
     if not record_ids:
         return {}
@@ -272,7 +272,7 @@ def _copy_rows(cursor, table: str, rows: list[dict]) -> None:
     """COPY the rows in PostgreSQL's binary format.
 
     The text format writes each byte string as hex, which psycopg formats
-    and PostgreSQL parses: signed records are about 250 bytes.
+    and PostgreSQL parses again. A signed record is about 250 bytes.
     """
     with cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_COPY_TYPES)

@@ -107,8 +107,9 @@ def push_redemptions(
     settings: SettingsDep,
 ) -> PushOut:
     # The terminal opens a new connection for its next batch, which goes to whichever worker process
-    # accepts it first, and that is rarely a busy one. On a kept-alive connection every batch stays
-    # with one process, whose interpreter lock then limits it while the other cores wait.
+    # accepts it first. On a kept-alive connection every batch stays with one process, whose
+    # interpreter lock then limits it while the other cores wait. In bench/ingest.py the workers
+    # shared the CPU evenly only with this header.
     response.headers["Connection"] = "close"
     limit = settings.max_batch_records
     if len(payload.records) > limit:
